@@ -1,0 +1,68 @@
+// StreamClient: one attempt at the ingest stream, as a gRPC callback-API
+// client reactor. It sends the Hello, then whatever the agent queues with
+// Send(), and reports every reply and the stream's end through a callback.
+//
+// Lifetime: the owner creates it, calls Start(), and may destroy it only after
+// the `on_event` callback has delivered kDone (gRPC's last reaction). Send()
+// and Close() may be called from any thread until then.
+#ifndef FIELDLOG_AGENT_SRC_STREAM_CLIENT_H_
+#define FIELDLOG_AGENT_SRC_STREAM_CLIENT_H_
+
+#include <deque>
+#include <functional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "fieldlog/v1/ingest.grpc.pb.h"
+
+namespace fieldlog::agent {
+
+struct StreamEvent {
+  enum class Type { kResponse, kDone };
+  Type type;
+  v1::IngestResponse response;  // kResponse
+  grpc::Status status;          // kDone
+};
+
+class StreamClient final : public grpc::ClientBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+ public:
+  using EventCallback = std::function<void(StreamEvent)>;
+
+  StreamClient(v1::IngestService::Stub* stub, const std::string& ingest_key, v1::Hello hello,
+               EventCallback on_event);
+
+  void Start();
+  // Queues a request; ignored once the stream is closing.
+  void Send(v1::IngestRequest request);
+  // Half-closes the stream: the server answers what it has and ends the call.
+  void Close();
+  // Ends the call now.
+  void Cancel() { context_.TryCancel(); }
+
+  void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnWritesDoneDone(bool ok) override {}
+  void OnDone(const grpc::Status& status) override;
+
+ private:
+  void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  grpc::ClientContext context_;
+  EventCallback on_event_;
+  v1::IngestResponse response_;  // filled by gRPC between StartRead and OnReadDone
+
+  absl::Mutex mu_;
+  std::deque<v1::IngestRequest> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  // The hold that lets Send() start writes from outside reactions; released
+  // when the stream can carry no more writes.
+  bool holding_ ABSL_GUARDED_BY(mu_) = true;
+};
+
+}  // namespace fieldlog::agent
+
+#endif  // FIELDLOG_AGENT_SRC_STREAM_CLIENT_H_

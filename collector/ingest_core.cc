@@ -1,0 +1,111 @@
+#include "collector/ingest_core.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "collector/validation.h"
+#include "common/time_util.h"
+#include "store/block.h"
+#include "store/writer.h"
+
+namespace fieldlog::collector {
+
+IngestCore::IngestCore(store::Store* store) : store_(store) {}
+
+absl::StatusOr<store::Credential> IngestCore::AuthenticateIngest(
+    const std::optional<std::string>& secret) const {
+  if (!secret) {
+    return absl::UnauthenticatedError(
+        "no ingest key: send it as 'authorization: Bearer <key>' or 'x-fieldlog-key'");
+  }
+  std::optional<store::Credential> credential = store_->catalog().Authenticate(*secret);
+  if (!credential) return absl::UnauthenticatedError("unknown or revoked ingest key");
+  if (credential->kind != store::CREDENTIAL_KIND_INGEST) {
+    return absl::PermissionDeniedError(
+        "this credential cannot ingest (it is a read or admin token); use the app's ingest key");
+  }
+  return *credential;
+}
+
+absl::StatusOr<uint64_t> IngestCore::Watermark(const store::Credential& app,
+                                               const v1::Device& device) {
+  return store_->writer().Watermark(app.app_id, device.device_id());
+}
+
+absl::StatusOr<v1::Ack> IngestCore::StoreBatch(const store::Credential& app,
+                                               const v1::Device& device, bool update_device,
+                                               const v1::Batch& batch) {
+  if (absl::Status s = ValidateBatch(batch); !s.ok()) return s;
+  const int64_t now = NowUnixMicros();
+  std::optional<int64_t> offset_estimate;
+  if (batch.sent_at_unix_micros() > 0) offset_estimate = now - batch.sent_at_unix_micros();
+
+  v1::Ack ack;
+  ack.set_batch_id(batch.batch_id());
+
+  size_t attribute_count = 0;
+  for (const v1::Entry& entry : batch.entries()) attribute_count += entry.attributes_size();
+  // Reserved up front: entries hold spans into it, so it must not reallocate.
+  std::vector<store::AttributeView> attributes;
+  attributes.reserve(attribute_count);
+  std::vector<store::EntryView> entries;
+  entries.reserve(batch.entries_size());
+
+  for (int i = 0; i < batch.entries_size(); ++i) {
+    const v1::Entry& entry = batch.entries(i);
+    const int64_t estimated_time = entry.time_unix_micros() + offset_estimate.value_or(0);
+    if (std::optional<std::string> reason = ValidateEntry(entry, estimated_time, now)) {
+      v1::Rejection* rejection = ack.add_rejected();
+      rejection->set_index(i);
+      rejection->set_seq(entry.seq());
+      rejection->set_reason(absl::StrCat("entry ", i, " (seq ", entry.seq(), "): ", *reason));
+      continue;
+    }
+    store::EntryView view;
+    view.seq = entry.seq();
+    view.device_time_us = entry.time_unix_micros();
+    view.receive_time_us = now;
+    view.level = entry.level() == v1::LEVEL_UNSPECIFIED ? v1::LEVEL_INFO : entry.level();
+    view.kind = entry.kind();
+    view.tag = entry.tag();
+    view.message = entry.message();
+    view.file = entry.file();
+    view.line = entry.line();
+    view.function = entry.function();
+    view.user_id = batch.user_id();
+    view.session_id = batch.session_id();
+    const size_t first_attribute = attributes.size();
+    for (const v1::Attribute& a : entry.attributes()) {
+      // A repeated key replaces the earlier value.
+      auto begin = attributes.begin() + first_attribute;
+      auto same = std::find_if(begin, attributes.end(),
+                               [&](const store::AttributeView& v) { return v.key == a.key(); });
+      if (same != attributes.end()) {
+        *same = store::AttributeFromProto(a);
+      } else {
+        attributes.push_back(store::AttributeFromProto(a));
+      }
+    }
+    view.attributes = std::span<const store::AttributeView>(
+        attributes.data() + first_attribute, attributes.size() - first_attribute);
+    entries.push_back(view);
+  }
+
+  store::AppendRequest request;
+  request.app = app.app_id;
+  request.device_id = device.device_id();
+  request.device_attributes =
+      update_device && device.attributes_size() > 0 ? &device.attributes() : nullptr;
+  request.receive_time_us = now;
+  request.clock_offset_estimate_us = offset_estimate;
+  request.entries = entries;
+  absl::StatusOr<store::AppendResult> result = store_->writer().Append(request);
+  if (!result.ok()) return result.status();
+  ack.set_accepted(result->stored);
+  ack.set_duplicates(result->duplicates);
+  ack.set_watermark(result->watermark);
+  ack.set_clock_offset_micros(result->clock_offset_us);
+  return ack;
+}
+
+}  // namespace fieldlog::collector

@@ -1,0 +1,130 @@
+#include "absl/strings/string_view.h"
+#include "collector/validation.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/limits.h"
+#include "common/text.h"
+#include "common/time_util.h"
+
+namespace fieldlog::collector {
+namespace {
+
+// Reason a text field is unacceptable, or nullopt.
+std::optional<std::string> CheckText(absl::string_view value, absl::string_view what,
+                                     size_t max_bytes) {
+  if (value.size() > max_bytes) {
+    return absl::StrCat(what, " is ", value.size(), " bytes; at most ", max_bytes);
+  }
+  if (std::optional<size_t> bad = FindInvalidUtf8(value)) {
+    return absl::StrCat(what, " is not valid UTF-8 at byte ", *bad);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckAttributes(
+    const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes) {
+  if (attributes.size() > static_cast<int>(kMaxAttributes)) {
+    return absl::StrCat("has ", attributes.size(), " attributes; at most ", kMaxAttributes);
+  }
+  for (int i = 0; i < attributes.size(); ++i) {
+    const v1::Attribute& a = attributes[i];
+    if (a.key().empty()) return absl::StrCat("attribute ", i, " has an empty key");
+    if (auto reason = CheckText(a.key(), absl::StrCat("attribute ", i, " key"),
+                                kMaxAttributeKeyBytes)) {
+      return reason;
+    }
+    if (HasControlCharacter(a.key())) {
+      return absl::StrCat("attribute ", i, " key holds a control character");
+    }
+    if (a.value().kind_case() == v1::Value::kStringValue) {
+      if (auto reason = CheckText(a.value().string_value(),
+                                  absl::StrCat("attribute '", a.key(), "' value"),
+                                  kMaxAttributeValueBytes)) {
+        return reason;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::Status ValidateId(absl::string_view value, absl::string_view what, size_t min_bytes,
+                        size_t max_bytes) {
+  if (value.size() < min_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
+  }
+  if (auto reason = CheckText(value, what, max_bytes)) {
+    return absl::InvalidArgumentError(*reason);
+  }
+  if (HasControlCharacter(value)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " holds a control character"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDevice(const v1::Device& device) {
+  if (absl::Status s = ValidateId(device.device_id(), "device.device_id", 1, kMaxDeviceIdBytes);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateId(device.user_id(), "device.user_id", 0, kMaxUserIdBytes);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateId(device.session_id(), "device.session_id", 0, kMaxSessionIdBytes);
+      !s.ok()) {
+    return s;
+  }
+  if (auto reason = CheckAttributes(device.attributes())) {
+    return absl::InvalidArgumentError(absl::StrCat("device ", *reason));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBatch(const v1::Batch& batch) {
+  if (batch.entries_size() > static_cast<int>(kMaxEntriesPerBatch)) {
+    return absl::InvalidArgumentError(absl::StrCat("batch ", batch.batch_id(), " has ",
+                                                   batch.entries_size(), " entries; at most ",
+                                                   kMaxEntriesPerBatch));
+  }
+  const std::string where = absl::StrCat("batch ", batch.batch_id(), " ");
+  if (absl::Status s = ValidateId(batch.user_id(), where + "user_id", 0, kMaxUserIdBytes);
+      !s.ok()) {
+    return s;
+  }
+  return ValidateId(batch.session_id(), where + "session_id", 0, kMaxSessionIdBytes);
+}
+
+std::optional<std::string> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
+                                         int64_t now_us) {
+  if (entry.seq() == 0) return "seq is 0; sequence numbers start at 1";
+  if (entry.seq() >= kMaxSeq) return absl::StrCat("seq ", entry.seq(), " is too large");
+  if (entry.time_unix_micros() <= 0) return "time_unix_micros is not set";
+  const absl::Time corrected = FromUnixMicros(corrected_time_us);
+  const absl::Time now = FromUnixMicros(now_us);
+  if (corrected > now + kMaxEntryFuture) {
+    return absl::StrCat("time ", FormatRfc3339(corrected_time_us), " is ",
+                        absl::FormatDuration(absl::Trunc(corrected - now, absl::Seconds(1))),
+                        " in the future of the server clock");
+  }
+  if (corrected < now - kMaxEntryAge) {
+    return absl::StrCat("time ", FormatRfc3339(corrected_time_us), " is older than ",
+                        absl::FormatDuration(kMaxEntryAge));
+  }
+  if (!v1::Level_IsValid(entry.level())) {
+    return absl::StrCat("level ", static_cast<int>(entry.level()), " is not a known level");
+  }
+  if (!v1::EntryKind_IsValid(entry.kind())) {
+    return absl::StrCat("kind ", static_cast<int>(entry.kind()), " is not a known entry kind");
+  }
+  if (auto r = CheckText(entry.tag(), "tag", kMaxTagBytes)) return r;
+  if (auto r = CheckText(entry.message(), "message", kMaxMessageBytes)) return r;
+  if (auto r = CheckText(entry.file(), "file", kMaxFileBytes)) return r;
+  if (auto r = CheckText(entry.function(), "function", kMaxFunctionBytes)) return r;
+  if (auto r = CheckAttributes(entry.attributes())) return r;
+  return std::nullopt;
+}
+
+}  // namespace fieldlog::collector

@@ -1,0 +1,43 @@
+// What every fieldlog subcommand shares: the server address and token, the
+// output format, gRPC calls with credentials, and exit codes.
+#ifndef FIELDLOG_QUERY_CLI_CLIENT_H_
+#define FIELDLOG_QUERY_CLI_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+namespace fieldlog::cli {
+
+// Exit codes scripts can rely on (also listed in `fieldlog --help`).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,      // the server or the network failed; data not (all) sent
+  kExitUsage = 2,        // bad flags or input
+  kExitNotFound = 3,     // no such app, user or device
+  kExitDenied = 4,       // missing, wrong or insufficient credentials
+};
+
+enum class OutputFormat { kText, kJson };
+
+struct GlobalOptions {
+  std::string server = "127.0.0.1:4317";
+  std::string token;
+  std::string output;  // "", "text" or "json"
+
+  OutputFormat format() const { return output == "json" ? OutputFormat::kJson : OutputFormat::kText; }
+};
+
+std::shared_ptr<grpc::Channel> MakeChannel(const GlobalOptions& options);
+
+// A context carrying `token` as a bearer credential, with a deadline.
+std::unique_ptr<grpc::ClientContext> MakeContext(const std::string& token, int timeout_seconds = 30);
+
+// Prints a failed call's status to stderr in words a person can act on and
+// returns the exit code it maps to.
+int ReportError(const grpc::Status& status, const GlobalOptions& options);
+
+}  // namespace fieldlog::cli
+
+#endif  // FIELDLOG_QUERY_CLI_CLIENT_H_

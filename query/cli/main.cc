@@ -1,0 +1,47 @@
+// fieldlog: read, send and manage device logs from the command line.
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "query/cli/client.h"
+#include "query/cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace fieldlog::cli;
+  CLI::App app{"fieldlog: see what happened on a customer's device"};
+  app.footer(R"(Environment: FIELDLOG_SERVER and FIELDLOG_TOKEN stand in for --server and --token.
+
+Exit codes: 0 ok; 1 server or network failure; 2 bad flags or input;
+3 no such app, user or device; 4 missing, wrong or insufficient credentials.
+
+Examples:
+  fieldlog apps create shop -o json
+  echo "hello" | fieldlog send --key fl_ik_... --device dev-1 --user alice@example.com
+  fieldlog logs --app shop --user alice@example.com --since 2h --level warn
+  fieldlog devices --app shop --user alice@example.com)");
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every command");
+
+  GlobalOptions global;
+  if (const char* server = std::getenv("FIELDLOG_SERVER")) global.server = server;
+  if (const char* token = std::getenv("FIELDLOG_TOKEN")) global.token = token;
+  app.add_option("--server", global.server, "fieldlog-server gRPC address (host:port)")
+      ->capture_default_str();
+  app.add_option("--token", global.token, "Read token, or the admin token for admin commands");
+  app.add_option("-o,--output", global.output, "Output: text (readable) or json (one object a line)")
+      ->check(CLI::IsMember({"text", "json"}));
+
+  int exit_code = kExitOk;
+  RegisterAppsCommand(app, global, &exit_code);
+  RegisterSendCommand(app, global, &exit_code);
+  RegisterLogsCommand(app, global, &exit_code);
+  RegisterDevicesCommand(app, global, &exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return exit_code;
+}

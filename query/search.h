@@ -1,0 +1,62 @@
+// Search: one page of a user's or a device's timeline, filtered.
+//
+// The plan: find the devices (the one named, or the user's from the users
+// index); list each device's block metas (small, one per block); drop blocks
+// whose time range, levels or users cannot match; visit the rest in time order
+// (oldest or newest first) keeping the best `limit` rows, and stop as soon as
+// the next block cannot beat the page collected so far. So the newest page of
+// a user with a year of logs reads a handful of blocks, not the year.
+//
+// Thread-compatible: a Search call owns its Reader (a snapshot).
+#ifndef FIELDLOG_QUERY_SEARCH_H_
+#define FIELDLOG_QUERY_SEARCH_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "fieldlog/v1/query.pb.h"
+#include "query/cursor.h"
+#include "store/catalog.h"
+#include "store/store.h"
+
+namespace fieldlog::query {
+
+inline constexpr uint32_t kDefaultLimit = 500;
+inline constexpr uint32_t kMaxLimit = 10000;
+inline constexpr size_t kMaxTextBytes = 1024;
+
+struct SearchSpec {
+  store::AppRecord app;
+  std::string user_id;    // empty: any user
+  std::string device_id;  // empty: all of the user's devices
+  int64_t from_us = 0;    // inclusive
+  int64_t to_us = 0;      // exclusive
+  v1::Level min_level = v1::LEVEL_UNSPECIFIED;
+  std::string text;  // case-insensitive substring of the message
+  uint32_t limit = kDefaultLimit;
+  bool newest_first = false;
+  std::optional<Cursor> cursor;
+};
+
+struct SearchResult {
+  std::vector<v1::LogLine> lines;
+  // Set when more lines match after the last one returned.
+  std::optional<Cursor> next;
+  // How much work the query did, for benchmarks and slow-query logs.
+  size_t blocks_read = 0;
+  size_t rows_scanned = 0;
+};
+
+// Validates a wire request and fills in defaults (time range: the last 24
+// hours; limit 500). INVALID_ARGUMENT with the reason otherwise.
+absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
+                                          const store::AppRecord& app, int64_t now_us);
+
+absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& spec);
+
+}  // namespace fieldlog::query
+
+#endif  // FIELDLOG_QUERY_SEARCH_H_

@@ -1,0 +1,82 @@
+// fieldlog-server: the collector, the query service and the admin service on
+// one gRPC port, with an embedded RocksDB store.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "server/server.h"
+
+namespace {
+
+// Blocks SIGINT and SIGTERM in every thread (gRPC's and RocksDB's threads
+// inherit the mask), so main can wait for them with sigwait.
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fieldlog-server: collects device logs over gRPC and serves them to support"};
+  fieldlog::server::ServerOptions options;
+  std::string sync = "none";
+  std::string listen_file;
+  app.add_option("--data-dir", options.data_dir, "Where the store and the admin token live")
+      ->capture_default_str();
+  app.add_option("--grpc-listen", options.grpc_listen,
+                 "host:port for ingest, query and admin (port 0 picks a free port)")
+      ->capture_default_str();
+  app.add_option("--sync", sync,
+                 "When acks wait for fsync: none (WAL in the OS cache; survives kill -9) or "
+                 "batch (fsync before every ack; survives power loss)")
+      ->check(CLI::IsMember({"none", "batch"}))
+      ->capture_default_str();
+  app.add_option("--listen-file", listen_file,
+                 "Write the address listened on to this file once serving (for scripts)");
+  CLI11_PARSE(app, argc, argv);
+  options.sync =
+      sync == "batch" ? fieldlog::store::SyncPolicy::kEveryBatch : fieldlog::store::SyncPolicy::kNone;
+
+  const sigset_t stop_signals = BlockStopSignals();
+  absl::StatusOr<std::unique_ptr<fieldlog::server::Server>> server =
+      fieldlog::server::Server::Start(options);
+  if (!server.ok()) {
+    std::cerr << "fieldlog-server: " << server.status().message() << "\n";
+    return 1;
+  }
+  const std::string& address = (*server)->address();
+  std::cout << "fieldlog-server is up\n"
+            << "  gRPC (ingest, query, admin): " << address << "\n"
+            << "  data directory:              " << options.data_dir << "\n"
+            << "  admin token:                 " << (*server)->admin_token_path() << "\n"
+            << "  sync policy:                 " << sync << "\n\n"
+            << "Next, in another terminal:\n"
+            << "  export FIELDLOG_SERVER=" << address
+            << " FIELDLOG_TOKEN=$(cat " << (*server)->admin_token_path() << ")\n"
+            << "  build/bin/fieldlog apps create shop\n"
+            << "Stop with Ctrl-C." << std::endl;
+  if (!listen_file.empty()) {
+    const std::string tmp = listen_file + ".tmp";
+    std::ofstream(tmp) << address << "\n";
+    std::rename(tmp.c_str(), listen_file.c_str());
+  }
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  std::cout << "fieldlog-server: " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
+            << ", finishing calls in flight" << std::endl;
+  (*server)->Shutdown(absl::Seconds(5));
+  (*server)->Wait();
+  server->reset();
+  std::cout << "fieldlog-server: stopped" << std::endl;
+  return 0;
+}

@@ -1,0 +1,71 @@
+// Server: fieldlog-server's parts wired together: the store, the collector's
+// ingest service, the query service and the admin service on one gRPC port,
+// plus gRPC health checking and server reflection. main.cc runs one; tests run
+// them in-process on 127.0.0.1:0.
+#ifndef FIELDLOG_SERVER_SERVER_H_
+#define FIELDLOG_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "store/store.h"
+
+namespace fieldlog::collector {
+class IngestCore;
+class IngestService;
+}  // namespace fieldlog::collector
+namespace fieldlog::query {
+class QueryService;
+}
+namespace fieldlog::server {
+
+class AdminService;
+
+struct ServerOptions {
+  std::string data_dir = "./fieldlog-data";
+  // host:port; port 0 picks a free port (see Server::address()).
+  std::string grpc_listen = "127.0.0.1:4317";
+  store::SyncPolicy sync = store::SyncPolicy::kNone;
+};
+
+class Server {
+ public:
+  // Opens (or creates) the store, ensures the admin token file exists and
+  // starts serving.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();
+
+  // The address actually listened on, e.g. "127.0.0.1:4317".
+  const std::string& address() const { return address_; }
+  const std::string& admin_token() const { return admin_token_; }
+  std::string admin_token_path() const;
+  store::Store& store() { return *store_; }
+
+  // Stops accepting calls, lets calls in flight finish for up to `grace`, then
+  // cancels the rest. The store stays open until destruction.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Blocks until Shutdown has completed.
+  void Wait();
+
+ private:
+  Server() = default;
+
+  ServerOptions options_;
+  std::string address_;
+  std::string admin_token_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<collector::IngestCore> ingest_core_;
+  std::unique_ptr<collector::IngestService> ingest_service_;
+  std::unique_ptr<query::QueryService> query_service_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  bool shut_down_ = false;
+};
+
+}  // namespace fieldlog::server
+
+#endif  // FIELDLOG_SERVER_SERVER_H_

@@ -1,0 +1,448 @@
+#include "absl/strings/string_view.h"
+#include "store/block.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "store/coding.h"
+
+namespace fieldlog::store {
+namespace {
+
+constexpr uint8_t kFormatVersion = 1;
+constexpr uint8_t kCompressionNone = 0;
+constexpr uint8_t kCompressionZstd = 1;
+constexpr size_t kMaxTrackedUsers = 8;
+// Bound on the decompressed size we accept, so a corrupt header cannot make a
+// reader allocate without end. Writers keep blocks far below this.
+constexpr uint64_t kMaxRawBytes = 64u << 20;
+
+absl::Status Corrupt(absl::string_view what) {
+  return absl::DataLossError(absl::StrCat("corrupt block: ", what));
+}
+
+}  // namespace
+
+void AttributeToProto(const AttributeView& view, v1::Attribute* out) {
+  out->set_key(std::string(view.key));
+  auto* value = out->mutable_value();
+  switch (view.type) {
+    case AttributeView::Type::kString:
+      value->set_string_value(std::string(view.string_value));
+      break;
+    case AttributeView::Type::kInt:
+      value->set_int_value(view.int_value);
+      break;
+    case AttributeView::Type::kDouble:
+      value->set_double_value(view.double_value);
+      break;
+    case AttributeView::Type::kBool:
+      value->set_bool_value(view.bool_value);
+      break;
+  }
+}
+
+AttributeView AttributeFromProto(const v1::Attribute& attribute) {
+  AttributeView view;
+  view.key = attribute.key();
+  const auto& value = attribute.value();
+  switch (value.kind_case()) {
+    case v1::Value::kIntValue:
+      view.type = AttributeView::Type::kInt;
+      view.int_value = value.int_value();
+      break;
+    case v1::Value::kDoubleValue:
+      view.type = AttributeView::Type::kDouble;
+      view.double_value = value.double_value();
+      break;
+    case v1::Value::kBoolValue:
+      view.type = AttributeView::Type::kBool;
+      view.bool_value = value.bool_value();
+      break;
+    case v1::Value::kStringValue:
+    case v1::Value::KIND_NOT_SET:
+      view.type = AttributeView::Type::kString;
+      view.string_value = value.string_value();
+      break;
+  }
+  return view;
+}
+
+// ---------------------------------------------------------------------------
+// BlockBuilder
+
+BlockBuilder::BlockBuilder(int zstd_level) : zstd_(ZSTD_createCCtx()) {
+  ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_compressionLevel, zstd_level);
+  // A 4-byte checksum of the content: corruption is reported, not decoded.
+  ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_checksumFlag, 1);
+  Reset();
+}
+
+void BlockBuilder::Reset() {
+  count_ = 0;
+  dictionary_.clear();
+  dictionary_index_.clear();
+  dictionary_bytes_ = 0;
+  Intern("");  // index 0 is the empty string
+  first_seq_ = last_seq_ = 0;
+  previous_time_ = min_time_ = max_time_ = 0;
+  level_mask_ = 0;
+  users_.clear();
+  many_users_ = false;
+  for (std::string* column : {&seqs_, &times_, &device_times_, &receive_times_, &levels_, &tags_,
+                              &user_ids_, &session_ids_, &files_, &lines_, &functions_,
+                              &message_lengths_, &messages_, &attributes_}) {
+    column->clear();
+  }
+}
+
+uint32_t BlockBuilder::Intern(absl::string_view text) {
+  if (auto it = dictionary_index_.find(text); it != dictionary_index_.end()) return it->second;
+  const auto index = static_cast<uint32_t>(dictionary_.size());
+  dictionary_.emplace_back(text);
+  dictionary_index_.emplace(dictionary_.back(), index);
+  dictionary_bytes_ += text.size() + 1;
+  return index;
+}
+
+size_t BlockBuilder::raw_bytes() const {
+  size_t total = dictionary_bytes_;
+  for (const std::string* column : {&seqs_, &times_, &device_times_, &receive_times_, &levels_,
+                                    &tags_, &user_ids_, &session_ids_, &files_, &lines_,
+                                    &functions_, &message_lengths_, &messages_, &attributes_}) {
+    total += column->size();
+  }
+  return total;
+}
+
+void BlockBuilder::Add(const EntryView& e) {
+  if (count_ == 0) {
+    first_seq_ = e.seq;
+    PutVarint64(&seqs_, e.seq);
+    min_time_ = max_time_ = e.time_us;
+  } else {
+    PutVarint64(&seqs_, e.seq - last_seq_);
+    min_time_ = std::min(min_time_, e.time_us);
+    max_time_ = std::max(max_time_, e.time_us);
+  }
+  last_seq_ = e.seq;
+  PutSignedVarint64(&times_, e.time_us - previous_time_);
+  previous_time_ = e.time_us;
+  PutSignedVarint64(&device_times_, e.device_time_us - e.time_us);
+  PutSignedVarint64(&receive_times_, e.receive_time_us - e.time_us);
+  levels_.push_back(static_cast<char>((static_cast<uint8_t>(e.kind) << 4) |
+                                      (static_cast<uint8_t>(e.level) & 0x0F)));
+  level_mask_ |= 1u << (static_cast<uint32_t>(e.level) & 0x0F);
+  PutVarint64(&tags_, Intern(e.tag));
+  PutVarint64(&user_ids_, Intern(e.user_id));
+  PutVarint64(&session_ids_, Intern(e.session_id));
+  PutVarint64(&files_, Intern(e.file));
+  PutVarint64(&lines_, e.line);
+  PutVarint64(&functions_, Intern(e.function));
+  PutVarint64(&message_lengths_, e.message.size());
+  messages_.append(e.message.data(), e.message.size());
+
+  PutVarint64(&attributes_, e.attributes.size());
+  for (const AttributeView& a : e.attributes) {
+    PutVarint64(&attributes_, Intern(a.key));
+    attributes_.push_back(static_cast<char>(a.type));
+    switch (a.type) {
+      case AttributeView::Type::kString:
+        PutLengthPrefixed(&attributes_, a.string_value);
+        break;
+      case AttributeView::Type::kInt:
+        PutSignedVarint64(&attributes_, a.int_value);
+        break;
+      case AttributeView::Type::kDouble: {
+        char bytes[8];
+        std::memcpy(bytes, &a.double_value, 8);
+        attributes_.append(bytes, 8);
+        break;
+      }
+      case AttributeView::Type::kBool:
+        attributes_.push_back(a.bool_value ? 1 : 0);
+        break;
+    }
+  }
+
+  if (!many_users_ &&
+      std::find(users_.begin(), users_.end(), e.user_id) == users_.end()) {
+    if (users_.size() == kMaxTrackedUsers) {
+      many_users_ = true;
+      users_.clear();
+    } else {
+      users_.emplace_back(e.user_id);
+    }
+  }
+  ++count_;
+}
+
+void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
+  std::string raw;
+  raw.reserve(raw_bytes() + 64);
+  PutVarint64(&raw, dictionary_.size());
+  for (const std::string& word : dictionary_) PutLengthPrefixed(&raw, word);
+  for (const std::string* column : {&seqs_, &times_, &device_times_, &receive_times_, &levels_,
+                                    &tags_, &user_ids_, &session_ids_, &files_, &lines_,
+                                    &functions_, &message_lengths_, &messages_, &attributes_}) {
+    PutLengthPrefixed(&raw, *column);
+  }
+
+  payload->clear();
+  payload->push_back(static_cast<char>(kFormatVersion));
+  std::string compressed(ZSTD_compressBound(raw.size()), '\0');
+  const size_t compressed_size =
+      ZSTD_compress2(zstd_.get(), compressed.data(), compressed.size(), raw.data(), raw.size());
+  const bool use_zstd = !ZSTD_isError(compressed_size) && compressed_size < raw.size();
+  payload->push_back(static_cast<char>(use_zstd ? kCompressionZstd : kCompressionNone));
+  PutVarint64(payload, count_);
+  PutVarint64(payload, raw.size());
+  if (use_zstd) {
+    payload->append(compressed.data(), compressed_size);
+  } else {
+    payload->append(raw);
+  }
+
+  meta->Clear();
+  meta->set_count(static_cast<uint32_t>(count_));
+  meta->set_first_seq(first_seq_);
+  meta->set_last_seq(last_seq_);
+  meta->set_min_time_unix_micros(min_time_);
+  meta->set_max_time_unix_micros(max_time_);
+  meta->set_level_mask(level_mask_);
+  if (many_users_) {
+    meta->set_many_users(true);
+  } else {
+    for (const std::string& user : users_) meta->add_users(user);
+  }
+  meta->set_raw_bytes(static_cast<uint32_t>(raw.size()));
+  meta->set_stored_bytes(static_cast<uint32_t>(payload->size()));
+  Reset();
+}
+
+// ---------------------------------------------------------------------------
+// BlockReader
+
+absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload) {
+  if (payload.size() < 2) return Corrupt("payload shorter than its header");
+  if (static_cast<uint8_t>(payload[0]) != kFormatVersion) {
+    return Corrupt(absl::StrCat("unknown format version ", static_cast<int>(payload[0])));
+  }
+  const auto compression = static_cast<uint8_t>(payload[1]);
+  payload.remove_prefix(2);
+  uint64_t count, raw_size;
+  if (!GetVarint64(&payload, &count) || !GetVarint64(&payload, &raw_size)) {
+    return Corrupt("truncated header");
+  }
+  if (raw_size > kMaxRawBytes) return Corrupt("implausible size");
+
+  BlockReader reader;
+  if (compression == kCompressionNone) {
+    if (payload.size() != raw_size) return Corrupt("size mismatch");
+    reader.raw_.assign(payload.data(), payload.size());
+  } else if (compression == kCompressionZstd) {
+    // One decompression context per thread, reused: creating one per block
+    // would cost more than decompressing a small block.
+    thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(),
+                                                                             ZSTD_freeDCtx);
+    reader.raw_.resize(raw_size);
+    const size_t n = ZSTD_decompressDCtx(context.get(), reader.raw_.data(), reader.raw_.size(),
+                                         payload.data(), payload.size());
+    if (ZSTD_isError(n)) return Corrupt(ZSTD_getErrorName(n));
+    if (n != raw_size) return Corrupt("size mismatch after decompression");
+  } else {
+    return Corrupt(absl::StrCat("unknown compression ", compression));
+  }
+  if (count > raw_size) return Corrupt("more rows than bytes");
+  reader.seqs_.resize(count);
+  if (absl::Status status = reader.Parse(); !status.ok()) return status;
+  return reader;
+}
+
+absl::Status BlockReader::Parse() {
+  const size_t count = seqs_.size();
+  absl::string_view in(raw_);
+  const auto offset_of = [&](absl::string_view part) {
+    return static_cast<uint32_t>(part.data() - raw_.data());
+  };
+
+  uint64_t words;
+  if (!GetVarint64(&in, &words) || words == 0 || words > raw_.size()) {
+    return Corrupt("dictionary size");
+  }
+  dictionary_.resize(words);
+  for (Span& word : dictionary_) {
+    absl::string_view text;
+    if (!GetLengthPrefixed(&in, &text)) return Corrupt("dictionary");
+    word = {offset_of(text), static_cast<uint32_t>(text.size())};
+  }
+
+  absl::string_view columns[14];
+  for (absl::string_view& column : columns) {
+    if (!GetLengthPrefixed(&in, &column)) return Corrupt("column directory");
+  }
+  auto [seqs, times, device_times, receive_times, levels, tags, user_ids, session_ids, files,
+        lines, functions, message_lengths, messages, attributes] = columns;
+
+  const auto read_unsigned = [&](absl::string_view* column, auto* out, const char* name,
+                                 uint64_t limit) -> absl::Status {
+    out->resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      uint64_t v;
+      if (!GetVarint64(column, &v) || v >= limit) return Corrupt(name);
+      (*out)[i] = static_cast<typename std::remove_reference_t<decltype(*out)>::value_type>(v);
+    }
+    return absl::OkStatus();
+  };
+  const auto read_words = [&](absl::string_view* column, std::vector<uint32_t>* out,
+                              const char* name) {
+    return read_unsigned(column, out, name, dictionary_.size());
+  };
+
+  uint64_t seq = 0;
+  int64_t time = 0;
+  times_.resize(count);
+  device_times_.resize(count);
+  receive_times_.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t seq_delta;
+    int64_t time_delta, device_delta, receive_delta;
+    if (!GetVarint64(&seqs, &seq_delta) || !GetSignedVarint64(&times, &time_delta) ||
+        !GetSignedVarint64(&device_times, &device_delta) ||
+        !GetSignedVarint64(&receive_times, &receive_delta)) {
+      return Corrupt("seq or time column");
+    }
+    seq += seq_delta;
+    time += time_delta;
+    seqs_[i] = seq;
+    times_[i] = time;
+    device_times_[i] = time + device_delta;
+    receive_times_[i] = time + receive_delta;
+  }
+  if (levels.size() != count) return Corrupt("level column");
+  levels_.assign(levels.begin(), levels.end());
+
+  for (auto [column, out, name] :
+       {std::tuple{&tags, &tags_, "tag column"}, std::tuple{&user_ids, &user_ids_, "user column"},
+        std::tuple{&session_ids, &session_ids_, "session column"},
+        std::tuple{&files, &files_, "file column"},
+        std::tuple{&functions, &functions_, "function column"}}) {
+    if (absl::Status s = read_words(column, out, name); !s.ok()) return s;
+  }
+  if (absl::Status s = read_unsigned(&lines, &lines_, "line column", uint64_t{1} << 32); !s.ok()) {
+    return s;
+  }
+
+  message_offsets_.resize(count + 1);
+  uint32_t offset = offset_of(messages);
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t length;
+    if (!GetVarint64(&message_lengths, &length) || length > messages.size()) {
+      return Corrupt("message lengths");
+    }
+    message_offsets_[i] = offset;
+    offset += static_cast<uint32_t>(length);
+    messages.remove_prefix(length);
+  }
+  message_offsets_[count] = offset;
+
+  // Attributes are decoded on demand; here we only find where each row's start
+  // and check that the column is well formed.
+  attribute_offsets_.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    attribute_offsets_[i] = offset_of(attributes);
+    uint64_t n;
+    if (!GetVarint64(&attributes, &n)) return Corrupt("attribute count");
+    for (uint64_t k = 0; k < n; ++k) {
+      uint64_t key;
+      if (!GetVarint64(&attributes, &key) || key >= dictionary_.size() || attributes.empty()) {
+        return Corrupt("attribute key");
+      }
+      const auto type = static_cast<uint8_t>(attributes.front());
+      attributes.remove_prefix(1);
+      bool ok = true;
+      switch (static_cast<AttributeView::Type>(type)) {
+        case AttributeView::Type::kString: {
+          absl::string_view s;
+          ok = GetLengthPrefixed(&attributes, &s);
+          break;
+        }
+        case AttributeView::Type::kInt: {
+          int64_t v;
+          ok = GetSignedVarint64(&attributes, &v);
+          break;
+        }
+        case AttributeView::Type::kDouble:
+          ok = attributes.size() >= 8;
+          if (ok) attributes.remove_prefix(8);
+          break;
+        case AttributeView::Type::kBool:
+          ok = !attributes.empty();
+          if (ok) attributes.remove_prefix(1);
+          break;
+        default:
+          ok = false;
+      }
+      if (!ok) return Corrupt("attribute value");
+    }
+  }
+  return absl::OkStatus();
+}
+
+void BlockReader::Attributes(size_t row, std::vector<AttributeView>* out) const {
+  out->clear();
+  // Parse() validated the column, so this decoding cannot run off the end.
+  absl::string_view in = absl::string_view(raw_).substr(attribute_offsets_[row]);
+  uint64_t n = 0;
+  GetVarint64(&in, &n);
+  for (uint64_t k = 0; k < n; ++k) {
+    AttributeView a;
+    uint64_t key = 0;
+    GetVarint64(&in, &key);
+    a.key = Word(static_cast<uint32_t>(key));
+    a.type = static_cast<AttributeView::Type>(in.front());
+    in.remove_prefix(1);
+    switch (a.type) {
+      case AttributeView::Type::kString:
+        GetLengthPrefixed(&in, &a.string_value);
+        break;
+      case AttributeView::Type::kInt:
+        GetSignedVarint64(&in, &a.int_value);
+        break;
+      case AttributeView::Type::kDouble:
+        std::memcpy(&a.double_value, in.data(), 8);
+        in.remove_prefix(8);
+        break;
+      case AttributeView::Type::kBool:
+        a.bool_value = in.front() != 0;
+        in.remove_prefix(1);
+        break;
+    }
+    out->push_back(a);
+  }
+}
+
+EntryView BlockReader::Row(size_t row, std::vector<AttributeView>* attribute_storage) const {
+  Attributes(row, attribute_storage);
+  EntryView e;
+  e.seq = seq(row);
+  e.time_us = time_us(row);
+  e.device_time_us = device_time_us(row);
+  e.receive_time_us = receive_time_us(row);
+  e.level = level(row);
+  e.kind = kind(row);
+  e.tag = tag(row);
+  e.message = message(row);
+  e.file = file(row);
+  e.line = line(row);
+  e.function = function(row);
+  e.user_id = user_id(row);
+  e.session_id = session_id(row);
+  e.attributes = *attribute_storage;
+  return e;
+}
+
+}  // namespace fieldlog::store

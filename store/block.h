@@ -1,0 +1,163 @@
+// Blocks: how a device's log entries are stored.
+//
+// A block holds a run of one device's entries (hundreds to a few thousand) in
+// seq order as one RocksDB value. Inside, the entries are laid out column by
+// column (seqs, times, levels, tags, ..., messages, attributes) and the whole is
+// compressed with zstd: similar bytes sit next to each other, so log text
+// compresses several times better than one value per line would, and RocksDB
+// handles one key per block instead of one per line. store/README.md draws the
+// format.
+//
+// BlockBuilder encodes; BlockReader decodes and never trusts its input: a
+// truncated or corrupt payload gives DataLoss, not a crash.
+#ifndef FIELDLOG_STORE_BLOCK_H_
+#define FIELDLOG_STORE_BLOCK_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zstd.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "fieldlog/v1/common.pb.h"
+#include "store/records.pb.h"
+
+namespace fieldlog::store {
+
+// A typed attribute that points into memory owned by someone else.
+struct AttributeView {
+  enum class Type : uint8_t { kString = 0, kInt = 1, kDouble = 2, kBool = 3 };
+  absl::string_view key;
+  Type type = Type::kString;
+  absl::string_view string_value;
+  int64_t int_value = 0;
+  double double_value = 0;
+  bool bool_value = false;
+};
+
+// One entry as the store sees it. Text must be valid UTF-8 (the collector
+// validates); the views must outlive the call they are passed to.
+struct EntryView {
+  uint64_t seq = 0;
+  int64_t time_us = 0;          // corrected time, Unix microseconds
+  int64_t device_time_us = 0;   // the device's own clock
+  int64_t receive_time_us = 0;  // server clock on arrival
+  v1::Level level = v1::LEVEL_INFO;
+  v1::EntryKind kind = v1::ENTRY_KIND_LOG;
+  absl::string_view tag;
+  absl::string_view message;
+  absl::string_view file;
+  uint32_t line = 0;
+  absl::string_view function;
+  absl::string_view user_id;
+  absl::string_view session_id;
+  std::span<const AttributeView> attributes;
+};
+
+// Converts between AttributeView and the wire/record Attribute message.
+void AttributeToProto(const AttributeView& view, v1::Attribute* out);
+AttributeView AttributeFromProto(const v1::Attribute& attribute);
+
+class BlockBuilder {
+ public:
+  explicit BlockBuilder(int zstd_level = 3);
+
+  // Appends an entry. Entries must come in increasing seq order.
+  void Add(const EntryView& entry);
+
+  size_t count() const { return count_; }
+  // Bytes of the uncompressed columns so far.
+  size_t raw_bytes() const;
+
+  // Compresses the block into `payload` and describes it in `meta`, then
+  // resets the builder for the next block.
+  void Finish(std::string* payload, BlockMeta* meta);
+
+ private:
+  uint32_t Intern(absl::string_view text);
+  void Reset();
+
+  struct ZstdDeleter {
+    void operator()(ZSTD_CCtx* context) const { ZSTD_freeCCtx(context); }
+  };
+
+  // Reused across blocks: creating a zstd context costs more than a small
+  // block's compression.
+  std::unique_ptr<ZSTD_CCtx, ZstdDeleter> zstd_;
+  size_t count_ = 0;
+  std::vector<std::string> dictionary_;
+  absl::flat_hash_map<std::string, uint32_t> dictionary_index_;
+  uint64_t first_seq_ = 0, last_seq_ = 0;
+  int64_t previous_time_ = 0, min_time_ = 0, max_time_ = 0;
+  uint32_t level_mask_ = 0;
+  std::vector<std::string> users_;
+  bool many_users_ = false;
+  size_t dictionary_bytes_ = 0;
+  // Columns, in the order they are written.
+  std::string seqs_, times_, device_times_, receive_times_, levels_, tags_, user_ids_,
+      session_ids_, files_, lines_, functions_, message_lengths_, messages_, attributes_;
+};
+
+// A decoded block. Accessors take a row index in [0, size()); the string views
+// point into the reader and live as long as it does.
+class BlockReader {
+ public:
+  static absl::StatusOr<BlockReader> Open(absl::string_view payload);
+
+  size_t size() const { return seqs_.size(); }
+  uint64_t seq(size_t row) const { return seqs_[row]; }
+  int64_t time_us(size_t row) const { return times_[row]; }
+  int64_t device_time_us(size_t row) const { return device_times_[row]; }
+  int64_t receive_time_us(size_t row) const { return receive_times_[row]; }
+  v1::Level level(size_t row) const { return static_cast<v1::Level>(levels_[row] & 0x0F); }
+  v1::EntryKind kind(size_t row) const { return static_cast<v1::EntryKind>(levels_[row] >> 4); }
+  absl::string_view tag(size_t row) const { return Word(tags_[row]); }
+  absl::string_view user_id(size_t row) const { return Word(user_ids_[row]); }
+  absl::string_view session_id(size_t row) const { return Word(session_ids_[row]); }
+  absl::string_view file(size_t row) const { return Word(files_[row]); }
+  uint32_t line(size_t row) const { return lines_[row]; }
+  absl::string_view function(size_t row) const { return Word(functions_[row]); }
+  absl::string_view message(size_t row) const {
+    return Slice(message_offsets_[row], message_offsets_[row + 1] - message_offsets_[row]);
+  }
+  // Appends the row's attributes to `out` (cleared first).
+  void Attributes(size_t row, std::vector<AttributeView>* out) const;
+
+  // The whole row; `attribute_storage` backs EntryView::attributes.
+  EntryView Row(size_t row, std::vector<AttributeView>* attribute_storage) const;
+
+ private:
+  // Offsets rather than views into raw_ keep the reader safely movable.
+  struct Span {
+    uint32_t offset;
+    uint32_t length;
+  };
+
+  BlockReader() = default;
+  absl::Status Parse();
+  absl::string_view Slice(uint32_t offset, uint32_t length) const {
+    return absl::string_view(raw_).substr(offset, length);
+  }
+  absl::string_view Word(uint32_t index) const {
+    return Slice(dictionary_[index].offset, dictionary_[index].length);
+  }
+
+  std::string raw_;  // the decompressed columns
+  std::vector<Span> dictionary_;
+  std::vector<uint64_t> seqs_;
+  std::vector<int64_t> times_, device_times_, receive_times_;
+  std::vector<uint8_t> levels_;
+  std::vector<uint32_t> tags_, user_ids_, session_ids_, files_, lines_, functions_;
+  std::vector<uint32_t> message_offsets_;    // size()+1 offsets into raw_
+  std::vector<uint32_t> attribute_offsets_;  // start of each row's attributes in raw_
+};
+
+}  // namespace fieldlog::store
+
+#endif  // FIELDLOG_STORE_BLOCK_H_

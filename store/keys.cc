@@ -1,0 +1,90 @@
+#include "absl/strings/string_view.h"
+#include "store/keys.h"
+
+#include "store/coding.h"
+
+namespace fieldlog::store {
+namespace {
+
+void PutShortString(std::string* out, absl::string_view s) {
+  // Callers validate lengths; clamp defensively so a bug cannot corrupt order.
+  const size_t n = s.size() > 255 ? 255 : s.size();
+  out->push_back(static_cast<char>(n));
+  out->append(s.data(), n);
+}
+
+bool GetShortString(absl::string_view* in, absl::string_view* s) {
+  if (in->empty()) return false;
+  const auto n = static_cast<uint8_t>(in->front());
+  if (in->size() < 1u + n) return false;
+  *s = in->substr(1, n);
+  in->remove_prefix(1 + n);
+  return true;
+}
+
+}  // namespace
+
+std::string AppPrefix(AppId app) {
+  std::string key;
+  PutFixed32BE(&key, app);
+  return key;
+}
+
+std::string DeviceKey(AppId app, absl::string_view device_id) {
+  std::string key = AppPrefix(app);
+  PutShortString(&key, device_id);
+  return key;
+}
+
+std::string BlockKey(AppId app, absl::string_view device_id, uint64_t first_seq) {
+  std::string key = DeviceKey(app, device_id);
+  PutFixed64BE(&key, first_seq);
+  return key;
+}
+
+std::string UserPrefix(AppId app, absl::string_view user_id) {
+  std::string key = AppPrefix(app);
+  PutShortString(&key, user_id);
+  return key;
+}
+
+std::string UserDeviceKey(AppId app, absl::string_view user_id, absl::string_view device_id) {
+  std::string key = UserPrefix(app, user_id);
+  key.append(device_id.data(), device_id.size());
+  return key;
+}
+
+std::optional<ParsedBlockKey> ParseBlockKey(absl::string_view key) {
+  if (key.size() < 4) return std::nullopt;
+  ParsedBlockKey parsed;
+  parsed.app = DecodeFixed32BE(key.data());
+  key.remove_prefix(4);
+  if (!GetShortString(&key, &parsed.device_id) || key.size() != 8) return std::nullopt;
+  parsed.first_seq = DecodeFixed64BE(key.data());
+  return parsed;
+}
+
+std::optional<ParsedUserDeviceKey> ParseUserDeviceKey(absl::string_view key) {
+  if (key.size() < 4) return std::nullopt;
+  ParsedUserDeviceKey parsed;
+  parsed.app = DecodeFixed32BE(key.data());
+  key.remove_prefix(4);
+  if (!GetShortString(&key, &parsed.user_id)) return std::nullopt;
+  parsed.device_id = key;
+  return parsed;
+}
+
+std::string PrefixSuccessor(absl::string_view prefix) {
+  std::string s(prefix);
+  while (!s.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(s.back());
+    if (last != 0xFF) {
+      ++last;
+      return s;
+    }
+    s.pop_back();
+  }
+  return s;
+}
+
+}  // namespace fieldlog::store

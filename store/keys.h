@@ -1,0 +1,57 @@
+// RocksDB key layouts. Every layout is documented in store/README.md.
+//
+// Ids are length-prefixed with one byte so that a prefix of one id never
+// collides with another id ("dev1" vs "dev10"); common/limits.h bounds
+// device ids to 128 bytes and user ids to 255. Integers are big-endian so that
+// keys sort in numeric order.
+#ifndef FIELDLOG_STORE_KEYS_H_
+#define FIELDLOG_STORE_KEYS_H_
+
+#include "absl/strings/string_view.h"
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fieldlog::store {
+
+// Apps are numbered by the catalog; the number, not the name, is in every key.
+using AppId = uint32_t;
+
+// app (4) | len (1) | device_id.  The key of a device's record in `devices`,
+// and the prefix of its blocks in `blocks` and `block_meta`.
+std::string DeviceKey(AppId app, absl::string_view device_id);
+
+// DeviceKey | first_seq (8): one block of a device, in seq order.
+std::string BlockKey(AppId app, absl::string_view device_id, uint64_t first_seq);
+
+// app (4) | len (1) | user_id: prefix of one user's devices in `users`.
+std::string UserPrefix(AppId app, absl::string_view user_id);
+
+// UserPrefix | device_id: one (user, device) pair.
+std::string UserDeviceKey(AppId app, absl::string_view user_id, absl::string_view device_id);
+
+// app (4): prefix of everything of one app in the per-app column families.
+std::string AppPrefix(AppId app);
+
+struct ParsedBlockKey {
+  AppId app;
+  absl::string_view device_id;
+  uint64_t first_seq;
+};
+std::optional<ParsedBlockKey> ParseBlockKey(absl::string_view key);
+
+struct ParsedUserDeviceKey {
+  AppId app;
+  absl::string_view user_id;
+  absl::string_view device_id;
+};
+std::optional<ParsedUserDeviceKey> ParseUserDeviceKey(absl::string_view key);
+
+// The smallest key greater than every key that starts with `prefix`, for
+// iterate_upper_bound. Empty when there is none (all 0xFF).
+std::string PrefixSuccessor(absl::string_view prefix);
+
+}  // namespace fieldlog::store
+
+#endif  // FIELDLOG_STORE_KEYS_H_

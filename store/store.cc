@@ -1,0 +1,98 @@
+#include "absl/strings/string_view.h"
+#include "store/store.h"
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/convenience.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+#include "store/writer.h"
+
+namespace fieldlog::store {
+namespace {
+
+constexpr const char* kFamilyNames[] = {"default",
+                                        "apps",
+                                        "devices",
+                                        "users",
+                                        "block_meta",
+                                        "blocks"};
+static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
+
+rocksdb::CompressionType SmallValueCompression() {
+  for (rocksdb::CompressionType type : rocksdb::GetSupportedCompressions()) {
+    if (type == rocksdb::kLZ4Compression) return type;
+  }
+  return rocksdb::kSnappyCompression;
+}
+
+}  // namespace
+
+absl::Status FromRocksStatus(const rocksdb::Status& status, absl::string_view context) {
+  if (status.ok()) return absl::OkStatus();
+  const std::string message = absl::StrCat(context, ": ", status.ToString());
+  if (status.IsCorruption()) return absl::DataLossError(message);
+  if (status.IsNotFound()) return absl::NotFoundError(message);
+  if (status.IsInvalidArgument()) return absl::InvalidArgumentError(message);
+  return absl::UnavailableError(message);
+}
+
+Store::Store(const StoreOptions& options) : options_(options) {
+  write_options_.sync = options.sync == SyncPolicy::kEveryBatch;
+}
+
+Store::~Store() {
+  writer_.reset();
+  catalog_.reset();
+  if (db_) {
+    for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+    db_->Close();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::unique_ptr<Store> store(new Store(options));
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  db_options.keep_log_file_num = 5;
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  const auto family_options = [&](Family family) {
+    rocksdb::ColumnFamilyOptions cf;
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    table.block_size = 16 << 10;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    cf.compression = SmallValueCompression();
+    if (family == Family::kBlocks) {
+      // Payloads are zstd-compressed columns already; a second pass would only
+      // cost CPU. Large data blocks keep the index small.
+      cf.compression = rocksdb::kNoCompression;
+      table.block_size = 64 << 10;
+      cf.write_buffer_size = 64 << 20;
+    }
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    return cf;
+  };
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (int i = 0; i < static_cast<int>(Family::kCount); ++i) {
+    descriptors.emplace_back(kFamilyNames[i], family_options(static_cast<Family>(i)));
+  }
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, options.path, descriptors, &store->handles_, &db);
+  if (!s.ok()) return FromRocksStatus(s, absl::StrCat("opening the store at ", options.path));
+  store->db_.reset(db);
+
+  store->catalog_ = std::make_unique<Catalog>(db, store->family(Family::kApps));
+  if (absl::Status status = store->catalog_->Load(); !status.ok()) return status;
+  store->writer_ = std::make_unique<Writer>(store.get());
+  return store;
+}
+
+}  // namespace fieldlog::store

@@ -1,0 +1,82 @@
+// Store: the RocksDB database that holds everything fieldlog keeps, opened with
+// its column families. The collector writes through store::Writer, the query
+// service reads through store::Reader; this class owns the database they share.
+//
+// Column families (store/README.md has the key layouts):
+//   apps        the catalog: apps and hashed credentials
+//   devices     one DeviceRecord per device: attributes, seq ranges, tail block
+//   users       one UserDeviceRecord per (user, device) pair
+//   block_meta  one BlockMeta per block, small, scanned to plan a query
+//   blocks      block payloads (already zstd-compressed, so RocksDB does not
+//               compress them again)
+#ifndef FIELDLOG_STORE_STORE_H_
+#define FIELDLOG_STORE_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+#include "store/catalog.h"
+
+namespace fieldlog::store {
+
+class Writer;
+
+enum class SyncPolicy {
+  // The write reaches the WAL in the OS page cache before it is acknowledged:
+  // it survives a crash or kill -9 of the server, not a power cut.
+  kNone,
+  // The WAL is fsynced before every acknowledgement; concurrent writers share
+  // one fsync (RocksDB's group commit).
+  kEveryBatch,
+};
+
+struct StoreOptions {
+  std::string path;
+  SyncPolicy sync = SyncPolicy::kNone;
+  // zstd level for block payloads: 1 is fastest, 3 is the zstd default.
+  int zstd_level = 3;
+  // RocksDB block cache shared by all column families.
+  size_t block_cache_bytes = 256 << 20;
+};
+
+enum class Family { kDefault = 0, kApps, kDevices, kUsers, kBlockMeta, kBlocks, kCount };
+
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* family(Family f) const { return handles_[static_cast<int>(f)]; }
+  const StoreOptions& options() const { return options_; }
+  const rocksdb::WriteOptions& write_options() const { return write_options_; }
+
+  Catalog& catalog() { return *catalog_; }
+  const Catalog& catalog() const { return *catalog_; }
+  Writer& writer() { return *writer_; }
+
+ private:
+  explicit Store(const StoreOptions& options);
+
+  StoreOptions options_;
+  rocksdb::WriteOptions write_options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<Writer> writer_;
+};
+
+// RocksDB status to absl::Status: I/O trouble is UNAVAILABLE (a client may
+// retry), corruption is DATA_LOSS.
+absl::Status FromRocksStatus(const rocksdb::Status& status, absl::string_view context);
+
+}  // namespace fieldlog::store
+
+#endif  // FIELDLOG_STORE_STORE_H_

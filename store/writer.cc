@@ -1,0 +1,226 @@
+#include "absl/strings/string_view.h"
+#include "store/writer.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/write_batch.h"
+#include "store/store.h"
+
+namespace fieldlog::store {
+
+Writer::Writer(Store* store) : store_(store) {}
+
+std::shared_ptr<Writer::DeviceState> Writer::Acquire(AppId app, absl::string_view device_id) {
+  const std::string key = DeviceKey(app, device_id);
+  absl::MutexLock lock(&devices_mu_);
+  if (auto it = devices_.find(key); it != devices_.end()) return it->second;
+  if (devices_.size() >= kMaxCachedDevices) {
+    // Drop states nobody is using; they reload from RocksDB on next use.
+    absl::erase_if(devices_, [](const auto& entry) { return entry.second.use_count() == 1; });
+  }
+  auto state = std::make_shared<DeviceState>();
+  devices_.emplace(key, state);
+  return state;
+}
+
+absl::Status Writer::LoadLocked(AppId app, absl::string_view device_id, DeviceState* state) {
+  if (state->loaded) return absl::OkStatus();
+  std::string value;
+  rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(), store_->family(Family::kDevices),
+                                        DeviceKey(app, device_id), &value);
+  if (s.ok()) {
+    if (!state->record.ParseFromString(value)) {
+      return absl::DataLossError(absl::StrCat("corrupt device record for ", device_id));
+    }
+  } else if (s.IsNotFound()) {
+    state->record.Clear();
+    state->record.set_device_id(std::string(device_id));
+  } else {
+    return FromRocksStatus(s, "reading a device record");
+  }
+  state->ranges = SeqRanges::FromProto(state->record.stored());
+  state->loaded = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Writer::Watermark(AppId app, absl::string_view device_id) {
+  std::shared_ptr<DeviceState> state = Acquire(app, device_id);
+  absl::MutexLock lock(&state->mu);
+  if (absl::Status s = LoadLocked(app, device_id, state.get()); !s.ok()) return s;
+  return state->ranges.watermark();
+}
+
+absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
+  std::shared_ptr<DeviceState> state = Acquire(request.app, request.device_id);
+  absl::MutexLock lock(&state->mu);
+  if (absl::Status s = LoadLocked(request.app, request.device_id, state.get()); !s.ok()) return s;
+
+  // Correct the clock (see the header for why small changes are ignored).
+  int64_t offset = 0;
+  if (request.clock_offset_estimate_us) {
+    offset = *request.clock_offset_estimate_us;
+    const int64_t previous = state->record.last_clock_offset_micros();
+    if (std::abs(offset - previous) < kClockToleranceMicros) offset = previous;
+  }
+  for (EntryView& e : request.entries) e.time_us = e.device_time_us + offset;
+
+  // Keep the entries not stored before, in seq order, each seq once.
+  std::vector<const EntryView*> fresh;
+  fresh.reserve(request.entries.size());
+  for (const EntryView& e : request.entries) {
+    if (!state->ranges.Contains(e.seq)) fresh.push_back(&e);
+  }
+  if (!std::is_sorted(fresh.begin(), fresh.end(),
+                      [](const EntryView* a, const EntryView* b) { return a->seq < b->seq; })) {
+    std::stable_sort(fresh.begin(), fresh.end(),
+                     [](const EntryView* a, const EntryView* b) { return a->seq < b->seq; });
+  }
+  fresh.erase(std::unique(fresh.begin(), fresh.end(),
+                          [](const EntryView* a, const EntryView* b) { return a->seq == b->seq; }),
+              fresh.end());
+
+  AppendResult result;
+  result.duplicates = static_cast<uint32_t>(request.entries.size() - fresh.size());
+  result.clock_offset_us = offset;
+  if (fresh.empty() && request.device_attributes == nullptr) {
+    result.watermark = state->ranges.watermark();
+    return result;
+  }
+
+  DeviceRecord record = state->record;
+  rocksdb::WriteBatch batch;
+  rocksdb::ColumnFamilyHandle* blocks_cf = store_->family(Family::kBlocks);
+  rocksdb::ColumnFamilyHandle* meta_cf = store_->family(Family::kBlockMeta);
+  BlockBuilder builder(store_->options().zstd_level);
+  std::string payload;
+  BlockMeta meta;
+  uint64_t block_first_seq = fresh.empty() ? 0 : fresh.front()->seq;
+
+  // Extend a small tail block rather than start a new one.
+  const BlockMeta& tail = record.tail_meta();
+  if (!fresh.empty() && tail.count() > 0 && tail.count() < kSmallBlockLines &&
+      fresh.front()->seq > tail.last_seq()) {
+    const std::string key = BlockKey(request.app, request.device_id, record.tail_first_seq());
+    rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(), blocks_cf, key, &payload);
+    if (s.ok()) {
+      absl::StatusOr<BlockReader> reader = BlockReader::Open(payload);
+      if (reader.ok()) {
+        std::vector<AttributeView> attributes;
+        for (size_t row = 0; row < reader->size(); ++row) {
+          builder.Add(reader->Row(row, &attributes));
+        }
+        block_first_seq = record.tail_first_seq();
+      }
+      // A tail that cannot be read is left as it is and a new block starts.
+    } else if (!s.IsNotFound()) {
+      return FromRocksStatus(s, "reading the tail block");
+    }
+  }
+
+  const auto flush_block = [&](uint64_t first_seq) {
+    builder.Finish(&payload, &meta);
+    const std::string key = BlockKey(request.app, request.device_id, first_seq);
+    batch.Put(blocks_cf, key, payload);
+    batch.Put(meta_cf, key, meta.SerializeAsString());
+  };
+  std::vector<uint64_t> fresh_seqs;
+  fresh_seqs.reserve(fresh.size());
+  // Lines per user in this batch, in first-seen order (usually one user).
+  std::vector<std::pair<absl::string_view, uint64_t>> user_lines;
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    const EntryView& e = *fresh[i];
+    builder.Add(e);
+    fresh_seqs.push_back(e.seq);
+    if (user_lines.empty() || user_lines.back().first != e.user_id) {
+      auto it = std::find_if(user_lines.begin(), user_lines.end(),
+                             [&](const auto& u) { return u.first == e.user_id; });
+      if (it == user_lines.end()) {
+        user_lines.emplace_back(e.user_id, 0);
+        it = user_lines.end() - 1;
+      }
+      ++it->second;
+    } else {
+      ++user_lines.back().second;
+    }
+    const bool full =
+        builder.count() >= kMaxBlockLines || builder.raw_bytes() >= kMaxBlockRawBytes;
+    if (full && i + 1 < fresh.size()) {
+      flush_block(block_first_seq);
+      block_first_seq = fresh[i + 1]->seq;
+    }
+  }
+  if (builder.count() > 0) {
+    flush_block(block_first_seq);
+    // The last block written is the newest only if nothing stored sorts after it.
+    if (fresh.back()->seq > state->ranges.watermark()) {
+      record.set_tail_first_seq(block_first_seq);
+      *record.mutable_tail_meta() = meta;
+    }
+  }
+
+  SeqRanges ranges = state->ranges;
+  ranges.AddSorted(fresh_seqs);
+  ranges.ToProto(record.mutable_stored());
+  if (request.device_attributes != nullptr) {
+    *record.mutable_attributes() = *request.device_attributes;
+  }
+  if (record.first_seen_unix_micros() == 0) {
+    record.set_first_seen_unix_micros(request.receive_time_us);
+  }
+  record.set_last_seen_unix_micros(request.receive_time_us);
+  record.set_lines(record.lines() + fresh.size());
+  record.set_last_clock_offset_micros(offset);
+  if (!fresh.empty()) {
+    record.set_last_user_id(std::string(fresh.back()->user_id));
+    record.set_last_session_id(std::string(fresh.back()->session_id));
+  }
+  batch.Put(store_->family(Family::kDevices), DeviceKey(request.app, request.device_id),
+            record.SerializeAsString());
+
+  // The (user, device) index: first/last seen and line counts per user.
+  std::vector<std::pair<std::string, UserDeviceRecord>> user_updates;
+  for (const auto& [user_id, lines] : user_lines) {
+    UserDeviceRecord user_record;
+    if (auto it = state->users.find(user_id); it != state->users.end()) {
+      user_record = it->second;
+    } else {
+      std::string value;
+      rocksdb::Status s =
+          store_->db()->Get(rocksdb::ReadOptions(), store_->family(Family::kUsers),
+                            UserDeviceKey(request.app, user_id, request.device_id), &value);
+      if (s.ok()) {
+        user_record.ParseFromString(value);
+      } else if (!s.IsNotFound()) {
+        return FromRocksStatus(s, "reading a user record");
+      }
+    }
+    if (user_record.first_seen_unix_micros() == 0) {
+      user_record.set_first_seen_unix_micros(request.receive_time_us);
+    }
+    user_record.set_last_seen_unix_micros(request.receive_time_us);
+    user_record.set_lines(user_record.lines() + lines);
+    batch.Put(store_->family(Family::kUsers),
+              UserDeviceKey(request.app, user_id, request.device_id),
+              user_record.SerializeAsString());
+    user_updates.emplace_back(std::string(user_id), std::move(user_record));
+  }
+
+  rocksdb::Status s = store_->db()->Write(store_->write_options(), &batch);
+  if (!s.ok()) return FromRocksStatus(s, "writing a batch");
+
+  // Durable: now the in-memory state may move forward.
+  state->record = std::move(record);
+  state->ranges = std::move(ranges);
+  if (state->users.size() > 8) state->users.clear();
+  for (auto& [user_id, user_record] : user_updates) {
+    state->users[user_id] = std::move(user_record);
+  }
+  result.stored = static_cast<uint32_t>(fresh.size());
+  result.watermark = state->ranges.watermark();
+  return result;
+}
+
+}  // namespace fieldlog::store

@@ -1,0 +1,111 @@
+// Writer: the store's write path, and the place exactly-once is kept.
+//
+// Append() stores a batch of one device's entries in a single RocksDB
+// WriteBatch: the new or extended block (payload and meta), the device record
+// with its updated seq ranges, and the (user, device) index records. Because
+// the seq ranges change in the same atomic write as the block, an entry is
+// stored exactly once however often, and in whatever order, it is sent: an
+// entry whose seq is already in the ranges is counted as a duplicate and
+// skipped. When Append returns OK the batch is in the WAL (fsynced or not, per
+// the store's SyncPolicy); on error nothing of it was written.
+//
+// Appends for one device are serialised by a per-device lock; different
+// devices proceed in parallel and RocksDB groups their WAL writes.
+//
+// Blocks: a batch becomes one block, except that a small tail block (fewer
+// than kSmallBlockLines lines, typical of a device trickling a line at a time)
+// is extended in place, so slow devices do not leave thousands of tiny blocks.
+// No block exceeds kMaxBlockLines lines or kMaxBlockRawBytes of raw columns.
+//
+// Clock correction: an entry's corrected time is its device time plus the
+// batch's clock offset. Estimates jitter by network latency, so an estimate
+// within kClockTolerance of the device's previous offset keeps the previous
+// offset: a well-synced device gets exactly 0, and a device days off keeps one
+// steady offset, so its timeline never shuffles at batch boundaries.
+#ifndef FIELDLOG_STORE_WRITER_H_
+#define FIELDLOG_STORE_WRITER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/string_view.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "store/block.h"
+#include "store/keys.h"
+#include "store/records.pb.h"
+#include "store/seq_ranges.h"
+
+namespace fieldlog::store {
+
+class Store;
+
+struct AppendRequest {
+  AppId app = 0;
+  absl::string_view device_id;
+  // When not null, replaces the device's stored attributes.
+  const google::protobuf::RepeatedPtrField<v1::Attribute>* device_attributes = nullptr;
+  int64_t receive_time_us = 0;
+  // The batch's estimated clock offset (server minus device clock); nullopt
+  // when the client gave no send time to estimate it from (no correction).
+  std::optional<int64_t> clock_offset_estimate_us;
+  // Validated entries in any order; repeats are fine. Append sets each
+  // entry's time_us (corrected time) from device_time_us and the offset.
+  std::span<EntryView> entries;
+};
+
+struct AppendResult {
+  uint32_t stored = 0;
+  uint32_t duplicates = 0;
+  uint64_t watermark = 0;
+  // The offset applied to this batch's times.
+  int64_t clock_offset_us = 0;
+};
+
+class Writer {
+ public:
+  static constexpr size_t kSmallBlockLines = 256;
+  static constexpr size_t kMaxBlockLines = 4096;
+  static constexpr size_t kMaxBlockRawBytes = 1 << 20;
+  // Device states kept in memory; idle ones beyond this are dropped (they are
+  // reloaded from the devices column family when next needed).
+  static constexpr size_t kMaxCachedDevices = 20000;
+  static constexpr int64_t kClockToleranceMicros = 2'000'000;
+
+  explicit Writer(Store* store);
+
+  absl::StatusOr<AppendResult> Append(const AppendRequest& request);
+
+  // The highest seq stored for the device; 0 when it has none.
+  absl::StatusOr<uint64_t> Watermark(AppId app, absl::string_view device_id);
+
+ private:
+  struct DeviceState {
+    absl::Mutex mu;
+    bool loaded ABSL_GUARDED_BY(mu) = false;
+    DeviceRecord record ABSL_GUARDED_BY(mu);
+    SeqRanges ranges ABSL_GUARDED_BY(mu);
+    // Recently written (user, device) records, to update without a read.
+    absl::flat_hash_map<std::string, UserDeviceRecord> users ABSL_GUARDED_BY(mu);
+  };
+
+  std::shared_ptr<DeviceState> Acquire(AppId app, absl::string_view device_id);
+  absl::Status LoadLocked(AppId app, absl::string_view device_id, DeviceState* state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
+
+  Store* const store_;
+  absl::Mutex devices_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<DeviceState>> devices_
+      ABSL_GUARDED_BY(devices_mu_);
+};
+
+}  // namespace fieldlog::store
+
+#endif  // FIELDLOG_STORE_WRITER_H_

@@ -1,0 +1,61 @@
+#include "common/text.h"
+
+#include "common/time_util.h"
+#include "gtest/gtest.h"
+
+namespace fieldlog {
+namespace {
+
+TEST(Utf8Test, AcceptsWellFormedText) {
+  EXPECT_FALSE(FindInvalidUtf8(""));
+  EXPECT_FALSE(FindInvalidUtf8("plain ascii"));
+  EXPECT_FALSE(FindInvalidUtf8("Zahlung fehlgeschlagen: \xC3\xBC \xE2\x82\xAC \xF0\x9F\x92\xB3"));
+}
+
+TEST(Utf8Test, PointsAtTheFirstBadByte) {
+  EXPECT_EQ(FindInvalidUtf8("ab\xFF"), 2u);
+  EXPECT_EQ(FindInvalidUtf8("\xC3"), 0u);              // truncated sequence
+  EXPECT_EQ(FindInvalidUtf8("x\xC0\xAF"), 1u);         // overlong '/'
+  EXPECT_EQ(FindInvalidUtf8("\xED\xA0\x80"), 0u);      // UTF-16 surrogate
+  EXPECT_EQ(FindInvalidUtf8("ok\xF4\x90\x80\x80"), 2u);  // above U+10FFFF
+}
+
+TEST(Utf8Test, SanitizeReplacesOnlyBadBytes) {
+  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeUtf8("\xC3\xBC"), "\xC3\xBC");
+  EXPECT_FALSE(FindInvalidUtf8(SanitizeUtf8("\xC3\x28\xF0\x28\x8C\x28")));
+}
+
+TEST(TextTest, ControlCharacters) {
+  EXPECT_TRUE(HasControlCharacter("a\nb"));
+  EXPECT_TRUE(HasControlCharacter(std::string("a\0b", 3)));
+  EXPECT_FALSE(HasControlCharacter("alice@example.com"));
+}
+
+TEST(TextTest, ContainsIgnoreCase) {
+  EXPECT_TRUE(ContainsIgnoreCase("PaymentTimeout after 10s", "timeout"));
+  EXPECT_TRUE(ContainsIgnoreCase("anything", ""));
+  EXPECT_FALSE(ContainsIgnoreCase("Payment", "paymentx"));
+  EXPECT_FALSE(ContainsIgnoreCase("time out", "timeout"));
+  EXPECT_EQ(AsciiLower("MiXeD \xC3\x9C"), "mixed \xC3\x9C");
+}
+
+TEST(TimeTest, HumanDurations) {
+  EXPECT_EQ(*ParseHumanDuration("90s"), absl::Seconds(90));
+  EXPECT_EQ(*ParseHumanDuration("2h"), absl::Hours(2));
+  EXPECT_EQ(*ParseHumanDuration("7d"), absl::Hours(168));
+  EXPECT_EQ(*ParseHumanDuration("1d12h"), absl::Hours(36));
+  EXPECT_FALSE(ParseHumanDuration("soon").ok());
+  EXPECT_FALSE(ParseHumanDuration("").ok());
+  EXPECT_FALSE(ParseHumanDuration("-5m").ok());
+}
+
+TEST(TimeTest, Rfc3339RoundTrip) {
+  const int64_t t = 1795000000123456;
+  EXPECT_EQ(*ParseRfc3339(FormatRfc3339(t)), t);
+  EXPECT_EQ(*ParseRfc3339("2026-11-22T10:00:00+01:00"), *ParseRfc3339("2026-11-22T09:00:00Z"));
+  EXPECT_FALSE(ParseRfc3339("yesterday").ok());
+}
+
+}  // namespace
+}  // namespace fieldlog
