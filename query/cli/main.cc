@@ -20,6 +20,9 @@ Examples:
   fieldlog logs --app shop --user alice@example.com --since 2h --level warn
   fieldlog devices --app shop --user alice@example.com)");
   app.require_subcommand(1);
+  // Global flags may come after the subcommand too (fieldlog logs ... -o json);
+  // subcommands inherit this setting.
+  app.fallthrough();
   app.set_help_all_flag("--help-all", "Help for every command");
 
   GlobalOptions global;

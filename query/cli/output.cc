@@ -106,8 +106,8 @@ nlohmann::json AttributesToJson(
   return object;
 }
 
-nlohmann::json LineToJson(const v1::LogLine& line) {
-  nlohmann::json j;
+nlohmann::ordered_json LineToJson(const v1::LogLine& line) {
+  nlohmann::ordered_json j;
   j["app"] = line.app();
   j["device_id"] = line.device_id();
   j["user_id"] = line.user_id();

@@ -27,7 +27,7 @@ nlohmann::json AttributesToJson(const google::protobuf::RepeatedPtrField<v1::Att
 // The JSON object of the CLI contract: app, device_id, user_id, session_id,
 // seq, time, device_time, receive_time, level, tag, message, attributes (and
 // file, line, function, kind when set).
-nlohmann::json LineToJson(const v1::LogLine& line);
+nlohmann::ordered_json LineToJson(const v1::LogLine& line);
 
 // "2026-11-22T16:33:48.123Z ERROR Checkout [dev-1 alice] message key=value"
 std::string LineToText(const v1::LogLine& line, bool color);

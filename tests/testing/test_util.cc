@@ -33,14 +33,15 @@ TempDir::~TempDir() {
   if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
 }
 
-TestServer::TestServer(std::string data_dir) : data_dir_(std::move(data_dir)) {
+TestServer::TestServer(std::string data_dir, std::string listen)
+    : data_dir_(std::move(data_dir)) {
   if (data_dir_.empty()) {
     owned_dir_ = std::make_unique<TempDir>();
     data_dir_ = owned_dir_->path();
   }
   server::ServerOptions options;
   options.data_dir = data_dir_;
-  options.grpc_listen = "127.0.0.1:0";
+  options.grpc_listen = listen;
   absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(options);
   if (!server.ok()) {
     ADD_FAILURE() << "server did not start: " << server.status();

@@ -43,7 +43,8 @@ struct AppKeys {
 // store in its own temporary directory (or a given one, to test restarts).
 class TestServer {
  public:
-  explicit TestServer(std::string data_dir = "");
+  // `listen` lets a test bring a server back on the address it had.
+  explicit TestServer(std::string data_dir = "", std::string listen = "127.0.0.1:0");
   ~TestServer();
 
   const std::string& address() const { return server_->address(); }
