@@ -1,0 +1,197 @@
+// Store micro benchmarks on loghub-shaped lines, each next to its same-run
+// baseline: block encoding and decoding, and Writer::Append (blocks with
+// exactly-once bookkeeping) against a plain RocksDB loop writing one key per
+// line in WriteBatches of 1,000, the design fieldlog's blocks replace.
+//
+//   build/bin/store_bench [--benchmark_format=json]
+#include <filesystem>
+
+#include "benchmark/benchmark.h"
+#include "benchmarks/corpus.h"
+#include "fieldlog/v1/ingest.pb.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+#include "store/block.h"
+#include "store/store.h"
+#include "store/writer.h"
+
+namespace fieldlog::bench {
+namespace {
+
+constexpr int64_t kBaseTime = 1'795'000'000'000'000;
+
+// A batch of one device's generated lines and the views the store takes.
+struct Batch {
+  std::vector<CorpusLine> lines;
+  std::vector<store::EntryView> views;
+
+  Batch(LineGenerator& generator, size_t n, uint64_t first_seq) {
+    lines.reserve(n);
+    for (size_t i = 0; i < n; ++i) lines.push_back(generator.Next());
+    for (size_t i = 0; i < n; ++i) {
+      store::EntryView v;
+      v.seq = first_seq + i;
+      v.device_time_us = v.time_us = kBaseTime + static_cast<int64_t>(first_seq + i) * 1500;
+      v.receive_time_us = v.time_us + 300'000;
+      v.level = lines[i].level;
+      v.tag = lines[i].tag;
+      v.message = lines[i].message;
+      v.user_id = "alice@example.com";
+      v.session_id = "6f1c2a4e-93b4-4b7e-8f0e-2f3d4c5b6a79";
+      views.push_back(v);
+    }
+  }
+
+  void Renumber(uint64_t first_seq) {
+    for (size_t i = 0; i < views.size(); ++i) {
+      views[i].seq = first_seq + i;
+      views[i].device_time_us = kBaseTime + static_cast<int64_t>(first_seq + i) * 1500;
+    }
+  }
+};
+
+std::string TempPath(const char* name) {
+  const char* base = std::getenv("TMPDIR");
+  std::string path = std::string(base ? base : "/tmp") + "/fieldlog-bench-" + name + "-" +
+                     std::to_string(::getpid());
+  std::filesystem::remove_all(path);
+  return path;
+}
+
+uint64_t SstBytes(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family) {
+  uint64_t bytes = 0;
+  db->GetIntProperty(family, "rocksdb.total-sst-files-size", &bytes);
+  return bytes;
+}
+
+void BM_BlockEncode(benchmark::State& state) {
+  LineGenerator generator(1);
+  Batch batch(generator, static_cast<size_t>(state.range(0)), 1);
+  store::BlockBuilder builder;
+  std::string payload;
+  store::BlockMeta meta;
+  size_t raw_message_bytes = 0;
+  for (const CorpusLine& l : batch.lines) raw_message_bytes += l.message.size() + l.tag.size();
+  for (auto _ : state) {
+    for (const store::EntryView& v : batch.views) builder.Add(v);
+    builder.Finish(&payload, &meta);
+    benchmark::DoNotOptimize(payload.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.counters["bytes_per_line"] = static_cast<double>(payload.size()) / state.range(0);
+  state.counters["text_bytes_per_line"] =
+      static_cast<double>(raw_message_bytes) / state.range(0);
+}
+BENCHMARK(BM_BlockEncode)->Arg(512)->Arg(4096);
+
+void BM_BlockDecode(benchmark::State& state) {
+  LineGenerator generator(2);
+  Batch batch(generator, static_cast<size_t>(state.range(0)), 1);
+  store::BlockBuilder builder;
+  for (const store::EntryView& v : batch.views) builder.Add(v);
+  std::string payload;
+  store::BlockMeta meta;
+  builder.Finish(&payload, &meta);
+  for (auto _ : state) {
+    absl::StatusOr<store::BlockReader> reader = store::BlockReader::Open(payload);
+    benchmark::DoNotOptimize(reader->message(reader->size() - 1).data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_BlockDecode)->Arg(512)->Arg(4096);
+
+// fieldlog's write path: batches of 512 lines from 1,000 devices in turn.
+void BM_WriterAppend(benchmark::State& state) {
+  const std::string path = TempPath("writer");
+  store::StoreOptions options;
+  options.path = path;
+  auto store = *store::Store::Open(options);
+  LineGenerator generator(3);
+  constexpr size_t kBatch = 512;
+  constexpr int kDevices = 1000;
+  std::vector<Batch> batches;
+  for (int i = 0; i < 8; ++i) batches.emplace_back(generator, kBatch, 1);
+  std::vector<std::string> devices;
+  for (int d = 0; d < kDevices; ++d) devices.push_back("device-" + std::to_string(d * 7919));
+  std::vector<uint64_t> next_seq(kDevices, 1);
+  uint64_t i = 0;
+  for (auto _ : state) {
+    const int d = static_cast<int>(i % kDevices);
+    Batch& batch = batches[i % batches.size()];
+    batch.Renumber(next_seq[d]);
+    store::AppendRequest request;
+    request.app = 1;
+    request.device_id = devices[d];
+    request.receive_time_us = kBaseTime;
+    request.entries = batch.views;
+    absl::StatusOr<store::AppendResult> result = store->writer().Append(request);
+    if (!result.ok() || result->stored != kBatch) state.SkipWithError("append failed");
+    next_seq[d] += kBatch;
+    ++i;
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  store->db()->CompactRange(rocksdb::CompactRangeOptions(),
+                            store->family(store::Family::kBlocks), nullptr, nullptr);
+  store->db()->CompactRange(rocksdb::CompactRangeOptions(),
+                            store->family(store::Family::kBlockMeta), nullptr, nullptr);
+  const uint64_t bytes = SstBytes(store->db(), store->family(store::Family::kBlocks)) +
+                         SstBytes(store->db(), store->family(store::Family::kBlockMeta));
+  state.counters["disk_bytes_per_line"] =
+      static_cast<double>(bytes) / static_cast<double>(state.iterations() * kBatch);
+  store.reset();
+  std::filesystem::remove_all(path);
+}
+BENCHMARK(BM_WriterAppend)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// The baseline: one RocksDB key per line (36-byte key, the serialized entry
+// as value), WriteBatches of 1,000, WAL on, no sync, zstd.
+void BM_KeyPerLineBaseline(benchmark::State& state) {
+  const std::string path = TempPath("keyperline");
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.compression = rocksdb::kZSTD;
+  rocksdb::DB* raw_db = nullptr;
+  if (!rocksdb::DB::Open(options, path, &raw_db).ok()) {
+    state.SkipWithError("cannot open RocksDB");
+    return;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw_db);
+  LineGenerator generator(3);
+  std::vector<std::string> values;
+  for (int i = 0; i < 4096; ++i) {
+    const CorpusLine line = generator.Next();
+    v1::Entry entry;
+    entry.set_time_unix_micros(kBaseTime + i);
+    entry.set_level(line.level);
+    entry.set_tag(line.tag);
+    entry.set_message(line.message);
+    values.push_back(entry.SerializeAsString());
+  }
+  constexpr size_t kBatch = 1000;
+  uint64_t n = 0;
+  for (auto _ : state) {
+    rocksdb::WriteBatch batch;
+    for (size_t k = 0; k < kBatch; ++k, ++n) {
+      char key[36];
+      std::snprintf(key, sizeof(key), "app1device-%014llu%010llu",
+                    static_cast<unsigned long long>(n % 1000),
+                    static_cast<unsigned long long>(n / 1000));
+      batch.Put(rocksdb::Slice(key, 35), values[n % values.size()]);
+    }
+    if (!db->Write(rocksdb::WriteOptions(), &batch).ok()) state.SkipWithError("write failed");
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr);
+  uint64_t bytes = 0;
+  db->GetIntProperty("rocksdb.total-sst-files-size", &bytes);
+  state.counters["disk_bytes_per_line"] =
+      static_cast<double>(bytes) / static_cast<double>(state.iterations() * kBatch);
+  db.reset();
+  std::filesystem::remove_all(path);
+}
+BENCHMARK(BM_KeyPerLineBaseline)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace fieldlog::bench
+
+BENCHMARK_MAIN();
