@@ -2,6 +2,8 @@
 // reconnects, user changes, limits, overflow accounting and flushing.
 #include "fieldlog/agent.h"
 
+#include <sys/resource.h>
+
 #include <thread>
 
 #include "common/limits.h"
@@ -190,6 +192,28 @@ TEST(AgentTest, ManyThreadsLogAtOnce) {
     const int t = static_cast<int>(line.attributes(0).value().int_value());
     EXPECT_EQ(line.message(), std::to_string(next[t]++));
   }
+}
+
+double ProcessCpuSeconds() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+TEST(AgentTest, AnIdleAgentCostsNoCpuWhenTheServerIsGone) {
+  auto server = std::make_unique<TestServer>();
+  const AppKeys keys = server->CreateApp("shop");
+  std::string error;
+  auto agent = Agent::Start(FastOptions(server->address(), keys.ingest_key), &error);
+  ASSERT_NE(agent, nullptr);
+  agent->Log(Level::kInfo, "T", "one line");
+  ASSERT_TRUE(agent->Flush(std::chrono::seconds(10)));
+  server.reset();  // the stream ends; nothing is left to send
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double before = ProcessCpuSeconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_LT(ProcessCpuSeconds() - before, 0.1) << "the agent must sleep, not spin";
 }
 
 TEST(AgentTest, TheDeviceIdIsKeptInTheStorageDirectory) {

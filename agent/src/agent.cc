@@ -264,7 +264,7 @@ class AgentImpl final : public Agent {
     if (welcomed_ && next_unsent_ < pending_.size()) {
       next = std::min(next, pending_[next_unsent_].queued_at + options_.batch_max_age);
     }
-    if (stream_ == nullptr || stream_done_) next = std::min(next, reconnect_at_);
+    if ((stream_ == nullptr || stream_done_) && WantStream()) next = std::min(next, reconnect_at_);
     return absl::Now() + absl::FromChrono(std::max(next - now, Clock::duration::zero()));
   }
 
@@ -368,8 +368,7 @@ class AgentImpl final : public Agent {
       stream_.reset();
       reconnect_at_ = Clock::now() + NextBackoff();
     }
-    if (stream_ != nullptr || Clock::now() < reconnect_at_) return;
-    if (pending_.empty() && seq_known_ && !flush_) return;  // nothing to say yet
+    if (stream_ != nullptr || Clock::now() < reconnect_at_ || !WantStream()) return;
     v1::Hello hello;
     hello.set_agent(std::string(kAgentName));
     v1::Device* device = hello.mutable_device();
@@ -392,6 +391,10 @@ class AgentImpl final : public Agent {
       ++stats_.reconnects;
     }
   }
+
+  // A stream is worth opening when there is something to send, or when a
+  // memory-only agent still has to learn where its seqs continue.
+  bool WantStream() const { return !pending_.empty() || !seq_known_ || flush_; }
 
   std::chrono::milliseconds NextBackoff() {
     // Exponential backoff with jitter: the delay doubles per failure and a
