@@ -10,7 +10,6 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"

@@ -5,7 +5,6 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"

@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 
 #include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"

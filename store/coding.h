@@ -8,7 +8,6 @@
 #include "absl/strings/string_view.h"
 #include <cstdint>
 #include <string>
-#include <string_view>
 
 namespace fieldlog::store {
 

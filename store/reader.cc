@@ -1,6 +1,7 @@
 #include "absl/strings/string_view.h"
 #include "store/reader.h"
 
+#include <functional>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -27,54 +28,56 @@ absl::StatusOr<std::optional<DeviceRecord>> Reader::GetDevice(AppId app,
   return record;
 }
 
-absl::StatusOr<std::vector<UserDevice>> Reader::ListUserDevices(AppId app,
-                                                                absl::string_view user_id) {
-  const std::string prefix = UserPrefix(app, user_id);
+absl::Status Reader::ScanPrefix(
+    Family family, const std::string& prefix, absl::string_view what,
+    const std::function<absl::Status(absl::string_view key, absl::string_view value)>& visit) {
   const std::string upper = PrefixSuccessor(prefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions options = options_;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(options, store_.family(Family::kUsers)));
-  std::vector<UserDevice> devices;
+  if (!upper.empty()) options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(options, store_.family(family)));
   for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::optional<ParsedUserDeviceKey> key =
-        ParseUserDeviceKey(absl::string_view(it->key().data(), it->key().size()));
-    if (!key) return absl::DataLossError("corrupt key in the users index");
-    UserDevice device;
-    device.device_id = std::string(key->device_id);
-    if (!device.record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("corrupt record in the users index");
-    }
-    devices.push_back(std::move(device));
+    absl::Status status = visit(absl::string_view(it->key().data(), it->key().size()),
+                                absl::string_view(it->value().data(), it->value().size()));
+    if (!status.ok()) return status;
   }
-  if (!it->status().ok()) return FromRocksStatus(it->status(), "listing a user's devices");
+  return FromRocksStatus(it->status(), what);
+}
+
+absl::StatusOr<std::vector<UserDevice>> Reader::ListUserDevices(AppId app,
+                                                                absl::string_view user_id) {
+  std::vector<UserDevice> devices;
+  absl::Status status = ScanPrefix(
+      Family::kUsers, UserPrefix(app, user_id), "listing a user's devices",
+      [&](absl::string_view key, absl::string_view value) {
+        std::optional<ParsedUserDeviceKey> parsed = ParseUserDeviceKey(key);
+        UserDevice& device = devices.emplace_back();
+        if (!parsed || !device.record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("corrupt entry in the users index");
+        }
+        device.device_id = std::string(parsed->device_id);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
   return devices;
 }
 
 absl::StatusOr<std::vector<BlockRef>> Reader::ListBlocks(AppId app, absl::string_view device_id) {
-  const std::string prefix = DeviceKey(app, device_id);
-  const std::string upper = PrefixSuccessor(prefix);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options = options_;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(options, store_.family(Family::kBlockMeta)));
+  // A device whose id extends this one's cannot match: ids are length-prefixed,
+  // so its keys differ inside the prefix.
   std::vector<BlockRef> blocks;
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    std::optional<ParsedBlockKey> key =
-        ParseBlockKey(absl::string_view(it->key().data(), it->key().size()));
-    // Another device whose id extends this one cannot match: the id is
-    // length-prefixed, so its keys differ inside the prefix.
-    if (!key) return absl::DataLossError("corrupt block key");
-    BlockRef ref;
-    ref.first_seq = key->first_seq;
-    if (!ref.meta.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("corrupt block meta");
-    }
-    blocks.push_back(std::move(ref));
-  }
-  if (!it->status().ok()) return FromRocksStatus(it->status(), "listing a device's blocks");
+  absl::Status status = ScanPrefix(
+      Family::kBlockMeta, DeviceKey(app, device_id), "listing a device's blocks",
+      [&](absl::string_view key, absl::string_view value) {
+        std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
+        BlockRef& ref = blocks.emplace_back();
+        if (!parsed || !ref.meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("corrupt block meta");
+        }
+        ref.first_seq = parsed->first_seq;
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
   return blocks;
 }
 

@@ -7,9 +7,9 @@
 #ifndef FIELDLOG_STORE_READER_H_
 #define FIELDLOG_STORE_READER_H_
 
+#include <functional>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -52,6 +52,12 @@ class Reader {
                                         uint64_t first_seq);
 
  private:
+
+  // Calls `visit` for every key of `family` that starts with `prefix`, in
+  // key order, until it returns an error.
+  absl::Status ScanPrefix(
+      Family family, const std::string& prefix, absl::string_view what,
+      const std::function<absl::Status(absl::string_view key, absl::string_view value)>& visit);
 
   const Store& store_;
   const rocksdb::Snapshot* snapshot_;

@@ -30,7 +30,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 
 #include "absl/strings/string_view.h"
 #include "absl/base/thread_annotations.h"
