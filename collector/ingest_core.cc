@@ -10,7 +10,8 @@
 
 namespace fieldlog::collector {
 
-IngestCore::IngestCore(store::Store* store) : store_(store) {}
+IngestCore::IngestCore(store::Store* store, const IngestOptions& options)
+    : store_(store), options_(options) {}
 
 absl::StatusOr<store::Credential> IngestCore::AuthenticateIngest(
     const std::optional<std::string>& secret) const {
@@ -32,7 +33,23 @@ absl::StatusOr<uint64_t> IngestCore::Watermark(const store::Credential& app,
   return store_->writer().Watermark(app.app_id, device.device_id());
 }
 
-absl::StatusOr<v1::Ack> IngestCore::StoreBatch(const store::Credential& app,
+absl::Duration IngestCore::Admit(const store::Credential& app, absl::string_view device_id,
+                                 size_t lines) {
+  std::optional<store::AppRecord> record = store_->catalog().FindApp(app.app_id);
+  RateLimits limits;
+  limits.burst_seconds = options_.burst_seconds;
+  limits.app_lines_per_second = options_.default_app_lines_per_second;
+  limits.device_lines_per_second = options_.default_device_lines_per_second;
+  if (record && record->app_lines_per_second() > 0) {
+    limits.app_lines_per_second = record->app_lines_per_second();
+  }
+  if (record && record->device_lines_per_second() > 0) {
+    limits.device_lines_per_second = record->device_lines_per_second();
+  }
+  return limiter_.Admit(app.app_id, device_id, static_cast<double>(lines), limits, absl::Now());
+}
+
+absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
                                                const v1::Device& device, bool update_device,
                                                const v1::Batch& batch) {
   if (absl::Status s = ValidateBatch(batch); !s.ok()) return s;
@@ -40,7 +57,8 @@ absl::StatusOr<v1::Ack> IngestCore::StoreBatch(const store::Credential& app,
   std::optional<int64_t> offset_estimate;
   if (batch.sent_at_unix_micros() > 0) offset_estimate = now - batch.sent_at_unix_micros();
 
-  v1::Ack ack;
+  StoredBatch stored;
+  v1::Ack& ack = stored.ack;
   ack.set_batch_id(batch.batch_id());
 
   size_t attribute_count = 0;
@@ -105,7 +123,8 @@ absl::StatusOr<v1::Ack> IngestCore::StoreBatch(const store::Credential& app,
   ack.set_duplicates(result->duplicates);
   ack.set_watermark(result->watermark);
   ack.set_clock_offset_micros(result->clock_offset_us);
-  return ack;
+  stored.sequence = result->sequence;
+  return stored;
 }
 
 }  // namespace fieldlog::collector

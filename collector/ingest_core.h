@@ -1,6 +1,7 @@
 // IngestCore: the protocol-independent half of the collector. It authenticates
-// ingest keys, validates batches and hands them to the store's Writer. The
-// gRPC stream, the unary Push (and later OTLP) are thin adapters over it.
+// ingest keys, applies rate limits, validates batches and hands them to the
+// store's Writer. The gRPC stream and the unary Push (and later OTLP) are thin
+// adapters over it.
 //
 // Thread-safe.
 #ifndef FIELDLOG_COLLECTOR_INGEST_CORE_H_
@@ -9,16 +10,35 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "collector/rate_limiter.h"
 #include "fieldlog/v1/ingest.pb.h"
 #include "store/catalog.h"
 #include "store/store.h"
 
 namespace fieldlog::collector {
 
+struct IngestOptions {
+  // Rate limits for apps whose settings leave them at 0 ("server default"),
+  // in lines per second; 0 means unlimited.
+  double default_app_lines_per_second = 0;
+  double default_device_lines_per_second = 5000;
+  // How many seconds of its rate a quiet device may send at once (a device
+  // back from days offline sends its spool in a burst).
+  double burst_seconds = 60;
+};
+
+// A batch in the WAL, and what it takes to acknowledge it.
+struct StoredBatch {
+  v1::Ack ack;
+  // Pass to WhenDurable before sending the ack.
+  uint64_t sequence = 0;
+};
+
 class IngestCore {
  public:
-  explicit IngestCore(store::Store* store);
+  IngestCore(store::Store* store, const IngestOptions& options);
 
   // The app an ingest key belongs to. UNAUTHENTICATED without a known key,
   // PERMISSION_DENIED for a credential that may not ingest.
@@ -28,16 +48,29 @@ class IngestCore {
   // The device's highest stored seq (0 for a new device).
   absl::StatusOr<uint64_t> Watermark(const store::Credential& app, const v1::Device& device);
 
+  // Zero when `lines` more lines from the device are within the app's rate
+  // limits (and counts them); otherwise how long the client should wait.
+  absl::Duration Admit(const store::Credential& app, absl::string_view device_id, size_t lines);
+
   // Validates and stores a batch of `device` (already validated with
   // ValidateDevice). When `update_device` is set and `device` carries
-  // attributes, they replace the device's stored attributes. Returns the Ack once the batch is
-  // durable; INVALID_ARGUMENT for a malformed batch; UNAVAILABLE when the store
-  // failed (nothing of the batch was stored).
-  absl::StatusOr<v1::Ack> StoreBatch(const store::Credential& app, const v1::Device& device,
-                                     bool update_device, const v1::Batch& batch);
+  // attributes, they replace the device's stored attributes. The batch is in
+  // the WAL when this returns; acknowledge it once WhenDurable says so.
+  // INVALID_ARGUMENT for a malformed batch; UNAVAILABLE when the store failed
+  // (nothing of the batch was stored).
+  absl::StatusOr<StoredBatch> StoreBatch(const store::Credential& app, const v1::Device& device,
+                                         bool update_device, const v1::Batch& batch);
+
+  // Runs `done` once the write at `sequence` is durable under the store's
+  // sync policy (maybe at once, on this thread).
+  void WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done) {
+    store_->WhenDurable(sequence, std::move(done));
+  }
 
  private:
   store::Store* const store_;
+  const IngestOptions options_;
+  RateLimiter limiter_;
 };
 
 }  // namespace fieldlog::collector

@@ -1,11 +1,11 @@
-#include "absl/strings/string_view.h"
 #include "collector/ingest_service.h"
 
 #include <deque>
+#include <optional>
 
-#include "absl/base/thread_annotations.h"
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "collector/validation.h"
 #include "common/grpc_status.h"
 
@@ -14,43 +14,70 @@ namespace {
 
 constexpr absl::string_view kKeyHeader = "x-fieldlog-key";
 
-// Replies queued for a client before the reactor stops reading its requests.
-constexpr size_t kMaxQueuedReplies = 16;
+bool Parse(grpc::ByteBuffer* buffer, google::protobuf::Message* message) {
+  grpc::ProtoBufferReader reader(buffer);
+  return message->ParseFromZeroCopyStream(&reader);
+}
+
+grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
+  grpc::ByteBuffer buffer;
+  bool own_buffer;
+  grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, &buffer, &own_buffer);
+  return buffer;
+}
+
+grpc::Status Throttled(grpc::ServerContextBase* context, absl::Duration wait) {
+  AddRetryPushback(context, wait);
+  return RetryableStatus(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                         "over the app's or the device's ingest rate limit", wait);
+}
+
+}  // namespace
 
 // One device stream. gRPC's callback API owns the reactor's lifetime: it is
 // created with new in IngestService::Stream and deletes itself in OnDone,
-// after gRPC's last reaction.
-class StreamReactor final : public grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+// which gRPC calls only after Finish. Finish waits until no worker task and
+// no durability callback refers to the reactor any more.
+class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  StreamReactor(IngestCore* core, grpc::CallbackServerContext* context) : core_(core) {
+  StreamReactor(IngestService* service, grpc::CallbackServerContext* context)
+      : service_(service), core_(service->core_), context_(context) {
     absl::StatusOr<store::Credential> app =
         core_->AuthenticateIngest(CredentialFromMetadata(*context, kKeyHeader));
+    // Registered before taking mu_: Drain() locks the service, then streams.
+    registered_ = app.ok() && service_->Register(this);
+    absl::MutexLock lock(&mu_);
     if (!app.ok()) {
-      Finish(ToGrpcStatus(app.status()));
-      return;
+      EndLocked(ToGrpcStatus(app.status()));
+    } else if (!registered_) {
+      EndLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    } else {
+      app_ = *std::move(app);
+      MaybeReadLocked();
     }
-    app_ = *std::move(app);
-    StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     reading_ = false;
     if (!ok) {
-      // The client closed its side (or the call is cancelled): end once the
-      // queued replies are out.
+      // The client closed its side, or the call is over.
       EndLocked(grpc::Status::OK);
       return;
     }
-    absl::Status status = HandleLocked();
-    if (!status.ok()) {
-      EndLocked(ToGrpcStatus(status));
+    ++requests_read_;
+    v1::IngestRequest request;
+    if (!Parse(&read_buffer_, &request)) {
+      EndLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             absl::StrCat("request ", requests_read_,
+                                          " of the stream is not a valid "
+                                          "fieldlog.v1.IngestRequest protobuf")));
       return;
     }
-    if (pending_.size() < kMaxQueuedReplies) {
-      reading_ = true;
-      StartRead(&request_);
-    }
+    read_buffer_.Clear();
+    absl::Status status = HandleLocked(std::move(request));
+    if (!status.ok()) return;  // HandleLocked ended the stream
+    MaybeReadLocked();
   }
 
   void OnWriteDone(bool ok) override {
@@ -58,40 +85,47 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::IngestRequest, v1
     writing_ = false;
     if (!ok) {
       // The client is gone; nothing more can be delivered.
-      pending_.clear();
-      if (!finished_) {
-        finished_ = true;
-        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken"));
-      }
+      client_gone_ = true;
+      replies_.clear();
+      EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
       return;
     }
-    pending_.pop_front();
-    if (!pending_.empty()) {
-      writing_ = true;
-      StartWrite(&pending_.front());
-    } else if (end_status_) {
-      FinishLocked();
-      return;
-    }
-    if (!reading_ && !end_status_ && pending_.size() < kMaxQueuedReplies) {
-      reading_ = true;
-      StartRead(&request_);
-    }
+    replies_.pop_front();
+    WriteNextLocked();
+    MaybeReadLocked();
+    MaybeFinishLocked();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (registered_) service_->Unregister(this);
+    delete this;
+  }
+
+  // Stop taking batches; end with UNAVAILABLE once the queued ones are acked.
+  void Drain() {
+    absl::MutexLock lock(&mu_);
+    EndLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "the server is shutting down; reconnect and resend what was not "
+                           "acknowledged"));
+  }
 
  private:
-  absl::Status HandleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    switch (request_.kind_case()) {
+  absl::Status HandleLocked(v1::IngestRequest request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::Status status;
+    switch (request.kind_case()) {
       case v1::IngestRequest::kHello:
-        return HandleHelloLocked(request_.hello());
+        status = HandleHelloLocked(request.hello());
+        break;
       case v1::IngestRequest::kBatch:
-        return HandleBatchLocked(request_.batch());
+        status = HandleBatchLocked(std::move(*request.mutable_batch()));
+        break;
       case v1::IngestRequest::KIND_NOT_SET:
+        status = absl::InvalidArgumentError(absl::StrCat(
+            "request ", requests_read_, " of the stream holds neither a hello nor a batch"));
         break;
     }
-    return absl::InvalidArgumentError("request holds neither a hello nor a batch");
+    if (!status.ok() && !end_status_) EndLocked(ToGrpcStatus(status));
+    return status;
   }
 
   absl::Status HandleHelloLocked(const v1::Hello& hello) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -106,82 +140,221 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::IngestRequest, v1
     v1::IngestResponse reply;
     reply.mutable_welcome()->set_app(app_.app_name);
     reply.mutable_welcome()->set_watermark(*watermark);
-    QueueLocked(std::move(reply));
+    QueueReplyLocked(reply);
     return absl::OkStatus();
   }
 
-  absl::Status HandleBatchLocked(const v1::Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  absl::Status HandleBatchLocked(v1::Batch batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!said_hello_) {
       return absl::InvalidArgumentError(
           "batch before hello: the first message of a stream must be a hello naming the device");
     }
-    absl::StatusOr<v1::Ack> ack = core_->StoreBatch(app_, device_, !device_stored_, batch);
-    if (!ack.ok()) return ack.status();
-    device_stored_ = true;
-    v1::IngestResponse reply;
-    *reply.mutable_ack() = *std::move(ack);
-    QueueLocked(std::move(reply));
+    const absl::Duration wait = core_->Admit(app_, device_.device_id(), batch.entries_size());
+    if (wait > absl::ZeroDuration()) {
+      EndLocked(Throttled(context_, wait));
+      return absl::ResourceExhaustedError("throttled");
+    }
+    work_.push_back(std::move(batch));
+    if (!storing_) {
+      storing_ = true;
+      service_->workers_->Submit([this] { StoreQueued(); });
+    }
     return absl::OkStatus();
   }
 
-  void QueueLocked(v1::IngestResponse reply) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    pending_.push_back(std::move(reply));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&pending_.front());
+  // Runs on a worker: stores queued batches in order until none is left.
+  void StoreQueued() {
+    for (;;) {
+      v1::Batch batch;
+      bool update_device;
+      {
+        absl::MutexLock lock(&mu_);
+        // Once the stream is ending for an error, later batches are dropped
+        // unacknowledged: the client resends them.
+        if (work_.empty() || (end_status_ && !draining_)) {
+          work_.clear();
+          storing_ = false;
+          MaybeReadLocked();
+          MaybeFinishLocked();
+          return;
+        }
+        batch = std::move(work_.front());
+        work_.pop_front();
+        update_device = !device_stored_;
+        device_stored_ = true;
+        ++awaiting_durable_;
+      }
+      absl::StatusOr<StoredBatch> stored = core_->StoreBatch(app_, device_, update_device, batch);
+      if (!stored.ok()) {
+        absl::MutexLock lock(&mu_);
+        --awaiting_durable_;
+        EndLocked(ToGrpcStatus(stored.status()));
+        continue;
+      }
+      // May run at once on this thread, or later on the group committer's.
+      core_->WhenDurable(stored->sequence, [this, ack = std::move(stored->ack)](absl::Status s) {
+        absl::MutexLock lock(&mu_);
+        --awaiting_durable_;
+        if (s.ok()) {
+          v1::IngestResponse reply;
+          *reply.mutable_ack() = ack;
+          QueueReplyLocked(reply);
+        } else {
+          EndLocked(ToGrpcStatus(s));
+        }
+        MaybeReadLocked();
+        MaybeFinishLocked();
+      });
     }
   }
 
-  // Ends the call with `status` once every queued reply is written.
-  void EndLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (end_status_) return;
-    end_status_ = std::move(status);
-    if (!writing_) FinishLocked();
+  void QueueReplyLocked(const v1::IngestResponse& reply) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (client_gone_) return;
+    replies_.push_back(Serialize(reply));
+    WriteNextLocked();
   }
 
-  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!writing_ && !replies_.empty() && !finished_) {
+      writing_ = true;
+      StartWrite(&replies_.front());
+    }
+  }
+
+  void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const size_t outstanding = work_.size() + (storing_ ? 1 : 0) + awaiting_durable_ +
+                               replies_.size();
+    if (!reading_ && !end_status_ && outstanding < IngestService::kMaxOutstanding) {
+      reading_ = true;
+      StartRead(&read_buffer_);
+    }
+  }
+
+  // Ends the call with `status` once everything accepted so far is acked.
+  void EndLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // The first reason wins, except that an error found while storing what
+    // the client sent before closing its side replaces the clean end.
+    if (!end_status_ || (end_status_->ok() && !status.ok() && !finished_)) {
+      end_status_ = std::move(status);
+      // Batches read before the end are still stored and acked, unless the
+      // client is gone and could not receive the acks anyway.
+      draining_ = end_status_->error_code() != grpc::StatusCode::CANCELLED;
+    }
+    MaybeFinishLocked();
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!end_status_ || finished_ || storing_ || awaiting_durable_ > 0 || writing_ ||
+        !replies_.empty()) {
+      return;
+    }
     finished_ = true;
     Finish(*end_status_);
   }
 
+  IngestService* const service_;
   IngestCore* const core_;
+  grpc::CallbackServerContext* const context_;
   store::Credential app_;
+  bool registered_ = false;
+
   absl::Mutex mu_;
-  v1::IngestRequest request_;  // written by gRPC between StartRead and OnReadDone
+  grpc::ByteBuffer read_buffer_ ABSL_GUARDED_BY(mu_);
+  uint64_t requests_read_ ABSL_GUARDED_BY(mu_) = 0;
   v1::Device device_ ABSL_GUARDED_BY(mu_);
   bool said_hello_ ABSL_GUARDED_BY(mu_) = false;
   bool device_stored_ ABSL_GUARDED_BY(mu_) = false;
-  bool reading_ ABSL_GUARDED_BY(mu_) = true;
+  std::deque<v1::Batch> work_ ABSL_GUARDED_BY(mu_);  // read, not yet stored
+  bool storing_ ABSL_GUARDED_BY(mu_) = false;        // a worker runs StoreQueued
+  size_t awaiting_durable_ ABSL_GUARDED_BY(mu_) = 0;  // stored, ack not yet queued
+  std::deque<grpc::ByteBuffer> replies_ ABSL_GUARDED_BY(mu_);
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_gone_ ABSL_GUARDED_BY(mu_) = false;
+  // Set when the stream is to end; see EndLocked for what still happens.
   std::optional<grpc::Status> end_status_ ABSL_GUARDED_BY(mu_);
-  std::deque<v1::IngestResponse> pending_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace
-
-grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* IngestService::Stream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
     grpc::CallbackServerContext* context) {
-  return new StreamReactor(core_, context);
+  return new StreamReactor(this, context);
+}
+
+bool IngestService::Register(StreamReactor* stream) {
+  absl::MutexLock lock(&mu_);
+  if (draining_) return false;
+  streams_.insert(stream);
+  return true;
+}
+
+void IngestService::Unregister(StreamReactor* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+void IngestService::Drain() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  // A reactor unregisters itself in OnDone, which needs mu_: it cannot be
+  // deleted while we hold the lock.
+  for (StreamReactor* stream : streams_) stream->Drain();
+}
+
+size_t IngestService::open_streams() const {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
 }
 
 grpc::ServerUnaryReactor* IngestService::Push(grpc::CallbackServerContext* context,
-                                              const v1::PushRequest* request,
-                                              v1::PushResponse* response) {
+                                              const grpc::ByteBuffer* request_bytes,
+                                              grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const auto status = [&]() -> absl::Status {
-    absl::StatusOr<store::Credential> app =
-        core_->AuthenticateIngest(CredentialFromMetadata(*context, kKeyHeader));
-    if (!app.ok()) return app.status();
-    if (absl::Status s = ValidateDevice(request->device()); !s.ok()) return s;
-    absl::StatusOr<v1::Ack> ack =
-        core_->StoreBatch(*app, request->device(), /*update_device=*/true, request->batch());
-    if (!ack.ok()) return ack.status();
-    *response->mutable_ack() = *std::move(ack);
-    return absl::OkStatus();
-  }();
-  reactor->Finish(ToGrpcStatus(status));
+  auto request = std::make_shared<v1::PushRequest>();
+  grpc::ByteBuffer copy = *request_bytes;
+  if (!Parse(&copy, request.get())) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "the request is not a valid fieldlog.v1.PushRequest protobuf"));
+    return reactor;
+  }
+  absl::StatusOr<store::Credential> app =
+      core_->AuthenticateIngest(CredentialFromMetadata(*context, kKeyHeader));
+  if (!app.ok()) {
+    reactor->Finish(ToGrpcStatus(app.status()));
+    return reactor;
+  }
+  if (absl::Status s = ValidateDevice(request->device()); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  const absl::Duration wait =
+      core_->Admit(*app, request->device().device_id(), request->batch().entries_size());
+  if (wait > absl::ZeroDuration()) {
+    reactor->Finish(Throttled(context, wait));
+    return reactor;
+  }
+  // Stored on a worker; gRPC keeps the call (and response_bytes) alive until
+  // Finish.
+  workers_->Submit([this, reactor, request, response_bytes, app = *std::move(app)] {
+    absl::StatusOr<StoredBatch> stored =
+        core_->StoreBatch(app, request->device(), /*update_device=*/true, request->batch());
+    if (!stored.ok()) {
+      reactor->Finish(ToGrpcStatus(stored.status()));
+      return;
+    }
+    core_->WhenDurable(stored->sequence, [reactor, response_bytes,
+                                          ack = std::move(stored->ack)](absl::Status s) {
+      if (!s.ok()) {
+        reactor->Finish(ToGrpcStatus(s));
+        return;
+      }
+      v1::PushResponse response;
+      *response.mutable_ack() = ack;
+      *response_bytes = Serialize(response);
+      reactor->Finish(grpc::Status::OK);
+    });
+  });
   return reactor;
 }
 

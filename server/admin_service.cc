@@ -1,55 +1,172 @@
 #include "server/admin_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 
 namespace fieldlog::server {
+namespace {
 
-absl::Status AdminService::CheckAdmin(const grpc::CallbackServerContext& context) const {
-  std::optional<std::string> secret = CredentialFromMetadata(context, "x-fieldlog-token");
-  if (!secret) {
-    return absl::UnauthenticatedError(
-        "no token: admin calls need the admin token from <data-dir>/admin_token");
+v1::KeyKind ToKeyKind(store::CredentialKind kind) {
+  switch (kind) {
+    case store::CREDENTIAL_KIND_INGEST:
+      return v1::KEY_KIND_INGEST;
+    case store::CREDENTIAL_KIND_READ:
+      return v1::KEY_KIND_READ;
+    default:
+      return v1::KEY_KIND_UNSPECIFIED;
   }
-  std::optional<store::Credential> credential = catalog_->Authenticate(*secret);
-  if (!credential) return absl::UnauthenticatedError("unknown or revoked token");
-  if (credential->kind != store::CREDENTIAL_KIND_ADMIN) {
-    return absl::PermissionDeniedError("this call needs the admin token");
-  }
-  return absl::OkStatus();
+}
+
+void FillKeyInfo(const store::CredentialInfo& credential, absl::string_view app,
+                 v1::KeyInfo* info) {
+  info->set_key_id(credential.key_id);
+  info->set_kind(ToKeyKind(credential.record.kind()));
+  info->set_prefix(credential.record.display_prefix());
+  info->set_created_unix_micros(credential.record.created_unix_micros());
+  info->set_revoked(credential.record.revoked());
+  info->set_revoked_unix_micros(credential.record.revoked_unix_micros());
+  info->set_app(std::string(app));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::AsAdmin(grpc::CallbackServerContext* context,
+                                                const std::function<absl::Status()>& body) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status = [&]() -> absl::Status {
+    std::optional<std::string> secret = CredentialFromMetadata(*context, "x-fieldlog-token");
+    if (!secret) {
+      return absl::UnauthenticatedError(
+          "no token: admin calls need the admin token from <data-dir>/admin_token");
+    }
+    std::optional<store::Credential> credential = catalog_->Authenticate(*secret);
+    if (!credential) return absl::UnauthenticatedError("unknown or revoked token");
+    if (credential->kind != store::CREDENTIAL_KIND_ADMIN) {
+      return absl::PermissionDeniedError("this call needs the admin token");
+    }
+    return body();
+  }();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+absl::StatusOr<store::AppRecord> AdminService::FindApp(absl::string_view name) const {
+  std::optional<store::AppRecord> app = catalog_->FindApp(name);
+  if (!app) return absl::NotFoundError(absl::StrCat("no app '", name, "'"));
+  return *app;
+}
+
+void AdminService::FillAppInfo(const store::AppRecord& app, v1::AppInfo* info) const {
+  info->set_name(app.name());
+  info->set_created_unix_micros(app.created_unix_micros());
+  v1::AppSettings* settings = info->mutable_settings();
+  settings->set_app_lines_per_second(app.app_lines_per_second() > 0
+                                         ? app.app_lines_per_second()
+                                         : defaults_.app_lines_per_second);
+  settings->set_device_lines_per_second(app.device_lines_per_second() > 0
+                                            ? app.device_lines_per_second()
+                                            : defaults_.device_lines_per_second);
+  settings->set_retention_days(app.retention_days() > 0 ? app.retention_days()
+                                                        : defaults_.retention_days);
 }
 
 grpc::ServerUnaryReactor* AdminService::CreateApp(grpc::CallbackServerContext* context,
                                                   const v1::CreateAppRequest* request,
                                                   v1::CreateAppResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status = CheckAdmin(*context);
-  if (status.ok()) {
+  return AsAdmin(context, [&]() -> absl::Status {
     absl::StatusOr<store::NewApp> app = catalog_->CreateApp(request->name());
-    if (app.ok()) {
-      response->set_app(app->app.name());
-      response->set_ingest_key(app->ingest_key);
-      response->set_read_token(app->read_token);
-    }
-    status = app.status();
-  }
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+    if (!app.ok()) return app.status();
+    response->set_app(app->app.name());
+    response->set_ingest_key(app->ingest_key);
+    response->set_read_token(app->read_token);
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListApps(grpc::CallbackServerContext* context,
                                                  const v1::ListAppsRequest* request,
                                                  v1::ListAppsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status = CheckAdmin(*context);
-  if (status.ok()) {
-    for (const store::AppRecord& app : catalog_->ListApps()) {
-      v1::AppInfo* info = response->add_apps();
-      info->set_name(app.name());
-      info->set_created_unix_micros(app.created_unix_micros());
+  return AsAdmin(context, [&]() -> absl::Status {
+    for (const store::AppRecord& app : catalog_->ListApps()) FillAppInfo(app, response->add_apps());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::UpdateApp(grpc::CallbackServerContext* context,
+                                                  const v1::UpdateAppRequest* request,
+                                                  v1::AppInfo* response) {
+  return AsAdmin(context, [&]() -> absl::Status {
+    const v1::AppSettings& settings = request->settings();
+    if ((settings.has_app_lines_per_second() && settings.app_lines_per_second() < 0) ||
+        (settings.has_device_lines_per_second() && settings.device_lines_per_second() < 0)) {
+      return absl::InvalidArgumentError("rate limits cannot be negative");
     }
-  }
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+    absl::StatusOr<store::AppRecord> app =
+        catalog_->UpdateApp(request->name(), [&](store::AppRecord* record) {
+          if (settings.has_app_lines_per_second()) {
+            record->set_app_lines_per_second(settings.app_lines_per_second());
+          }
+          if (settings.has_device_lines_per_second()) {
+            record->set_device_lines_per_second(settings.device_lines_per_second());
+          }
+          if (settings.has_retention_days()) record->set_retention_days(settings.retention_days());
+        });
+    if (!app.ok()) return app.status();
+    FillAppInfo(*app, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::CreateKey(grpc::CallbackServerContext* context,
+                                                  const v1::CreateKeyRequest* request,
+                                                  v1::CreateKeyResponse* response) {
+  return AsAdmin(context, [&]() -> absl::Status {
+    absl::StatusOr<store::AppRecord> app = FindApp(request->app());
+    if (!app.ok()) return app.status();
+    store::CredentialKind kind;
+    switch (request->kind()) {
+      case v1::KEY_KIND_INGEST:
+        kind = store::CREDENTIAL_KIND_INGEST;
+        break;
+      case v1::KEY_KIND_READ:
+        kind = store::CREDENTIAL_KIND_READ;
+        break;
+      default:
+        return absl::InvalidArgumentError("kind must be KEY_KIND_INGEST or KEY_KIND_READ");
+    }
+    absl::StatusOr<store::NewCredential> created = catalog_->CreateCredential(app->app_id(), kind);
+    if (!created.ok()) return created.status();
+    FillKeyInfo(created->info, app->name(), response->mutable_key());
+    response->set_secret(created->secret);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListKeys(grpc::CallbackServerContext* context,
+                                                 const v1::ListKeysRequest* request,
+                                                 v1::ListKeysResponse* response) {
+  return AsAdmin(context, [&]() -> absl::Status {
+    absl::StatusOr<store::AppRecord> app = FindApp(request->app());
+    if (!app.ok()) return app.status();
+    for (const store::CredentialInfo& credential : catalog_->ListCredentials(app->app_id())) {
+      FillKeyInfo(credential, app->name(), response->add_keys());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::RevokeKey(grpc::CallbackServerContext* context,
+                                                  const v1::RevokeKeyRequest* request,
+                                                  v1::KeyInfo* response) {
+  return AsAdmin(context, [&]() -> absl::Status {
+    absl::StatusOr<store::AppRecord> app = FindApp(request->app());
+    if (!app.ok()) return app.status();
+    absl::StatusOr<store::CredentialInfo> revoked =
+        catalog_->RevokeCredential(app->app_id(), request->key_id());
+    if (!revoked.ok()) return revoked.status();
+    FillKeyInfo(*revoked, app->name(), response);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace fieldlog::server

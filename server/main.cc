@@ -28,7 +28,8 @@ sigset_t BlockStopSignals() {
 int main(int argc, char** argv) {
   CLI::App app{"fieldlog-server: collects device logs over gRPC and serves them to support"};
   fieldlog::server::ServerOptions options;
-  std::string sync = "none";
+  std::string sync = "interval";
+  std::string sync_interval = "5ms";
   std::string listen_file;
   app.add_option("--data-dir", options.data_dir, "Where the store and the admin token live")
       ->capture_default_str();
@@ -36,15 +37,37 @@ int main(int argc, char** argv) {
                  "host:port for ingest, query and admin (port 0 picks a free port)")
       ->capture_default_str();
   app.add_option("--sync", sync,
-                 "When acks wait for fsync: none (WAL in the OS cache; survives kill -9) or "
-                 "batch (fsync before every ack; survives power loss)")
-      ->check(CLI::IsMember({"none", "batch"}))
+                 "When a batch is acknowledged: interval (after a group fsync of the WAL, one "
+                 "every --sync-interval; survives power loss), batch (after an fsync for that "
+                 "batch), none (once in the WAL in the OS cache; survives kill -9 of the "
+                 "server, not power loss)")
+      ->check(CLI::IsMember({"none", "batch", "interval"}))
+      ->capture_default_str();
+  app.add_option("--sync-interval", sync_interval, "Group fsync interval for --sync interval")
+      ->capture_default_str();
+  app.add_option("--device-rate-limit", options.ingest.default_device_lines_per_second,
+                 "Default ingest limit per device, lines/s (0: none); apps can override")
+      ->capture_default_str();
+  app.add_option("--app-rate-limit", options.ingest.default_app_lines_per_second,
+                 "Default ingest limit per app, lines/s (0: none); apps can override")
+      ->capture_default_str();
+  app.add_option("--rate-burst", options.ingest.burst_seconds,
+                 "Seconds of its rate a quiet device or app may send at once")
+      ->capture_default_str();
+  app.add_option("--ingest-threads", options.ingest_threads,
+                 "Threads storing batches (0: one per core, at least 2)")
       ->capture_default_str();
   app.add_option("--listen-file", listen_file,
                  "Write the address listened on to this file once serving (for scripts)");
   CLI11_PARSE(app, argc, argv);
-  options.sync =
-      sync == "batch" ? fieldlog::store::SyncPolicy::kEveryBatch : fieldlog::store::SyncPolicy::kNone;
+  options.sync = sync == "batch"  ? fieldlog::store::SyncPolicy::kEveryBatch
+                 : sync == "none" ? fieldlog::store::SyncPolicy::kNone
+                                  : fieldlog::store::SyncPolicy::kInterval;
+  if (!absl::ParseDuration(sync_interval, &options.sync_interval) ||
+      options.sync_interval <= absl::ZeroDuration() || options.sync_interval > absl::Seconds(1)) {
+    std::cerr << "fieldlog-server: --sync-interval must be a duration from 1us to 1s, like 5ms\n";
+    return 2;
+  }
 
   const sigset_t stop_signals = BlockStopSignals();
   absl::StatusOr<std::unique_ptr<fieldlog::server::Server>> server =
@@ -58,7 +81,8 @@ int main(int argc, char** argv) {
             << "  gRPC (ingest, query, admin): " << address << "\n"
             << "  data directory:              " << options.data_dir << "\n"
             << "  admin token:                 " << (*server)->admin_token_path() << "\n"
-            << "  sync policy:                 " << sync << "\n\n"
+            << "  sync policy:                 " << sync
+            << (sync == "interval" ? " (" + sync_interval + ")" : "") << "\n\n"
             << "Next, in another terminal:\n"
             << "  export FIELDLOG_SERVER=" << address
             << " FIELDLOG_TOKEN=$(cat " << (*server)->admin_token_path() << ")\n"

@@ -1,6 +1,8 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -9,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "collector/ingest_core.h"
 #include "collector/ingest_service.h"
+#include "collector/worker_pool.h"
 #include "common/limits.h"
 #include "query/query_service.h"
 #include "server/admin_service.h"
@@ -28,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store::StoreOptions store_options;
   store_options.path = (std::filesystem::path(options.data_dir) / "db").string();
   store_options.sync = options.sync;
+  store_options.sync_interval = options.sync_interval;
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
@@ -36,10 +40,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (!token.ok()) return token.status();
   server->admin_token_ = *std::move(token);
 
-  server->ingest_core_ = std::make_unique<collector::IngestCore>(server->store_.get());
-  server->ingest_service_ = std::make_unique<collector::IngestService>(server->ingest_core_.get());
+  const size_t threads = options.ingest_threads != 0
+                             ? options.ingest_threads
+                             : std::max<size_t>(2, std::thread::hardware_concurrency());
+  server->ingest_workers_ = std::make_unique<collector::WorkerPool>(threads);
+  server->ingest_core_ =
+      std::make_unique<collector::IngestCore>(server->store_.get(), options.ingest);
+  server->ingest_service_ = std::make_unique<collector::IngestService>(
+      server->ingest_core_.get(), server->ingest_workers_.get());
   server->query_service_ = std::make_unique<query::QueryService>(server->store_.get());
-  server->admin_service_ = std::make_unique<AdminService>(&server->store_->catalog());
+  AppDefaults defaults;
+  defaults.app_lines_per_second = options.ingest.default_app_lines_per_second;
+  defaults.device_lines_per_second = options.ingest.default_device_lines_per_second;
+  server->admin_service_ = std::make_unique<AdminService>(&server->store_->catalog(), defaults);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -65,9 +78,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
 Server::~Server() {
   Shutdown(absl::ZeroDuration());
-  // Services must outlive the gRPC server that calls them; the store must
-  // outlive both.
+  // Destruction order matters: the gRPC server (whose calls use everything
+  // else) first, then the workers (their last tasks touch the store), then
+  // the services, and the store last (its group committer acknowledges what
+  // is still waiting as it closes).
   grpc_server_.reset();
+  ingest_workers_.reset();
 }
 
 std::string Server::admin_token_path() const {
@@ -77,7 +93,15 @@ std::string Server::admin_token_path() const {
 void Server::Shutdown(absl::Duration grace) {
   if (shut_down_ || !grpc_server_) return;
   shut_down_ = true;
+  ingest_service_->Drain();
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  // Everything acknowledged is in the WAL already; flushing the memtables
+  // makes the next start replay nothing.
+  rocksdb::FlushOptions flush;
+  store_->db()->Flush(flush, {store_->family(store::Family::kBlocks),
+                              store_->family(store::Family::kBlockMeta),
+                              store_->family(store::Family::kDevices),
+                              store_->family(store::Family::kUsers)});
 }
 
 void Server::Wait() {

@@ -12,11 +12,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "collector/ingest_core.h"
 #include "store/store.h"
 
 namespace fieldlog::collector {
 class IngestCore;
 class IngestService;
+class WorkerPool;
 }  // namespace fieldlog::collector
 namespace fieldlog::query {
 class QueryService;
@@ -29,7 +31,11 @@ struct ServerOptions {
   std::string data_dir = "./fieldlog-data";
   // host:port; port 0 picks a free port (see Server::address()).
   std::string grpc_listen = "127.0.0.1:4317";
-  store::SyncPolicy sync = store::SyncPolicy::kNone;
+  store::SyncPolicy sync = store::SyncPolicy::kInterval;
+  absl::Duration sync_interval = absl::Milliseconds(5);
+  collector::IngestOptions ingest;
+  // Threads that store batches; 0 means one per core.
+  size_t ingest_threads = 0;
 };
 
 class Server {
@@ -45,8 +51,10 @@ class Server {
   std::string admin_token_path() const;
   store::Store& store() { return *store_; }
 
-  // Stops accepting calls, lets calls in flight finish for up to `grace`, then
-  // cancels the rest. The store stays open until destruction.
+  // Drains: ingest streams stop taking batches, store and acknowledge what
+  // they read, and end with UNAVAILABLE (agents reconnect and resend the
+  // rest); other calls get up to `grace` to finish before they are cancelled.
+  // Then the store's memtables are flushed. Idempotent.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
   // Blocks until Shutdown has completed.
   void Wait();
@@ -58,6 +66,7 @@ class Server {
   std::string address_;
   std::string admin_token_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<collector::WorkerPool> ingest_workers_;
   std::unique_ptr<collector::IngestCore> ingest_core_;
   std::unique_ptr<collector::IngestService> ingest_service_;
   std::unique_ptr<query::QueryService> query_service_;

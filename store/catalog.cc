@@ -13,8 +13,10 @@
 #include <fstream>
 #include <algorithm>
 #include <memory>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/time_util.h"
@@ -26,6 +28,11 @@ namespace {
 constexpr char kAppPrefix[] = "app/";
 constexpr char kCredentialPrefix[] = "cred/";
 constexpr char kNextAppIdKey[] = "meta/next_app_id";
+
+// The public id of a credential: the first 6 bytes of its hash, in hex.
+std::string KeyId(absl::string_view hash) {
+  return absl::BytesToHexString(hash.substr(0, 6));
+}
 
 std::string Sha256(absl::string_view secret) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -163,9 +170,7 @@ absl::StatusOr<NewApp> Catalog::CreateApp(absl::string_view name) {
       return s;
     }
   }
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  if (absl::Status s = FromRocks(db_->Write(sync, &batch), "creating the app"); !s.ok()) return s;
+  if (absl::Status s = WriteSynced(&batch, "creating the app"); !s.ok()) return s;
 
   ++next_app_id_;
   app_names_[result.app.app_id()] = result.app.name();
@@ -175,7 +180,7 @@ absl::StatusOr<NewApp> Catalog::CreateApp(absl::string_view name) {
   return result;
 }
 
-absl::StatusOr<std::string> Catalog::CreateCredential(AppId app, CredentialKind kind) {
+absl::StatusOr<NewCredential> Catalog::CreateCredential(AppId app, CredentialKind kind) {
   absl::StatusOr<std::string> secret = NewSecret(kind);
   if (!secret.ok()) return secret.status();
   absl::MutexLock lock(&mu_);
@@ -192,13 +197,68 @@ absl::StatusOr<std::string> Catalog::CreateCredential(AppId app, CredentialKind 
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = WriteSynced(&batch, "creating a credential"); !s.ok()) return s;
+  NewCredential created{{KeyId(credential.hash), credential.record}, *std::move(secret)};
+  credentials_[credential.hash] = std::move(credential);
+  return created;
+}
+
+std::vector<CredentialInfo> Catalog::ListCredentials(AppId app) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<CredentialInfo> list;
+  for (const auto& [hash, stored] : credentials_) {
+    if (stored.record.app_id() == app && stored.record.kind() != CREDENTIAL_KIND_ADMIN) {
+      list.push_back({KeyId(hash), stored.record});
+    }
+  }
+  std::sort(list.begin(), list.end(), [](const CredentialInfo& a, const CredentialInfo& b) {
+    return std::make_tuple(a.record.created_unix_micros(), a.key_id) <
+           std::make_tuple(b.record.created_unix_micros(), b.key_id);
+  });
+  return list;
+}
+
+absl::StatusOr<CredentialInfo> Catalog::RevokeCredential(AppId app, absl::string_view key_id) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [hash, stored] : credentials_) {
+    if (stored.record.app_id() != app || stored.record.kind() == CREDENTIAL_KIND_ADMIN ||
+        KeyId(hash) != key_id) {
+      continue;
+    }
+    if (!stored.record.revoked()) {
+      CredentialRecord revoked = stored.record;
+      revoked.set_revoked(true);
+      revoked.set_revoked_unix_micros(NowUnixMicros());
+      rocksdb::WriteBatch batch;
+      batch.Put(apps_cf_, absl::StrCat(kCredentialPrefix, hash), revoked.SerializeAsString());
+      if (absl::Status s = WriteSynced(&batch, "revoking a key"); !s.ok()) return s;
+      stored.record = std::move(revoked);
+    }
+    return CredentialInfo{std::string(key_id), stored.record};
+  }
+  return absl::NotFoundError(absl::StrCat("no key '", key_id, "' in this app"));
+}
+
+absl::StatusOr<AppRecord> Catalog::UpdateApp(absl::string_view name,
+                                             const std::function<void(AppRecord*)>& change) {
+  absl::MutexLock lock(&mu_);
+  auto it = apps_by_name_.find(name);
+  if (it == apps_by_name_.end()) return absl::NotFoundError(absl::StrCat("no app '", name, "'"));
+  AppRecord updated = it->second;
+  change(&updated);
+  updated.set_app_id(it->second.app_id());
+  updated.set_name(it->second.name());
+  rocksdb::WriteBatch batch;
+  batch.Put(apps_cf_, absl::StrCat(kAppPrefix, name), updated.SerializeAsString());
+  if (absl::Status s = WriteSynced(&batch, "updating the app"); !s.ok()) return s;
+  it->second = updated;
+  return updated;
+}
+
+absl::Status Catalog::WriteSynced(rocksdb::WriteBatch* batch, absl::string_view what) {
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  if (absl::Status s = FromRocks(db_->Write(sync, &batch), "creating a credential"); !s.ok()) {
-    return s;
-  }
-  credentials_[credential.hash] = std::move(credential);
-  return secret;
+  return FromRocks(db_->Write(sync, batch), what);
 }
 
 std::optional<Credential> Catalog::Authenticate(absl::string_view secret) const {
@@ -260,8 +320,9 @@ absl::StatusOr<std::string> Catalog::LoadOrCreateAdminToken(const std::string& p
     }
   }
   // No token file: issue a new token and revoke any earlier admin tokens.
-  absl::StatusOr<std::string> token = CreateCredential(0, CREDENTIAL_KIND_ADMIN);
-  if (!token.ok()) return token.status();
+  absl::StatusOr<NewCredential> created = CreateCredential(0, CREDENTIAL_KIND_ADMIN);
+  if (!created.ok()) return created.status();
+  std::string* token = &created->secret;
   {
     absl::MutexLock lock(&mu_);
     const std::string new_hash = Sha256(*token);
@@ -270,16 +331,12 @@ absl::StatusOr<std::string> Catalog::LoadOrCreateAdminToken(const std::string& p
       if (stored.record.kind() == CREDENTIAL_KIND_ADMIN && hash != new_hash &&
           !stored.record.revoked()) {
         stored.record.set_revoked(true);
+        stored.record.set_revoked_unix_micros(NowUnixMicros());
         batch.Put(apps_cf_, absl::StrCat(kCredentialPrefix, hash),
                   stored.record.SerializeAsString());
       }
     }
-    rocksdb::WriteOptions sync;
-    sync.sync = true;
-    if (absl::Status s = FromRocks(db_->Write(sync, &batch), "revoking old admin tokens");
-        !s.ok()) {
-      return s;
-    }
+    if (absl::Status s = WriteSynced(&batch, "revoking old admin tokens"); !s.ok()) return s;
   }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -294,7 +351,7 @@ absl::StatusOr<std::string> Catalog::LoadOrCreateAdminToken(const std::string& p
   if (!written || !synced) {
     return absl::DataLossError(absl::StrCat("cannot write the admin token to ", path));
   }
-  return token;
+  return *token;
 }
 
 }  // namespace fieldlog::store

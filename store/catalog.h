@@ -10,6 +10,7 @@
 #ifndef FIELDLOG_STORE_CATALOG_H_
 #define FIELDLOG_STORE_CATALOG_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,17 @@ struct NewApp {
   std::string read_token;
 };
 
+// A credential as listings show it: never the secret.
+struct CredentialInfo {
+  std::string key_id;  // 12 hex digits of the secret's hash
+  CredentialRecord record;
+};
+
+struct NewCredential {
+  CredentialInfo info;
+  std::string secret;  // shown once
+};
+
 class Catalog {
  public:
   Catalog(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* apps);
@@ -51,7 +63,18 @@ class Catalog {
   absl::StatusOr<NewApp> CreateApp(absl::string_view name);
 
   // A new secret of `kind` for `app` (0 and ADMIN for an admin token).
-  absl::StatusOr<std::string> CreateCredential(AppId app, CredentialKind kind);
+  absl::StatusOr<NewCredential> CreateCredential(AppId app, CredentialKind kind);
+
+  // The app's ingest keys and read tokens, oldest first.
+  std::vector<CredentialInfo> ListCredentials(AppId app) const;
+
+  // Revokes the app's credential `key_id`; NOT_FOUND if it has none such.
+  absl::StatusOr<CredentialInfo> RevokeCredential(AppId app, absl::string_view key_id);
+
+  // Applies `change` to the app's record and stores it. NOT_FOUND for an
+  // unknown app. `change` must not alter app_id or name.
+  absl::StatusOr<AppRecord> UpdateApp(absl::string_view name,
+                                      const std::function<void(AppRecord*)>& change);
 
   // The credential `secret` belongs to, or nullopt for an unknown or revoked one.
   std::optional<Credential> Authenticate(absl::string_view secret) const;
@@ -75,6 +98,7 @@ class Catalog {
 
   absl::Status PutCredential(rocksdb::WriteBatch* batch, absl::string_view secret,
                              const CredentialRecord& record, std::string* hash_out);
+  absl::Status WriteSynced(rocksdb::WriteBatch* batch, absl::string_view what);
 
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const apps_cf_;

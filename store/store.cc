@@ -6,6 +6,7 @@
 #include "rocksdb/convenience.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "store/group_commit.h"
 #include "store/writer.h"
 
 namespace fieldlog::store {
@@ -42,6 +43,7 @@ Store::Store(const StoreOptions& options) : options_(options) {
 }
 
 Store::~Store() {
+  group_committer_.reset();  // syncs and acknowledges what is waiting
   writer_.reset();
   catalog_.reset();
   if (db_) {
@@ -92,7 +94,18 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   store->catalog_ = std::make_unique<Catalog>(db, store->family(Family::kApps));
   if (absl::Status status = store->catalog_->Load(); !status.ok()) return status;
   store->writer_ = std::make_unique<Writer>(store.get());
+  if (options.sync == SyncPolicy::kInterval) {
+    store->group_committer_ = std::make_unique<GroupCommitter>(db, options.sync_interval);
+  }
   return store;
+}
+
+void Store::WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done) {
+  if (group_committer_ != nullptr) {
+    group_committer_->WhenDurable(sequence, std::move(done));
+  } else {
+    done(absl::OkStatus());
+  }
 }
 
 }  // namespace fieldlog::store

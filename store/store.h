@@ -17,26 +17,35 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "rocksdb/db.h"
 #include "store/catalog.h"
 
 namespace fieldlog::store {
 
+class GroupCommitter;
 class Writer;
 
+// When a write counts as durable, i.e. when the collector may acknowledge it.
 enum class SyncPolicy {
-  // The write reaches the WAL in the OS page cache before it is acknowledged:
-  // it survives a crash or kill -9 of the server, not a power cut.
+  // Once in the WAL in the OS page cache: survives a crash or kill -9 of the
+  // server, not a power cut.
   kNone,
-  // The WAL is fsynced before every acknowledgement; concurrent writers share
-  // one fsync (RocksDB's group commit).
+  // Once the WAL is fsynced for this write (concurrent writers share an
+  // fsync through RocksDB's own group commit).
   kEveryBatch,
+  // Once a background fsync that runs every `sync_interval` has covered the
+  // write: survives a power cut, and one fsync serves every write of the
+  // interval (see GroupCommitter).
+  kInterval,
 };
 
 struct StoreOptions {
   std::string path;
   SyncPolicy sync = SyncPolicy::kNone;
+  absl::Duration sync_interval = absl::Milliseconds(5);
   // zstd level for block payloads: 1 is fastest, 3 is the zstd default.
   int zstd_level = 3;
   // RocksDB block cache shared by all column families.
@@ -58,6 +67,11 @@ class Store {
   const StoreOptions& options() const { return options_; }
   const rocksdb::WriteOptions& write_options() const { return write_options_; }
 
+  // Runs `done` once the write that reached `sequence` (see
+  // AppendResult::sequence) is durable under the sync policy: at once for
+  // kNone and kEveryBatch, after the next group fsync for kInterval.
+  void WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done);
+
   Catalog& catalog() { return *catalog_; }
   const Catalog& catalog() const { return *catalog_; }
   Writer& writer() { return *writer_; }
@@ -71,6 +85,7 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<Writer> writer_;
+  std::unique_ptr<GroupCommitter> group_committer_;
 };
 
 // RocksDB status to absl::Status: I/O trouble is UNAVAILABLE (a client may

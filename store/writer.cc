@@ -87,6 +87,9 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   result.clock_offset_us = offset;
   if (fresh.empty() && request.device_attributes == nullptr) {
     result.watermark = state->ranges.watermark();
+    // Nothing new to write, but the earlier write of these entries may still
+    // await its fsync: acknowledge no sooner than everything written so far.
+    result.sequence = store_->db()->GetLatestSequenceNumber();
     return result;
   }
 
@@ -220,6 +223,7 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   }
   result.stored = static_cast<uint32_t>(fresh.size());
   result.watermark = state->ranges.watermark();
+  result.sequence = store_->db()->GetLatestSequenceNumber();
   return result;
 }
 

@@ -6,8 +6,9 @@
 // the seq ranges change in the same atomic write as the block, an entry is
 // stored exactly once however often, and in whatever order, it is sent: an
 // entry whose seq is already in the ranges is counted as a duplicate and
-// skipped. When Append returns OK the batch is in the WAL (fsynced or not, per
-// the store's SyncPolicy); on error nothing of it was written.
+// skipped. When Append returns OK the batch is in the WAL, fsynced for
+// SyncPolicy::kEveryBatch; under kInterval it is durable once
+// Store::WhenDurable(result.sequence) says so. On error nothing was written.
 //
 // Appends for one device are serialised by a per-device lock; different
 // devices proceed in parallel and RocksDB groups their WAL writes.
@@ -66,6 +67,9 @@ struct AppendResult {
   uint64_t watermark = 0;
   // The offset applied to this batch's times.
   int64_t clock_offset_us = 0;
+  // A RocksDB sequence number at or after this batch's write: pass it to
+  // Store::WhenDurable before acknowledging the batch.
+  uint64_t sequence = 0;
 };
 
 class Writer {

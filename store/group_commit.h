@@ -1,0 +1,61 @@
+// GroupCommitter: the "group commit on an interval" sync policy.
+//
+// Writes go to RocksDB's WAL without an fsync each. A background thread
+// fsyncs the WAL once per interval, and only when someone is waiting, then
+// runs the callbacks of every write that fsync covered, in write order. So a
+// batch is acknowledged only once it would survive a power cut, while one
+// fsync serves every batch written in the interval, from every stream.
+//
+// Thread-safe. The destructor performs a last sync and runs every callback
+// still waiting (with the sync's status).
+#ifndef FIELDLOG_STORE_GROUP_COMMIT_H_
+#define FIELDLOG_STORE_GROUP_COMMIT_H_
+
+#include <cstdint>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "rocksdb/db.h"
+
+namespace fieldlog::store {
+
+class GroupCommitter {
+ public:
+  using Callback = absl::AnyInvocable<void(absl::Status)>;
+
+  GroupCommitter(rocksdb::DB* db, absl::Duration interval);
+  ~GroupCommitter();
+
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Runs `done` once the write that reached RocksDB sequence number
+  // `sequence` is fsynced (OK), or the fsync failed (its error).
+  void WhenDurable(uint64_t sequence, Callback done);
+
+  // Number of fsyncs performed so far (for metrics and tests).
+  uint64_t syncs() const;
+
+ private:
+  void Run();
+  // One fsync; then the callbacks it covered.
+  void SyncAndNotify();
+
+  rocksdb::DB* const db_;
+  const absl::Duration interval_;
+  mutable absl::Mutex mu_;
+  std::deque<std::pair<uint64_t, Callback>> waiting_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace fieldlog::store
+
+#endif  // FIELDLOG_STORE_GROUP_COMMIT_H_
