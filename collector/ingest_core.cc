@@ -10,8 +10,9 @@
 
 namespace fieldlog::collector {
 
-IngestCore::IngestCore(store::Store* store, const IngestOptions& options)
-    : store_(store), options_(options) {}
+IngestCore::IngestCore(store::Store* store, const IngestOptions& options,
+                       IngestMetrics* metrics)
+    : store_(store), options_(options), metrics_(metrics) {}
 
 absl::StatusOr<store::Credential> IngestCore::AuthenticateIngest(
     const std::optional<std::string>& secret) const {
@@ -46,7 +47,10 @@ absl::Duration IngestCore::Admit(const store::Credential& app, absl::string_view
   if (record && record->device_lines_per_second() > 0) {
     limits.device_lines_per_second = record->device_lines_per_second();
   }
-  return limiter_.Admit(app.app_id, device_id, static_cast<double>(lines), limits, absl::Now());
+  const absl::Duration wait =
+      limiter_.Admit(app.app_id, device_id, static_cast<double>(lines), limits, absl::Now());
+  if (wait > absl::ZeroDuration()) metrics_->throttled->Add();
+  return wait;
 }
 
 absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
@@ -72,11 +76,12 @@ absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
   for (int i = 0; i < batch.entries_size(); ++i) {
     const v1::Entry& entry = batch.entries(i);
     const int64_t estimated_time = entry.time_unix_micros() + offset_estimate.value_or(0);
-    if (std::optional<std::string> reason = ValidateEntry(entry, estimated_time, now)) {
+    if (std::optional<EntryProblem> problem = ValidateEntry(entry, estimated_time, now)) {
       v1::Rejection* rejection = ack.add_rejected();
       rejection->set_index(i);
       rejection->set_seq(entry.seq());
-      rejection->set_reason(absl::StrCat("entry ", i, " (seq ", entry.seq(), "): ", *reason));
+      rejection->set_reason(absl::StrCat("entry ", i, " (seq ", entry.seq(), "): ", problem->reason));
+      metrics_->Rejected(problem->code)->Add();
       continue;
     }
     store::EntryView view;
@@ -119,6 +124,9 @@ absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
   request.entries = entries;
   absl::StatusOr<store::AppendResult> result = store_->writer().Append(request);
   if (!result.ok()) return result.status();
+  metrics_->batches->Add();
+  metrics_->lines_stored->Add(result->stored);
+  metrics_->lines_duplicate->Add(result->duplicates);
   ack.set_accepted(result->stored);
   ack.set_duplicates(result->duplicates);
   ack.set_watermark(result->watermark);

@@ -12,6 +12,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "collector/ingest_metrics.h"
 #include "collector/rate_limiter.h"
 #include "fieldlog/v1/ingest.pb.h"
 #include "store/catalog.h"
@@ -38,7 +39,9 @@ struct StoredBatch {
 
 class IngestCore {
  public:
-  IngestCore(store::Store* store, const IngestOptions& options);
+  IngestCore(store::Store* store, const IngestOptions& options, IngestMetrics* metrics);
+
+  IngestMetrics& metrics() { return *metrics_; }
 
   // The app an ingest key belongs to. UNAUTHENTICATED without a known key,
   // PERMISSION_DENIED for a credential that may not ingest.
@@ -70,6 +73,7 @@ class IngestCore {
  private:
   store::Store* const store_;
   const IngestOptions options_;
+  IngestMetrics* const metrics_;
   RateLimiter limiter_;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/validation.h"
 #include "common/grpc_status.h"
+#include "common/log.h"
 
 namespace fieldlog::collector {
 namespace {
@@ -24,6 +25,10 @@ grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
   bool own_buffer;
   grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, &buffer, &own_buffer);
   return buffer;
+}
+
+std::string StatusCodeName(grpc::StatusCode code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 grpc::Status Throttled(grpc::ServerContextBase* context, absl::Duration wait) {
@@ -66,6 +71,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       return;
     }
     ++requests_read_;
+    core_->metrics().bytes_received->Add(read_buffer_.Length());
     v1::IngestRequest request;
     if (!Parse(&read_buffer_, &request)) {
       EndLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -154,7 +160,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       EndLocked(Throttled(context_, wait));
       return absl::ResourceExhaustedError("throttled");
     }
-    work_.push_back(std::move(batch));
+    work_.push_back({std::move(batch), absl::Now()});
     if (!storing_) {
       storing_ = true;
       service_->workers_->Submit([this] { StoreQueued(); });
@@ -166,6 +172,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void StoreQueued() {
     for (;;) {
       v1::Batch batch;
+      absl::Time received;
       bool update_device;
       {
         absl::MutexLock lock(&mu_);
@@ -178,7 +185,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
           MaybeFinishLocked();
           return;
         }
-        batch = std::move(work_.front());
+        batch = std::move(work_.front().first);
+        received = work_.front().second;
         work_.pop_front();
         update_device = !device_stored_;
         device_stored_ = true;
@@ -192,10 +200,12 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         continue;
       }
       // May run at once on this thread, or later on the group committer's.
-      core_->WhenDurable(stored->sequence, [this, ack = std::move(stored->ack)](absl::Status s) {
+      core_->WhenDurable(stored->sequence, [this, received,
+                                            ack = std::move(stored->ack)](absl::Status s) {
         absl::MutexLock lock(&mu_);
         --awaiting_durable_;
         if (s.ok()) {
+          core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
           v1::IngestResponse reply;
           *reply.mutable_ack() = ack;
           QueueReplyLocked(reply);
@@ -249,6 +259,18 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       return;
     }
     finished_ = true;
+    const grpc::StatusCode code = end_status_->error_code();
+    if (code != grpc::StatusCode::OK) {
+      core_->metrics().CallErrors(StatusCodeName(code))->Add();
+      // A client that went away or a server that drains is routine.
+      if (code != grpc::StatusCode::CANCELLED && code != grpc::StatusCode::UNAVAILABLE) {
+        LogWarning("ingest.stream_error", {{"app", app_.app_name},
+                                           {"device", device_.device_id()},
+                                           {"peer", context_->peer()},
+                                           {"code", StatusCodeName(code)},
+                                           {"message", end_status_->error_message()}});
+      }
+    }
     Finish(*end_status_);
   }
 
@@ -264,7 +286,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   v1::Device device_ ABSL_GUARDED_BY(mu_);
   bool said_hello_ ABSL_GUARDED_BY(mu_) = false;
   bool device_stored_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<v1::Batch> work_ ABSL_GUARDED_BY(mu_);  // read, not yet stored
+  // Read, not yet stored; with the time each arrived (for ack latency).
+  std::deque<std::pair<v1::Batch, absl::Time>> work_ ABSL_GUARDED_BY(mu_);
   bool storing_ ABSL_GUARDED_BY(mu_) = false;        // a worker runs StoreQueued
   size_t awaiting_durable_ ABSL_GUARDED_BY(mu_) = 0;  // stored, ack not yet queued
   std::deque<grpc::ByteBuffer> replies_ ABSL_GUARDED_BY(mu_);
@@ -311,48 +334,56 @@ grpc::ServerUnaryReactor* IngestService::Push(grpc::CallbackServerContext* conte
                                               const grpc::ByteBuffer* request_bytes,
                                               grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Every way out counts in the metrics.
+  const auto finish = [core = core_, reactor](const grpc::Status& status) {
+    if (!status.ok()) core->metrics().CallErrors(StatusCodeName(status.error_code()))->Add();
+    reactor->Finish(status);
+  };
+  core_->metrics().bytes_received->Add(request_bytes->Length());
+  const absl::Time received = absl::Now();
   auto request = std::make_shared<v1::PushRequest>();
   grpc::ByteBuffer copy = *request_bytes;
   if (!Parse(&copy, request.get())) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "the request is not a valid fieldlog.v1.PushRequest protobuf"));
     return reactor;
   }
   absl::StatusOr<store::Credential> app =
       core_->AuthenticateIngest(CredentialFromMetadata(*context, kKeyHeader));
   if (!app.ok()) {
-    reactor->Finish(ToGrpcStatus(app.status()));
+    finish(ToGrpcStatus(app.status()));
     return reactor;
   }
   if (absl::Status s = ValidateDevice(request->device()); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+    finish(ToGrpcStatus(s));
     return reactor;
   }
   const absl::Duration wait =
       core_->Admit(*app, request->device().device_id(), request->batch().entries_size());
   if (wait > absl::ZeroDuration()) {
-    reactor->Finish(Throttled(context, wait));
+    finish(Throttled(context, wait));
     return reactor;
   }
   // Stored on a worker; gRPC keeps the call (and response_bytes) alive until
   // Finish.
-  workers_->Submit([this, reactor, request, response_bytes, app = *std::move(app)] {
+  workers_->Submit([this, finish, request, response_bytes, received, app = *std::move(app)] {
     absl::StatusOr<StoredBatch> stored =
         core_->StoreBatch(app, request->device(), /*update_device=*/true, request->batch());
     if (!stored.ok()) {
-      reactor->Finish(ToGrpcStatus(stored.status()));
+      finish(ToGrpcStatus(stored.status()));
       return;
     }
-    core_->WhenDurable(stored->sequence, [reactor, response_bytes,
+    core_->WhenDurable(stored->sequence, [this, finish, response_bytes, received,
                                           ack = std::move(stored->ack)](absl::Status s) {
       if (!s.ok()) {
-        reactor->Finish(ToGrpcStatus(s));
+        finish(ToGrpcStatus(s));
         return;
       }
+      core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
       v1::PushResponse response;
       *response.mutable_ack() = ack;
       *response_bytes = Serialize(response);
-      reactor->Finish(grpc::Status::OK);
+      finish(grpc::Status::OK);
     });
   });
   return reactor;

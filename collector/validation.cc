@@ -10,38 +10,43 @@
 namespace fieldlog::collector {
 namespace {
 
-// Reason a text field is unacceptable, or nullopt.
-std::optional<std::string> CheckText(absl::string_view value, absl::string_view what,
-                                     size_t max_bytes) {
+// Why a text field is unacceptable, or nullopt.
+std::optional<EntryProblem> CheckText(absl::string_view value, absl::string_view what,
+                                      size_t max_bytes) {
   if (value.size() > max_bytes) {
-    return absl::StrCat(what, " is ", value.size(), " bytes; at most ", max_bytes);
+    return EntryProblem{"too_long",
+                        absl::StrCat(what, " is ", value.size(), " bytes; at most ", max_bytes)};
   }
   if (std::optional<size_t> bad = FindInvalidUtf8(value)) {
-    return absl::StrCat(what, " is not valid UTF-8 at byte ", *bad);
+    return EntryProblem{"invalid_utf8", absl::StrCat(what, " is not valid UTF-8 at byte ", *bad)};
   }
   return std::nullopt;
 }
 
-std::optional<std::string> CheckAttributes(
+std::optional<EntryProblem> CheckAttributes(
     const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes) {
+  const auto problem = [](std::string reason) {
+    return EntryProblem{"invalid_attributes", std::move(reason)};
+  };
   if (attributes.size() > static_cast<int>(kMaxAttributes)) {
-    return absl::StrCat("has ", attributes.size(), " attributes; at most ", kMaxAttributes);
+    return problem(
+        absl::StrCat("has ", attributes.size(), " attributes; at most ", kMaxAttributes));
   }
   for (int i = 0; i < attributes.size(); ++i) {
     const v1::Attribute& a = attributes[i];
-    if (a.key().empty()) return absl::StrCat("attribute ", i, " has an empty key");
-    if (auto reason = CheckText(a.key(), absl::StrCat("attribute ", i, " key"),
-                                kMaxAttributeKeyBytes)) {
-      return reason;
+    if (a.key().empty()) return problem(absl::StrCat("attribute ", i, " has an empty key"));
+    if (auto text = CheckText(a.key(), absl::StrCat("attribute ", i, " key"),
+                              kMaxAttributeKeyBytes)) {
+      return problem(std::move(text->reason));
     }
     if (HasControlCharacter(a.key())) {
-      return absl::StrCat("attribute ", i, " key holds a control character");
+      return problem(absl::StrCat("attribute ", i, " key holds a control character"));
     }
     if (a.value().kind_case() == v1::Value::kStringValue) {
-      if (auto reason = CheckText(a.value().string_value(),
-                                  absl::StrCat("attribute '", a.key(), "' value"),
-                                  kMaxAttributeValueBytes)) {
-        return reason;
+      if (auto text = CheckText(a.value().string_value(),
+                                absl::StrCat("attribute '", a.key(), "' value"),
+                                kMaxAttributeValueBytes)) {
+        return problem(std::move(text->reason));
       }
     }
   }
@@ -55,8 +60,8 @@ absl::Status ValidateId(absl::string_view value, absl::string_view what, size_t 
   if (value.size() < min_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   }
-  if (auto reason = CheckText(value, what, max_bytes)) {
-    return absl::InvalidArgumentError(*reason);
+  if (auto problem = CheckText(value, what, max_bytes)) {
+    return absl::InvalidArgumentError(problem->reason);
   }
   if (HasControlCharacter(value)) {
     return absl::InvalidArgumentError(absl::StrCat(what, " holds a control character"));
@@ -77,8 +82,8 @@ absl::Status ValidateDevice(const v1::Device& device) {
       !s.ok()) {
     return s;
   }
-  if (auto reason = CheckAttributes(device.attributes())) {
-    return absl::InvalidArgumentError(absl::StrCat("device ", *reason));
+  if (auto problem = CheckAttributes(device.attributes())) {
+    return absl::InvalidArgumentError(absl::StrCat("device ", problem->reason));
   }
   return absl::OkStatus();
 }
@@ -97,27 +102,36 @@ absl::Status ValidateBatch(const v1::Batch& batch) {
   return ValidateId(batch.session_id(), where + "session_id", 0, kMaxSessionIdBytes);
 }
 
-std::optional<std::string> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
-                                         int64_t now_us) {
-  if (entry.seq() == 0) return "seq is 0; sequence numbers start at 1";
-  if (entry.seq() >= kMaxSeq) return absl::StrCat("seq ", entry.seq(), " is too large");
-  if (entry.time_unix_micros() <= 0) return "time_unix_micros is not set";
+std::optional<EntryProblem> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
+                                          int64_t now_us) {
+  if (entry.seq() == 0) return EntryProblem{"invalid_seq", "seq is 0; sequence numbers start at 1"};
+  if (entry.seq() >= kMaxSeq) {
+    return EntryProblem{"invalid_seq", absl::StrCat("seq ", entry.seq(), " is too large")};
+  }
+  if (entry.time_unix_micros() <= 0) {
+    return EntryProblem{"invalid_time", "time_unix_micros is not set"};
+  }
   const absl::Time corrected = FromUnixMicros(corrected_time_us);
   const absl::Time now = FromUnixMicros(now_us);
   if (corrected > now + kMaxEntryFuture) {
-    return absl::StrCat("time ", FormatRfc3339(corrected_time_us), " is ",
-                        absl::FormatDuration(absl::Trunc(corrected - now, absl::Seconds(1))),
-                        " in the future of the server clock");
+    return EntryProblem{
+        "time_in_future",
+        absl::StrCat("time ", FormatRfc3339(corrected_time_us), " is ",
+                     absl::FormatDuration(absl::Trunc(corrected - now, absl::Seconds(1))),
+                     " in the future of the server clock")};
   }
   if (corrected < now - kMaxEntryAge) {
-    return absl::StrCat("time ", FormatRfc3339(corrected_time_us), " is older than ",
-                        absl::FormatDuration(kMaxEntryAge));
+    return EntryProblem{"too_old", absl::StrCat("time ", FormatRfc3339(corrected_time_us),
+                                                " is older than ",
+                                                absl::FormatDuration(kMaxEntryAge))};
   }
   if (!v1::Level_IsValid(entry.level())) {
-    return absl::StrCat("level ", static_cast<int>(entry.level()), " is not a known level");
+    return EntryProblem{"invalid_level", absl::StrCat("level ", static_cast<int>(entry.level()),
+                                                      " is not a known level")};
   }
   if (!v1::EntryKind_IsValid(entry.kind())) {
-    return absl::StrCat("kind ", static_cast<int>(entry.kind()), " is not a known entry kind");
+    return EntryProblem{"invalid_kind", absl::StrCat("kind ", static_cast<int>(entry.kind()),
+                                                     " is not a known entry kind")};
   }
   if (auto r = CheckText(entry.tag(), "tag", kMaxTagBytes)) return r;
   if (auto r = CheckText(entry.message(), "message", kMaxMessageBytes)) return r;

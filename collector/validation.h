@@ -28,10 +28,18 @@ absl::Status ValidateDevice(const v1::Device& device);
 // Batch-wide fields: entry count, user and session ids.
 absl::Status ValidateBatch(const v1::Batch& batch);
 
+// Why an entry is refused: a short code for metrics (invalid_seq,
+// invalid_time, time_in_future, too_old, invalid_level, invalid_kind,
+// too_long, invalid_utf8, invalid_attributes) and the words for the client.
+struct EntryProblem {
+  const char* code;
+  std::string reason;
+};
+
 // One entry. `corrected_time_us` is its time after clock correction and
-// `now_us` the server clock. Returns the reason to reject it, or nullopt.
-std::optional<std::string> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
-                                         int64_t now_us);
+// `now_us` the server clock. nullopt when the entry is fine.
+std::optional<EntryProblem> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
+                                          int64_t now_us);
 
 }  // namespace fieldlog::collector
 

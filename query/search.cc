@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/text.h"
+#include "common/time_util.h"
 #include "store/block.h"
 #include "store/reader.h"
 
@@ -69,9 +70,15 @@ absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
   return spec;
 }
 
-absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& spec) {
+absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& requested) {
+  // Lines past the app's retention are never shown, even before compaction
+  // has deleted them.
+  SearchSpec spec = requested;
+  spec.from_us = std::max(spec.from_us,
+                          store.retention().CutoffMicros(spec.app.app_id(), NowUnixMicros()));
   store::Reader reader(store);
   SearchResult result;
+  if (spec.from_us >= spec.to_us) return result;
 
   // 1. Devices.
   std::vector<std::string> devices;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "store/writer.h"
 
 namespace fieldlog::server {
 namespace {
@@ -165,6 +166,22 @@ grpc::ServerUnaryReactor* AdminService::RevokeKey(grpc::CallbackServerContext* c
         catalog_->RevokeCredential(app->app_id(), request->key_id());
     if (!revoked.ok()) return revoked.status();
     FillKeyInfo(*revoked, app->name(), response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::EraseUser(grpc::CallbackServerContext* context,
+                                                  const v1::EraseUserRequest* request,
+                                                  v1::EraseUserResponse* response) {
+  return AsAdmin(context, [&]() -> absl::Status {
+    absl::StatusOr<store::AppRecord> app = FindApp(request->app());
+    if (!app.ok()) return app.status();
+    if (request->user_id().empty()) return absl::InvalidArgumentError("name the user_id to erase");
+    absl::StatusOr<store::EraseResult> erased =
+        store_->writer().EraseUser(app->app_id(), request->user_id());
+    if (!erased.ok()) return erased.status();
+    response->set_devices(erased->devices);
+    response->set_lines(erased->lines);
     return absl::OkStatus();
   });
 }

@@ -6,6 +6,7 @@
 #include "collector/ingest_core.h"
 #include "fieldlog/v1/admin.grpc.pb.h"
 #include "store/catalog.h"
+#include "store/store.h"
 
 namespace fieldlog::server {
 
@@ -18,8 +19,8 @@ struct AppDefaults {
 
 class AdminService final : public v1::AdminService::CallbackService {
  public:
-  AdminService(store::Catalog* catalog, const AppDefaults& defaults)
-      : catalog_(catalog), defaults_(defaults) {}
+  AdminService(store::Store* store, const AppDefaults& defaults)
+      : store_(store), catalog_(&store->catalog()), defaults_(defaults) {}
 
   grpc::ServerUnaryReactor* CreateApp(grpc::CallbackServerContext* context,
                                       const v1::CreateAppRequest* request,
@@ -39,6 +40,9 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RevokeKey(grpc::CallbackServerContext* context,
                                       const v1::RevokeKeyRequest* request,
                                       v1::KeyInfo* response) override;
+  grpc::ServerUnaryReactor* EraseUser(grpc::CallbackServerContext* context,
+                                      const v1::EraseUserRequest* request,
+                                      v1::EraseUserResponse* response) override;
 
  private:
   // Runs `body` if the call carries the admin token, and finishes the call
@@ -48,6 +52,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   absl::StatusOr<store::AppRecord> FindApp(absl::string_view name) const;
   void FillAppInfo(const store::AppRecord& app, v1::AppInfo* info) const;
 
+  store::Store* const store_;
   store::Catalog* const catalog_;
   const AppDefaults defaults_;
 };

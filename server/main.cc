@@ -54,9 +54,19 @@ int main(int argc, char** argv) {
   app.add_option("--rate-burst", options.ingest.burst_seconds,
                  "Seconds of its rate a quiet device or app may send at once")
       ->capture_default_str();
+  app.add_option("--retention-days", options.default_retention_days,
+                 "Days to keep lines of apps that set no retention (0: forever)")
+      ->capture_default_str();
   app.add_option("--ingest-threads", options.ingest_threads,
                  "Threads storing batches (0: one per core, at least 2)")
       ->capture_default_str();
+  app.add_option("--http-listen", options.http_listen,
+                 "host:port for HTTP: /metrics and /healthz (empty: no HTTP)")
+      ->capture_default_str();
+  app.add_option("--tls-cert", options.tls_cert_path, "PEM certificate chain: serve TLS");
+  app.add_option("--tls-key", options.tls_key_path, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", options.tls_client_ca_path,
+                 "PEM CA: require client certificates it signed (mutual TLS)");
   app.add_option("--listen-file", listen_file,
                  "Write the address listened on to this file once serving (for scripts)");
   CLI11_PARSE(app, argc, argv);
@@ -78,7 +88,10 @@ int main(int argc, char** argv) {
   }
   const std::string& address = (*server)->address();
   std::cout << "fieldlog-server is up\n"
-            << "  gRPC (ingest, query, admin): " << address << "\n"
+            << "  gRPC (ingest, query, admin): " << address
+            << (options.tls_cert_path.empty() ? " (plaintext)" : " (TLS)") << "\n"
+            << "  HTTP (/metrics, /healthz):   "
+            << ((*server)->http_address().empty() ? "off" : (*server)->http_address()) << "\n"
             << "  data directory:              " << options.data_dir << "\n"
             << "  admin token:                 " << (*server)->admin_token_path() << "\n"
             << "  sync policy:                 " << sync

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -15,10 +17,54 @@
 #include "common/limits.h"
 #include "query/query_service.h"
 #include "server/admin_service.h"
+#include "server/http_server.h"
+#include "collector/ingest_metrics.h"
+#include "common/log.h"
 
 namespace fieldlog::server {
 
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// Insecure credentials, or TLS ones when a certificate is configured.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
+    const ServerOptions& options) {
+  if (options.tls_cert_path.empty() && options.tls_key_path.empty()) {
+    if (!options.tls_client_ca_path.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert_path.empty() || options.tls_key_path.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls-cert and --tls-key");
+  }
+  absl::StatusOr<std::string> cert = ReadFile(options.tls_cert_path, "the TLS certificate");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(options.tls_key_path, "the TLS key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!options.tls_client_ca_path.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(options.tls_client_ca_path, "the client CA");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeCredentials(options);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
 
@@ -32,6 +78,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.path = (std::filesystem::path(options.data_dir) / "db").string();
   store_options.sync = options.sync;
   store_options.sync_interval = options.sync_interval;
+  store_options.default_retention_days = options.default_retention_days;
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
@@ -44,15 +91,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                              ? options.ingest_threads
                              : std::max<size_t>(2, std::thread::hardware_concurrency());
   server->ingest_workers_ = std::make_unique<collector::WorkerPool>(threads);
-  server->ingest_core_ =
-      std::make_unique<collector::IngestCore>(server->store_.get(), options.ingest);
+  server->metrics_ = std::make_unique<MetricsRegistry>();
+  server->ingest_metrics_ = std::make_unique<collector::IngestMetrics>(server->metrics_.get());
+  server->ingest_core_ = std::make_unique<collector::IngestCore>(
+      server->store_.get(), options.ingest, server->ingest_metrics_.get());
   server->ingest_service_ = std::make_unique<collector::IngestService>(
       server->ingest_core_.get(), server->ingest_workers_.get());
   server->query_service_ = std::make_unique<query::QueryService>(server->store_.get());
   AppDefaults defaults;
   defaults.app_lines_per_second = options.ingest.default_app_lines_per_second;
   defaults.device_lines_per_second = options.ingest.default_device_lines_per_second;
-  server->admin_service_ = std::make_unique<AdminService>(&server->store_->catalog(), defaults);
+  defaults.retention_days = options.default_retention_days;
+  server->admin_service_ = std::make_unique<AdminService>(server->store_.get(), defaults);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -61,7 +111,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // gRPC sets SO_REUSEPORT by default, which would let a second server share
   // the port silently; a busy port must be an error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.grpc_listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.grpc_listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxRequestBytes));
   builder.RegisterService(server->ingest_service_.get());
   builder.RegisterService(server->query_service_.get());
@@ -73,7 +123,49 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   const size_t colon = options.grpc_listen.rfind(':');
   server->address_ = absl::StrCat(options.grpc_listen.substr(0, colon), ":", port);
+
+  server->RegisterGauges();
+  if (!options.http_listen.empty()) {
+    server->http_ = std::make_unique<HttpServer>();
+    MetricsRegistry* metrics = server->metrics_.get();
+    server->http_->Get("/metrics", [metrics](std::string* content_type) {
+      *content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return metrics->RenderPrometheus();
+    });
+    server->http_->Get("/healthz", [](std::string*) { return std::string("ok\n"); });
+    absl::StatusOr<std::string> http_address = server->http_->Start(options.http_listen);
+    if (!http_address.ok()) return http_address.status();
+    server->http_address_ = *std::move(http_address);
+  }
+  LogInfo("server.started", {{"grpc", server->address_},
+                             {"http", server->http_address_},
+                             {"data_dir", options.data_dir}});
   return server;
+}
+
+void Server::RegisterGauges() {
+  MetricsRegistry& m = *metrics_;
+  store::Store* store = store_.get();
+  collector::IngestService* ingest = ingest_service_.get();
+  m.AddGauge("fieldlog_ingest_open_streams", "Device streams open now",
+             [ingest] { return static_cast<double>(ingest->open_streams()); });
+  m.AddGauge("fieldlog_rocksdb_write_stalls", "Times RocksDB began delaying or stopping writes",
+             [store] { return static_cast<double>(store->write_stalls()); });
+  m.AddGauge("fieldlog_rocksdb_write_stopped", "1 while RocksDB has stopped writes",
+             [store] { return static_cast<double>(store->SumProperty("rocksdb.is-write-stopped")); });
+  m.AddGauge("fieldlog_rocksdb_delayed_write_rate_bytes",
+             "RocksDB's delayed write rate while it throttles writes (0: not throttled)",
+             [store] {
+               return static_cast<double>(store->SumProperty("rocksdb.actual-delayed-write-rate"));
+             });
+  m.AddGauge("fieldlog_rocksdb_pending_compaction_bytes",
+             "Bytes RocksDB estimates compaction still has to rewrite", [store] {
+               return static_cast<double>(
+                   store->SumProperty("rocksdb.estimate-pending-compaction-bytes"));
+             });
+  m.AddGauge("fieldlog_rocksdb_sst_bytes", "Bytes of live SST files (the store on disk)", [store] {
+    return static_cast<double>(store->SumProperty("rocksdb.live-sst-files-size"));
+  });
 }
 
 Server::~Server() {
@@ -93,6 +185,7 @@ std::string Server::admin_token_path() const {
 void Server::Shutdown(absl::Duration grace) {
   if (shut_down_ || !grpc_server_) return;
   shut_down_ = true;
+  LogInfo("server.draining", {{"open_streams", absl::StrCat(ingest_service_->open_streams())}});
   ingest_service_->Drain();
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   // Everything acknowledged is in the WAL already; flushing the memtables
@@ -102,6 +195,8 @@ void Server::Shutdown(absl::Duration grace) {
                               store_->family(store::Family::kBlockMeta),
                               store_->family(store::Family::kDevices),
                               store_->family(store::Family::kUsers)});
+  if (http_) http_->Stop();
+  LogInfo("server.stopped");
 }
 
 void Server::Wait() {

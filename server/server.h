@@ -13,9 +13,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/ingest_core.h"
+#include "common/metrics.h"
 #include "store/store.h"
 
 namespace fieldlog::collector {
+class IngestMetrics;
 class IngestCore;
 class IngestService;
 class WorkerPool;
@@ -26,6 +28,7 @@ class QueryService;
 namespace fieldlog::server {
 
 class AdminService;
+class HttpServer;
 
 struct ServerOptions {
   std::string data_dir = "./fieldlog-data";
@@ -34,8 +37,18 @@ struct ServerOptions {
   store::SyncPolicy sync = store::SyncPolicy::kInterval;
   absl::Duration sync_interval = absl::Milliseconds(5);
   collector::IngestOptions ingest;
+  // Days to keep lines of apps that set no retention; 0 keeps forever.
+  uint32_t default_retention_days = 30;
   // Threads that store batches; 0 means one per core.
   size_t ingest_threads = 0;
+  // TLS: PEM files of the server's certificate chain and private key. With a
+  // client CA, clients must present a certificate it signed (mutual TLS).
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  std::string tls_client_ca_path;
+  // HTTP: /metrics (Prometheus) and /healthz; empty disables. Port 0 picks
+  // a free port (see Server::http_address()).
+  std::string http_listen = "127.0.0.1:8080";
 };
 
 class Server {
@@ -48,6 +61,9 @@ class Server {
   // The address actually listened on, e.g. "127.0.0.1:4317".
   const std::string& address() const { return address_; }
   const std::string& admin_token() const { return admin_token_; }
+  // "" when HTTP is disabled.
+  const std::string& http_address() const { return http_address_; }
+  MetricsRegistry& metrics() { return *metrics_; }
   std::string admin_token_path() const;
   store::Store& store() { return *store_; }
 
@@ -61,10 +77,15 @@ class Server {
 
  private:
   Server() = default;
+  void RegisterGauges();
 
   ServerOptions options_;
   std::string address_;
+  std::string http_address_;
   std::string admin_token_;
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<collector::IngestMetrics> ingest_metrics_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<collector::WorkerPool> ingest_workers_;
   std::unique_ptr<collector::IngestCore> ingest_core_;

@@ -200,6 +200,8 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
   payload->push_back(static_cast<char>(use_zstd ? kCompressionZstd : kCompressionNone));
   PutVarint64(payload, count_);
   PutVarint64(payload, raw.size());
+  // The newest time, readable without decompressing: retention decides on it.
+  PutSignedVarint64(payload, max_time_);
   if (use_zstd) {
     payload->append(compressed.data(), compressed_size);
   } else {
@@ -226,18 +228,46 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
 // ---------------------------------------------------------------------------
 // BlockReader
 
-absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload) {
-  if (payload.size() < 2) return Corrupt("payload shorter than its header");
-  if (static_cast<uint8_t>(payload[0]) != kFormatVersion) {
-    return Corrupt(absl::StrCat("unknown format version ", static_cast<int>(payload[0])));
+namespace {
+
+struct PayloadHeader {
+  uint8_t compression = 0;
+  uint64_t count = 0;
+  uint64_t raw_size = 0;
+  int64_t max_time_us = 0;
+};
+
+// Parses the header and leaves `payload` at the column data.
+absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
+  if (payload->size() < 2) return Corrupt("payload shorter than its header");
+  if (static_cast<uint8_t>((*payload)[0]) != kFormatVersion) {
+    return Corrupt(absl::StrCat("unknown format version ", static_cast<int>((*payload)[0])));
   }
-  const auto compression = static_cast<uint8_t>(payload[1]);
-  payload.remove_prefix(2);
-  uint64_t count, raw_size;
-  if (!GetVarint64(&payload, &count) || !GetVarint64(&payload, &raw_size)) {
+  PayloadHeader header;
+  header.compression = static_cast<uint8_t>((*payload)[1]);
+  payload->remove_prefix(2);
+  if (!GetVarint64(payload, &header.count) || !GetVarint64(payload, &header.raw_size) ||
+      !GetSignedVarint64(payload, &header.max_time_us)) {
     return Corrupt("truncated header");
   }
-  if (raw_size > kMaxRawBytes) return Corrupt("implausible size");
+  if (header.raw_size > kMaxRawBytes) return Corrupt("implausible size");
+  return header;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> BlockReader::PeekMaxTime(absl::string_view payload) {
+  absl::StatusOr<PayloadHeader> header = ParseHeader(&payload);
+  if (!header.ok()) return header.status();
+  return header->max_time_us;
+}
+
+absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload) {
+  absl::StatusOr<PayloadHeader> header = ParseHeader(&payload);
+  if (!header.ok()) return header.status();
+  const uint8_t compression = header->compression;
+  const uint64_t count = header->count;
+  const uint64_t raw_size = header->raw_size;
 
   BlockReader reader;
   if (compression == kCompressionNone) {

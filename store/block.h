@@ -109,6 +109,10 @@ class BlockReader {
  public:
   static absl::StatusOr<BlockReader> Open(absl::string_view payload);
 
+  // The block's newest corrected time, read from the payload's header
+  // without decompressing (for retention).
+  static absl::StatusOr<int64_t> PeekMaxTime(absl::string_view payload);
+
   size_t size() const { return seqs_.size(); }
   uint64_t seq(size_t row) const { return seqs_[row]; }
   int64_t time_us(size_t row) const { return times_[row]; }

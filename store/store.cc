@@ -1,6 +1,8 @@
 #include "absl/strings/string_view.h"
 #include "store/store.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
@@ -20,6 +22,21 @@ constexpr const char* kFamilyNames[] = {"default",
                                         "blocks"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
+// Counts RocksDB's transitions into a write stall (delayed or stopped).
+class StallListener final : public rocksdb::EventListener {
+ public:
+  void OnStallConditionsChanged(const rocksdb::WriteStallInfo& info) override {
+    if (info.condition.cur != rocksdb::WriteStallCondition::kNormal &&
+        info.condition.prev == rocksdb::WriteStallCondition::kNormal) {
+      stalls_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  uint64_t stalls() const { return stalls_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> stalls_{0};
+};
+
 rocksdb::CompressionType SmallValueCompression() {
   for (rocksdb::CompressionType type : rocksdb::GetSupportedCompressions()) {
     if (type == rocksdb::kLZ4Compression) return type;
@@ -38,13 +55,15 @@ absl::Status FromRocksStatus(const rocksdb::Status& status, absl::string_view co
   return absl::UnavailableError(message);
 }
 
-Store::Store(const StoreOptions& options) : options_(options) {
+Store::Store(const StoreOptions& options)
+    : options_(options), retention_(std::make_unique<Retention>(options.default_retention_days)) {
   write_options_.sync = options.sync == SyncPolicy::kEveryBatch;
 }
 
 Store::~Store() {
   group_committer_.reset();  // syncs and acknowledges what is waiting
   writer_.reset();
+  if (retention_) retention_->set_catalog(nullptr);  // compactions may still run
   catalog_.reset();
   if (db_) {
     for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
@@ -61,6 +80,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   db_options.max_background_jobs = 2;
   db_options.bytes_per_sync = 1 << 20;
   db_options.keep_log_file_num = 5;
+  store->stall_listener_ = std::make_shared<StallListener>();
+  db_options.listeners.push_back(store->stall_listener_);
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   const auto family_options = [&](Family family) {
@@ -77,6 +98,26 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       table.block_size = 64 << 10;
       cf.write_buffer_size = 64 << 20;
     }
+    // Retention (see retention.h): expired values are dropped by compaction,
+    // and every file is compacted at least daily so none escapes.
+    const Retention& retention = *store->retention_;
+    switch (family) {
+      case Family::kBlocks:
+        cf.compaction_filter = retention.block_filter();
+        break;
+      case Family::kBlockMeta:
+        cf.compaction_filter = retention.block_meta_filter();
+        break;
+      case Family::kDevices:
+        cf.compaction_filter = retention.device_filter();
+        break;
+      case Family::kUsers:
+        cf.compaction_filter = retention.user_filter();
+        break;
+      default:
+        break;
+    }
+    if (cf.compaction_filter != nullptr) cf.periodic_compaction_seconds = 24 * 3600;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     return cf;
   };
@@ -93,11 +134,25 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
 
   store->catalog_ = std::make_unique<Catalog>(db, store->family(Family::kApps));
   if (absl::Status status = store->catalog_->Load(); !status.ok()) return status;
+  store->retention_->set_catalog(store->catalog_.get());
   store->writer_ = std::make_unique<Writer>(store.get());
   if (options.sync == SyncPolicy::kInterval) {
     store->group_committer_ = std::make_unique<GroupCommitter>(db, options.sync_interval);
   }
   return store;
+}
+
+uint64_t Store::write_stalls() const {
+  return static_cast<const StallListener&>(*stall_listener_).stalls();
+}
+
+uint64_t Store::SumProperty(const std::string& property) const {
+  uint64_t total = 0;
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    uint64_t value = 0;
+    if (db_->GetIntProperty(handle, property, &value)) total += value;
+  }
+  return total;
 }
 
 void Store::WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done) {

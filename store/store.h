@@ -21,7 +21,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "rocksdb/db.h"
+#include "rocksdb/listener.h"
 #include "store/catalog.h"
+#include "store/retention.h"
 
 namespace fieldlog::store {
 
@@ -50,6 +52,8 @@ struct StoreOptions {
   int zstd_level = 3;
   // RocksDB block cache shared by all column families.
   size_t block_cache_bytes = 256 << 20;
+  // Days to keep lines of apps that do not set their own; 0 keeps forever.
+  uint32_t default_retention_days = 30;
 };
 
 enum class Family { kDefault = 0, kApps, kDevices, kUsers, kBlockMeta, kBlocks, kCount };
@@ -72,8 +76,16 @@ class Store {
   // kNone and kEveryBatch, after the next group fsync for kInterval.
   void WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done);
 
+  // How many times RocksDB started delaying or stopping writes (its write
+  // stalls: compaction cannot keep up).
+  uint64_t write_stalls() const;
+  // Sum of a numeric RocksDB property over the column families, e.g.
+  // "rocksdb.estimate-pending-compaction-bytes".
+  uint64_t SumProperty(const std::string& property) const;
+
   Catalog& catalog() { return *catalog_; }
   const Catalog& catalog() const { return *catalog_; }
+  const Retention& retention() const { return *retention_; }
   Writer& writer() { return *writer_; }
 
  private:
@@ -81,11 +93,14 @@ class Store {
 
   StoreOptions options_;
   rocksdb::WriteOptions write_options_;
+  // Declared before db_: its compaction filters must outlive the database.
+  std::unique_ptr<Retention> retention_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<GroupCommitter> group_committer_;
+  std::shared_ptr<rocksdb::EventListener> stall_listener_;
 };
 
 // RocksDB status to absl::Status: I/O trouble is UNAVAILABLE (a client may

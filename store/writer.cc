@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/write_batch.h"
+#include "store/reader.h"
 #include "store/store.h"
 
 namespace fieldlog::store {
@@ -224,6 +225,100 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   result.stored = static_cast<uint32_t>(fresh.size());
   result.watermark = state->ranges.watermark();
   result.sequence = store_->db()->GetLatestSequenceNumber();
+  return result;
+}
+
+absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_id) {
+  std::vector<UserDevice> devices;
+  {
+    Reader reader(*store_);
+    absl::StatusOr<std::vector<UserDevice>> listed = reader.ListUserDevices(app, user_id);
+    if (!listed.ok()) return listed.status();
+    devices = *std::move(listed);
+  }
+  rocksdb::ColumnFamilyHandle* blocks_cf = store_->family(Family::kBlocks);
+  rocksdb::ColumnFamilyHandle* meta_cf = store_->family(Family::kBlockMeta);
+  EraseResult result;
+  for (const UserDevice& device : devices) {
+    std::shared_ptr<DeviceState> state = Acquire(app, device.device_id);
+    absl::MutexLock lock(&state->mu);
+    if (absl::Status s = LoadLocked(app, device.device_id, state.get()); !s.ok()) return s;
+    // Under the device's lock no append can interleave: read a fresh view.
+    Reader reader(*store_);
+    absl::StatusOr<std::vector<BlockRef>> blocks = reader.ListBlocks(app, device.device_id);
+    if (!blocks.ok()) return blocks.status();
+
+    DeviceRecord record = state->record;
+    rocksdb::WriteBatch batch;
+    BlockBuilder builder(store_->options().zstd_level);
+    std::vector<AttributeView> attributes;
+    std::string payload;
+    BlockMeta meta;
+    uint64_t removed = 0;
+    for (const BlockRef& ref : *blocks) {
+      const auto& users = ref.meta.users();
+      if (!ref.meta.many_users() && std::find(users.begin(), users.end(), user_id) == users.end()) {
+        continue;
+      }
+      absl::StatusOr<BlockReader> block = reader.ReadBlock(app, device.device_id, ref.first_seq);
+      if (!block.ok()) return block.status();
+      uint64_t removed_here = 0;
+      for (size_t row = 0; row < block->size(); ++row) removed_here += block->user_id(row) == user_id;
+      if (removed_here == 0) continue;
+      removed += removed_here;
+      for (size_t row = 0; row < block->size(); ++row) {
+        if (block->user_id(row) != user_id) builder.Add(block->Row(row, &attributes));
+      }
+      const std::string key = BlockKey(app, device.device_id, ref.first_seq);
+      const bool is_tail = ref.first_seq == record.tail_first_seq() && record.tail_meta().count() > 0;
+      if (builder.count() == 0) {
+        batch.Delete(blocks_cf, key);
+        batch.Delete(meta_cf, key);
+        if (is_tail) record.clear_tail_meta();
+      } else {
+        builder.Finish(&payload, &meta);
+        batch.Put(blocks_cf, key, payload);
+        batch.Put(meta_cf, key, meta.SerializeAsString());
+        if (is_tail) *record.mutable_tail_meta() = meta;
+      }
+    }
+    record.set_lines(record.lines() - std::min<uint64_t>(record.lines(), removed));
+    if (record.last_user_id() == user_id) record.clear_last_user_id();
+    batch.Put(store_->family(Family::kDevices), DeviceKey(app, device.device_id),
+              record.SerializeAsString());
+    batch.Delete(store_->family(Family::kUsers), UserDeviceKey(app, user_id, device.device_id));
+    rocksdb::WriteOptions sync = store_->write_options();
+    sync.sync = true;  // an erasure is confirmed to a person; make it stick
+    if (rocksdb::Status s = store_->db()->Write(sync, &batch); !s.ok()) {
+      return FromRocksStatus(s, "erasing a user's lines");
+    }
+    state->record = std::move(record);
+    state->users.erase(std::string(user_id));
+    ++result.devices;
+    result.lines += removed;
+  }
+  // Compaction rewrites the touched ranges without the deleted values, so the
+  // lines are gone from the files, not only hidden by tombstones.
+  const auto compact = [&](Family family, const std::string& begin) {
+    const std::string end = PrefixSuccessor(begin);
+    rocksdb::Slice begin_slice(begin), end_slice(end);
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    return store_->db()->CompactRange(options, store_->family(family), &begin_slice,
+                                      end.empty() ? nullptr : &end_slice);
+  };
+  for (const UserDevice& device : devices) {
+    const std::string prefix = DeviceKey(app, device.device_id);
+    if (rocksdb::Status s = compact(Family::kBlocks, prefix); !s.ok()) {
+      return FromRocksStatus(s, "compacting erased blocks");
+    }
+    if (rocksdb::Status s = compact(Family::kBlockMeta, prefix); !s.ok()) {
+      return FromRocksStatus(s, "compacting erased block metas");
+    }
+  }
+  if (rocksdb::Status s = compact(Family::kUsers, UserPrefix(app, user_id)); !s.ok()) {
+    return FromRocksStatus(s, "compacting the users index");
+  }
   return result;
 }
 

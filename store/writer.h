@@ -72,6 +72,11 @@ struct AppendResult {
   uint64_t sequence = 0;
 };
 
+struct EraseResult {
+  uint32_t devices = 0;
+  uint64_t lines = 0;
+};
+
 class Writer {
  public:
   static constexpr size_t kSmallBlockLines = 256;
@@ -88,6 +93,13 @@ class Writer {
 
   // The highest seq stored for the device; 0 when it has none.
   absl::StatusOr<uint64_t> Watermark(AppId app, absl::string_view device_id);
+
+  // Deletes every line `user_id` logged, on every device, and the user's
+  // index entries, then compacts the affected key ranges so the data is gone
+  // from disk, not just hidden. Lines of other users on shared devices stay.
+  // The devices' seq ranges are kept, so a late resend of an erased line is
+  // treated as a duplicate and not stored again.
+  absl::StatusOr<EraseResult> EraseUser(AppId app, absl::string_view user_id);
 
  private:
   struct DeviceState {

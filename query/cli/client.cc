@@ -1,14 +1,44 @@
 #include "query/cli/client.h"
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 namespace fieldlog::cli {
+
+namespace {
+
+bool ReadFile(const std::string& path, std::string* contents) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "fieldlog: cannot read " << path << "\n";
+    return false;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  *contents = buffer.str();
+  return true;
+}
+
+}  // namespace
 
 std::shared_ptr<grpc::Channel> MakeChannel(const GlobalOptions& options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    if (!ReadFile(options.tls_ca, &ssl.pem_root_certs) ||
+        (!options.tls_cert.empty() && !ReadFile(options.tls_cert, &ssl.pem_cert_chain)) ||
+        (!options.tls_key.empty() && !ReadFile(options.tls_key, &ssl.pem_private_key))) {
+      // An unusable address makes every call fail with UNAVAILABLE after the
+      // message above.
+      return grpc::CreateCustomChannel("unix:/nonexistent", credentials, args);
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  return grpc::CreateCustomChannel(options.server, credentials, args);
 }
 
 std::unique_ptr<grpc::ClientContext> MakeContext(const std::string& token, int timeout_seconds) {

@@ -25,10 +25,18 @@ struct GlobalOptions {
   std::string server = "127.0.0.1:4317";
   std::string token;
   std::string output;  // "", "text" or "json"
+  // TLS: the CA that signed the server's certificate (PEM file); empty for a
+  // plaintext connection. A client certificate and key for mutual TLS.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 
   OutputFormat format() const { return output == "json" ? OutputFormat::kJson : OutputFormat::kText; }
 };
 
+// A channel to the server; with TLS when options.tls_ca is set. A CA or key
+// file that cannot be read is reported and gives a channel that fails every
+// call.
 std::shared_ptr<grpc::Channel> MakeChannel(const GlobalOptions& options);
 
 // A context carrying `token` as a bearer credential, with a deadline.
@@ -37,6 +45,19 @@ std::unique_ptr<grpc::ClientContext> MakeContext(const std::string& token, int t
 // Prints a failed call's status to stderr in words a person can act on and
 // returns the exit code it maps to.
 int ReportError(const grpc::Status& status, const GlobalOptions& options);
+
+// One unary call with the global token: true on success; otherwise reports
+// the error and stores the exit code in *exit_code.
+template <typename Stub, typename Request, typename Response>
+bool CallUnary(Stub& stub,
+               grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+               const Request& request, Response* response, const GlobalOptions& global,
+               int* exit_code) {
+  auto context = MakeContext(global.token);
+  grpc::Status status = (stub.*method)(context.get(), request, response);
+  if (!status.ok()) *exit_code = ReportError(status, global);
+  return status.ok();
+}
 
 }  // namespace fieldlog::cli
 

@@ -9,10 +9,13 @@
 
 namespace fieldlog::cli {
 
+// "apps" and "keys".
 void RegisterAppsCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void RegisterSendCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void RegisterLogsCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void RegisterDevicesCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
+// "export" and "erase-user".
+void RegisterPrivacyCommands(CLI::App& app, const GlobalOptions& global, int* exit_code);
 
 }  // namespace fieldlog::cli
 

@@ -9,7 +9,8 @@
 int main(int argc, char** argv) {
   using namespace fieldlog::cli;
   CLI::App app{"fieldlog: see what happened on a customer's device"};
-  app.footer(R"(Environment: FIELDLOG_SERVER and FIELDLOG_TOKEN stand in for --server and --token.
+  app.footer(R"(Environment: FIELDLOG_SERVER, FIELDLOG_TOKEN and FIELDLOG_TLS_CA stand in for
+--server, --token and --tls-ca.
 
 Exit codes: 0 ok; 1 server or network failure; 2 bad flags or input;
 3 no such app, user or device; 4 missing, wrong or insufficient credentials.
@@ -18,7 +19,8 @@ Examples:
   fieldlog apps create shop -o json
   echo "hello" | fieldlog send --key fl_ik_... --device dev-1 --user alice@example.com
   fieldlog logs --app shop --user alice@example.com --since 2h --level warn
-  fieldlog devices --app shop --user alice@example.com)");
+  fieldlog devices --app shop --user alice@example.com
+  fieldlog keys list --app shop)");
   app.require_subcommand(1);
   // Global flags may come after the subcommand too (fieldlog logs ... -o json);
   // subcommands inherit this setting.
@@ -28,9 +30,14 @@ Examples:
   GlobalOptions global;
   if (const char* server = std::getenv("FIELDLOG_SERVER")) global.server = server;
   if (const char* token = std::getenv("FIELDLOG_TOKEN")) global.token = token;
+  if (const char* ca = std::getenv("FIELDLOG_TLS_CA")) global.tls_ca = ca;
   app.add_option("--server", global.server, "fieldlog-server gRPC address (host:port)")
       ->capture_default_str();
   app.add_option("--token", global.token, "Read token, or the admin token for admin commands");
+  app.add_option("--tls-ca", global.tls_ca,
+                 "Connect with TLS, trusting this CA (PEM); also FIELDLOG_TLS_CA");
+  app.add_option("--tls-cert", global.tls_cert, "Client certificate (PEM) for mutual TLS");
+  app.add_option("--tls-key", global.tls_key, "Client private key (PEM) for mutual TLS");
   app.add_option("-o,--output", global.output, "Output: text (readable) or json (one object a line)")
       ->check(CLI::IsMember({"text", "json"}));
 
@@ -39,6 +46,7 @@ Examples:
   RegisterSendCommand(app, global, &exit_code);
   RegisterLogsCommand(app, global, &exit_code);
   RegisterDevicesCommand(app, global, &exit_code);
+  RegisterPrivacyCommands(app, global, &exit_code);
 
   try {
     app.parse(argc, argv);

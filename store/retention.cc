@@ -1,0 +1,90 @@
+#include "store/retention.h"
+
+#include "absl/time/clock.h"
+#include "store/block.h"
+#include "store/coding.h"
+#include "store/records.pb.h"
+
+namespace fieldlog::store {
+namespace {
+
+// Decides on one value from the time it carries. `time_of` returns false for
+// a value it cannot read; such values are kept (never delete what we do not
+// understand).
+class ExpiryFilter final : public rocksdb::CompactionFilter {
+ public:
+  using TimeOf = bool (*)(const rocksdb::Slice& value, int64_t* time_us);
+
+  ExpiryFilter(const Retention* retention, const char* name, TimeOf time_of)
+      : retention_(retention), name_(name), time_of_(time_of) {}
+
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    if (key.size() < 4) return false;
+    const AppId app = DecodeFixed32BE(key.data());
+    const int64_t cutoff = retention_->CutoffMicros(app, absl::ToUnixMicros(absl::Now()));
+    if (cutoff == INT64_MIN) return false;
+    int64_t time_us;
+    return time_of_(value, &time_us) && time_us < cutoff;
+  }
+
+  const char* Name() const override { return name_; }
+
+ private:
+  const Retention* const retention_;
+  const char* const name_;
+  const TimeOf time_of_;
+};
+
+bool BlockTime(const rocksdb::Slice& value, int64_t* time_us) {
+  absl::StatusOr<int64_t> t = BlockReader::PeekMaxTime(absl::string_view(value.data(), value.size()));
+  if (!t.ok()) return false;
+  *time_us = *t;
+  return true;
+}
+
+bool MetaTime(const rocksdb::Slice& value, int64_t* time_us) {
+  BlockMeta meta;
+  if (!meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;
+  *time_us = meta.max_time_unix_micros();
+  return true;
+}
+
+bool DeviceTime(const rocksdb::Slice& value, int64_t* time_us) {
+  DeviceRecord record;
+  if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;
+  *time_us = record.last_seen_unix_micros();
+  return true;
+}
+
+bool UserTime(const rocksdb::Slice& value, int64_t* time_us) {
+  UserDeviceRecord record;
+  if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;
+  *time_us = record.last_seen_unix_micros();
+  return true;
+}
+
+}  // namespace
+
+Retention::~Retention() = default;
+
+Retention::Retention(uint32_t default_days) : default_days_(default_days) {
+  block_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlocks", &BlockTime);
+  meta_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlockMeta", &MetaTime);
+  device_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredDevices", &DeviceTime);
+  user_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredUsers", &UserTime);
+}
+
+int64_t Retention::CutoffMicros(AppId app, int64_t now_us) const {
+  const Catalog* catalog = catalog_.load();
+  if (catalog == nullptr) return INT64_MIN;
+  uint32_t days = default_days_;
+  if (std::optional<AppRecord> record = catalog->FindApp(app);
+      record && record->retention_days() > 0) {
+    days = record->retention_days();
+  }
+  if (days == 0) return INT64_MIN;
+  return now_us - int64_t{days} * 24 * 3600 * 1'000'000;
+}
+
+}  // namespace fieldlog::store

@@ -1,0 +1,59 @@
+// Retention: lines older than their app's retention are deleted by RocksDB's
+// compactions, through compaction filters, and never shown by queries.
+//
+// Why compaction filters: blocks hold a device's lines in seq order, so one
+// block can hold lines from several days, and apps have different retention.
+// Column families per time period would need one family per app and period;
+// RocksDB's TTL is per database and counts from write time, not log time. A
+// filter decides per value from the time it carries (a block's newest line, a
+// device's or user's last-seen time), costs nothing on the write path, and
+// periodic compaction (daily) makes sure old files are visited even when no
+// new data pushes them to compact. Queries apply the same cutoff, so expired
+// lines disappear at once from results and from disk within a day.
+//
+// A block is deleted when its newest line is expired, so a block straddling
+// the cutoff lives until its last line expires (at most one block per device).
+#ifndef FIELDLOG_STORE_RETENTION_H_
+#define FIELDLOG_STORE_RETENTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "rocksdb/compaction_filter.h"
+#include "store/catalog.h"
+#include "store/keys.h"
+
+namespace fieldlog::store {
+
+class Retention {
+ public:
+  // `default_days`: for apps whose retention is 0; 0 here keeps forever.
+  explicit Retention(uint32_t default_days);
+  ~Retention();
+
+  // The oldest time (Unix micros) an app's lines may have at `now_us`;
+  // INT64_MIN when the app keeps lines forever, or while the catalog that
+  // says how long is not loaded yet (compactions may start before).
+  int64_t CutoffMicros(AppId app, int64_t now_us) const;
+
+  // Compaction filters for the families that hold per-app data. They live as
+  // long as this object, which must outlive the database.
+  const rocksdb::CompactionFilter* block_filter() const { return block_filter_.get(); }
+  const rocksdb::CompactionFilter* block_meta_filter() const { return meta_filter_.get(); }
+  const rocksdb::CompactionFilter* device_filter() const { return device_filter_.get(); }
+  const rocksdb::CompactionFilter* user_filter() const { return user_filter_.get(); }
+
+  // Set once the catalog is loaded (after the database opens).
+  void set_catalog(const Catalog* catalog) { catalog_.store(catalog); }
+
+ private:
+  std::atomic<const Catalog*> catalog_{nullptr};
+  const uint32_t default_days_;
+  std::unique_ptr<rocksdb::CompactionFilter> block_filter_, meta_filter_, device_filter_,
+      user_filter_;
+};
+
+}  // namespace fieldlog::store
+
+#endif  // FIELDLOG_STORE_RETENTION_H_
