@@ -13,6 +13,7 @@ packages=(
   libre2-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+packages+=(libspdlog-dev)  # the agent's spdlog sink (agent/include/fieldlog/spdlog_sink.h), its test and benchmark
 
 missing=()
 for p in "${packages[@]}"; do

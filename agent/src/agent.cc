@@ -1,192 +1,308 @@
-// The agent's implementation: Log() fills a bounded queue; one background
-// thread turns queued items into sequenced pending entries, cuts them into
-// batches, streams them through a StreamClient and forgets them when acked.
+// The agent's implementation: Log() writes into the calling thread's ring
+// (thread_rings.h, record.h); one background thread drains the rings into the
+// spool (spooler.h, spool.h) every flush_interval, fsyncs it, and runs the
+// sender (sender.h), which streams the spool to the collector.
 //
-// Threads: callers of Log/SetUser/Flush touch only the queue and counters
-// (under mu_); the background thread owns pending_, inflight_ and the stream;
-// gRPC's threads deliver stream events into events_ (under mu_).
-#include <atomic>
-#include <deque>
-#include <memory>
-#include <random>
-#include <thread>
+// Threads: app threads touch only their own ring on the hot path, and mu_ for
+// the rare calls (SetUser, Flush, SendIssue, ...). The background thread owns
+// the spool, the spooler and the sender. gRPC's threads hand stream events to
+// the sender's queue.
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <grpcpp/grpcpp.h>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "agent/src/crash_handler.h"
 #include "agent/src/identity.h"
-#include "agent/src/stream_client.h"
+#include "agent/src/record.h"
+#include "agent/src/sender.h"
+#include "agent/src/spool.h"
+#include "agent/src/spooler.h"
+#include "agent/src/text_fit.h"
+#include "agent/src/thread_rings.h"
+#include "agent/src/waker.h"
 #include "common/limits.h"
 #include "common/text.h"
 #include "fieldlog/agent.h"
-#include "fieldlog/v1/ingest.grpc.pb.h"
+#include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog {
+
+Attribute KeyValue::view() const {
+  return std::visit([&](const auto& v) { return Attribute(key, v); }, value);
+}
+
 namespace {
 
+using agent::Spool;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kAgentName = "fieldlog-cpp/0.1.0";
-// Consecutive INVALID_ARGUMENT ends of the stream after which the oldest
-// in-flight batch is given up as rejected, so one poison batch cannot stall a
-// device forever.
-constexpr int kMaxInvalidArgumentRetries = 3;
+constexpr uint8_t kGateNothing = 7;
+constexpr uint8_t kKindCrash = 2, kKindIssue = 3, kKindFeedback = 4;
+constexpr uint8_t kLevelInfo = 3, kLevelWarn = 4, kLevelFatal = 6;
 
-int64_t NowUnixMicros() { return absl::ToUnixMicros(absl::Now()); }
+int64_t NowMicros() { return absl::GetCurrentTimeNanos() / 1000; }
 
-// The public API speaks std::string_view; Debian's Abseil has its own.
-absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
-
-// `text` cut to at most `max_bytes` on a UTF-8 boundary, with invalid UTF-8
-// replaced; a cut leaves a visible marker saying how much was cut.
-std::string FitText(std::string_view text, size_t max_bytes) {
-  std::string clean = SanitizeUtf8(ToAbsl(text));
-  if (clean.size() <= max_bytes) return clean;
-  const std::string marker = absl::StrCat(" \xE2\x80\xA6[cut ", clean.size(), " bytes]");
-  size_t keep = max_bytes > marker.size() ? max_bytes - marker.size() : 0;
-  // Back up to the start of a UTF-8 sequence.
-  while (keep > 0 && (static_cast<uint8_t>(clean[keep]) & 0xC0) == 0x80) --keep;
-  clean.resize(keep);
-  if (keep + marker.size() <= max_bytes) clean += marker;
-  return clean;
-}
-
-// An id: valid UTF-8 without control characters, at most `max_bytes`.
-std::string FitId(std::string_view id, size_t max_bytes) {
-  std::string clean = SanitizeUtf8(ToAbsl(id));
-  std::erase_if(clean, [](char c) { return static_cast<uint8_t>(c) < 0x20 || c == 0x7F; });
-  size_t keep = std::min(clean.size(), max_bytes);
-  while (keep > 0 && keep < clean.size() && (static_cast<uint8_t>(clean[keep]) & 0xC0) == 0x80) {
-    --keep;
+const char* ConsentName(Consent c) {
+  switch (c) {
+    case Consent::kPending: return "pending";
+    case Consent::kGranted: return "granted";
+    case Consent::kDenied: return "denied";
   }
-  clean.resize(keep);
-  return clean;
+  return "pending";
 }
 
-void FillAttributes(const Attribute* begin, const Attribute* end,
+std::optional<Consent> ParseConsent(const std::string& s) {
+  if (s == "pending") return Consent::kPending;
+  if (s == "granted") return Consent::kGranted;
+  if (s == "denied") return Consent::kDenied;
+  return std::nullopt;
+}
+
+void FillAttributes(const std::vector<KeyValue>& from,
                     google::protobuf::RepeatedPtrField<v1::Attribute>* out) {
-  for (const Attribute* a = begin; a != end && out->size() < static_cast<int>(kMaxAttributes);
-       ++a) {
-    v1::Attribute* attribute = out->Add();
-    std::string key = FitId(a->key, kMaxAttributeKeyBytes);
-    attribute->set_key(key.empty() ? "_" : std::move(key));
-    v1::Value* value = attribute->mutable_value();
-    if (const auto* s = std::get_if<std::string>(&a->value)) {
-      value->set_string_value(FitText(*s, kMaxAttributeValueBytes));
-    } else if (const auto* i = std::get_if<int64_t>(&a->value)) {
-      value->set_int_value(*i);
-    } else if (const auto* d = std::get_if<double>(&a->value)) {
-      value->set_double_value(*d);
-    } else if (const auto* b = std::get_if<bool>(&a->value)) {
-      value->set_bool_value(*b);
+  for (const KeyValue& kv : from) {
+    if (out->size() >= static_cast<int>(kMaxAttributes)) break;
+    v1::Attribute* a = out->Add();
+    std::string key;
+    agent::FitId(kv.key, kMaxAttributeKeyBytes, &key);
+    a->set_key(key.empty() ? "_" : key);
+    if (const auto* s = std::get_if<std::string>(&kv.value)) {
+      std::string value;
+      agent::FitText(*s, kMaxAttributeValueBytes, &value);
+      a->mutable_value()->set_string_value(value);
+    } else if (const auto* i = std::get_if<int64_t>(&kv.value)) {
+      a->mutable_value()->set_int_value(*i);
+    } else if (const auto* d = std::get_if<double>(&kv.value)) {
+      a->mutable_value()->set_double_value(*d);
+    } else if (const auto* b = std::get_if<bool>(&kv.value)) {
+      a->mutable_value()->set_bool_value(*b);
     }
   }
 }
 
-// What Log() hands the background thread.
-struct QueuedItem {
-  enum class Kind { kEntry, kSetUser };
-  Kind kind = Kind::kEntry;
-  v1::Entry entry;
-  std::string user_id;  // kSetUser
-};
+void Upsert(std::vector<KeyValue>* list, KeyValue kv) {
+  for (KeyValue& existing : *list) {
+    if (existing.key == kv.key) {
+      existing = std::move(kv);
+      return;
+    }
+  }
+  list->push_back(std::move(kv));
+}
 
-struct PendingEntry {
-  v1::Entry entry;
-  std::string user_id;
-  size_t bytes = 0;
-  Clock::time_point queued_at;
-};
-
-struct InflightBatch {
-  uint64_t batch_id = 0;
-  size_t count = 0;
+// What Start() prepared for the agent.
+struct Setup {
+  AgentOptions options;
+  std::string storage_dir;
+  bool owns_storage_dir = false;
+  std::string device_id;
+  std::unique_ptr<Spool> spool;
+  Spool::Recovery recovery;
+  std::optional<uint64_t> seq_base;
+  Consent consent = Consent::kGranted;
 };
 
 class AgentImpl final : public Agent {
  public:
-  AgentImpl(const AgentOptions& options, std::string device_id)
-      : options_(options),
-        device_id_(std::move(device_id)),
+  explicit AgentImpl(Setup setup)
+      : options_(std::move(setup.options)),
+        storage_dir_(std::move(setup.storage_dir)),
+        owns_storage_dir_(setup.owns_storage_dir),
+        device_id_(std::move(setup.device_id)),
         session_id_(agent::NewUuidV4()),
-        min_level_(static_cast<int>(options.min_level)),
-        random_(std::random_device{}()) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    args.SetMaxSendMessageSize(static_cast<int>(kMaxRequestBytes));
-    channel_ = grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
-    stub_ = v1::IngestService::NewStub(channel_);
+        rings_(options_.queue_bytes_per_thread),
+        spool_(std::move(setup.spool)),
+        spooler_(&rings_, &users_, spool_.get(),
+                 {session_id_, options_.scrub_pii, options_.redact}),
+        consent_(setup.consent),
+        device_attributes_(options_.device_attributes),
+        session_attributes_(options_.session_attributes) {
+    agent::Sender::Options so;
+    so.server = options_.server;
+    so.ingest_key = options_.ingest_key;
+    so.batch_max_entries = options_.batch_max_entries;
+    so.batch_max_bytes = options_.batch_max_bytes;
+    so.batch_max_age = options_.batch_max_age;
+    so.max_in_flight = options_.max_batches_in_flight;
+    so.initial_backoff = options_.initial_backoff;
+    so.max_backoff = options_.max_backoff;
+    so.gzip = options_.gzip;
+    so.tls = options_.tls;
+    so.tls_ca_pem = options_.tls_ca_pem;
+    so.tls_server_name = options_.tls_server_name;
+    so.min_upload_level = static_cast<uint8_t>(options_.min_upload_level);
+    sender_ = std::make_unique<agent::Sender>(
+        so, spool_.get(), setup.seq_base,
+        [this](uint64_t base) {
+          agent::WriteStateFile(spool_->dir() + "/seq_base", std::to_string(base));
+          absl::MutexLock lock(&mu_);
+          seq_base_ = base;
+        },
+        [this] { waker_.Wake(); });
+    seq_base_ = setup.seq_base;
+    if (setup.recovery.corrupt_bytes > 0) {
+      spool_notes_.last_error = "spool damage found at start: " + setup.recovery.report;
+      spool_notes_.corrupt_bytes_skipped = setup.recovery.corrupt_bytes;
+    }
+    UpdateGate();
+    crash_hook_.waker = &waker_;
+    if (options_.crash_handler) {
+      agent::InstallCrashHandler(storage_dir_ + "/crash", session_id_, &crash_hook_);
+    }
+    // A crash of the previous run: its marker joins that session's timeline.
+    if (std::optional<agent::CrashMarker> crash = agent::TakeCrashMarker(storage_dir_ + "/crash")) {
+      const std::string message =
+          absl::StrCat("the app crashed: ", agent::SignalName(crash->signal));
+      const Attribute attributes[] = {{"signal", crash->signal}};
+      spooler_.AppendMarkerIn(crash->session_id, crash->user_id, kLevelFatal, kKindCrash,
+                              crash->time_us, "fieldlog", message, attributes);
+    }
+    if (setup.recovery.corrupt_bytes > 0) {
+      spool_->AppendGap(0, NowMicros(),
+                        absl::StrCat("the spool was damaged: ", setup.recovery.corrupt_bytes,
+                                     " bytes could not be read"));
+    }
+    if (!session_attributes_.empty()) RecordSessionAttributes();
     thread_ = std::thread([this] { Run(); });
   }
 
-  ~AgentImpl() override { Shutdown(std::chrono::seconds(2)); }
-
-  bool Enabled(Level level) const override {
-    return static_cast<int>(level) >= min_level_.load(std::memory_order_relaxed);
-  }
+  ~AgentImpl() override { Shutdown(std::chrono::milliseconds(0)); }
 
   void Log(Level level, std::string_view tag, std::string_view message,
            std::initializer_list<Attribute> attributes, SourceLocation location) override {
     if (!Enabled(level)) return;
-    QueuedItem item;
-    FillEntry(level, tag, message, 0, location, &item.entry);
-    FillAttributes(attributes.begin(), attributes.end(), item.entry.mutable_attributes());
-    Enqueue(std::move(item));
+    Write({static_cast<uint8_t>(level), 0, NowMicros(), users_.version(), tag, message,
+           location.file, location.line, location.function, attributes.begin(),
+           attributes.size()});
   }
 
-  void Append(const EntryFields& fields) override {
-    if (!Enabled(fields.level)) return;
-    QueuedItem item;
-    FillEntry(fields.level, fields.tag, fields.message, fields.time_unix_micros, fields.location,
-              &item.entry);
-    FillAttributes(fields.attributes.data(), fields.attributes.data() + fields.attributes.size(),
-                   item.entry.mutable_attributes());
-    Enqueue(std::move(item));
+  void Append(const EntryFields& e) override {
+    if (!Enabled(e.level)) return;
+    Write({static_cast<uint8_t>(e.level), 0,
+           e.time_unix_micros != 0 ? e.time_unix_micros : NowMicros(), users_.version(), e.tag,
+           e.message, e.location.file, e.location.line, e.location.function,
+           e.attributes.data(), e.attributes.size()});
   }
 
   void SetUser(std::string_view user_id) override {
-    QueuedItem item;
-    item.kind = QueuedItem::Kind::kSetUser;
-    item.user_id = FitId(user_id, kMaxUserIdBytes);
+    users_.Set(user_id);
+    agent::SetCrashUser(user_id);
     absl::MutexLock lock(&mu_);
-    // Always accepted, even into a full queue: losing a user change would
-    // attribute later lines to the wrong person.
-    queue_.push_back(std::move(item));
-    wake_ = true;
+    user_id_.clear();
+    agent::FitId(user_id, kMaxUserIdBytes, &user_id_);
+    device_changed_ = true;
+  }
+
+  void SetDeviceAttribute(KeyValue attribute) override {
+    absl::MutexLock lock(&mu_);
+    Upsert(&device_attributes_, std::move(attribute));
+    device_changed_ = true;
+    renew_stream_ = true;
+    waker_.Wake();
+  }
+
+  void SetSessionAttribute(KeyValue attribute) override {
+    {
+      absl::MutexLock lock(&mu_);
+      Upsert(&session_attributes_, std::move(attribute));
+    }
+    RecordSessionAttributes();
+  }
+
+  std::string SendIssue(std::string_view title, std::string_view text) override {
+    std::string message(title);
+    if (!text.empty()) absl::StrAppend(&message, "\n\n", std::string(text));
+    return SendMarker(kKindIssue, message, title);
+  }
+
+  std::string SendFeedback(std::string_view text) override {
+    return SendMarker(kKindFeedback, text, "");
+  }
+
+  void SetConsent(Consent consent) override {
+    agent::WriteStateFile(storage_dir_ + "/consent", ConsentName(consent));
+    absl::MutexLock lock(&mu_);
+    consent_ = consent;
+    if (consent == Consent::kDenied) ++wipe_requests_;
+    UpdateGateLocked();
+    waker_.Wake();
+  }
+
+  Consent consent() const override {
+    absl::MutexLock lock(&mu_);
+    return consent_;
   }
 
   bool Flush(std::chrono::milliseconds timeout) override {
+    const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
     absl::MutexLock lock(&mu_);
-    const uint64_t target = logged_;
-    flush_target_ = std::max(flush_target_, target);
-    wake_ = true;
-    const auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return resolved_ >= target; };
-    return mu_.AwaitWithTimeout(absl::Condition(&done), absl::FromChrono(timeout));
+    if (!running_) return false;
+    const uint64_t ticket = ++flush_requests_;
+    waker_.Wake();
+    const auto served = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return flush_served_ >= ticket || !running_;
+    };
+    // Spooling is local and quick; wait for it even past a zero timeout so
+    // that Flush(0) still means "on disk".
+    mu_.AwaitWithDeadline(absl::Condition(&served),
+                          std::max(deadline, absl::Now() + absl::Seconds(5)));
+    if (flush_served_ < ticket || consent_ != Consent::kGranted) return false;
+    const uint64_t target = served_target_;
+    const auto resolved = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return released_ >= target || !running_;
+    };
+    return mu_.AwaitWithDeadline(absl::Condition(&resolved), deadline) && released_ >= target;
   }
 
   void Shutdown(std::chrono::milliseconds timeout) override {
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
+      if (!running_ || stopping_) return;
     }
-    Flush(timeout);
+    if (timeout.count() > 0) Flush(timeout);
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
-      wake_ = true;
     }
+    waker_.Wake();
     if (thread_.joinable()) thread_.join();
+    if (options_.crash_handler) agent::UninstallCrashHandler(&crash_hook_);
+    if (owns_storage_dir_) {
+      std::error_code ignored;
+      std::filesystem::remove_all(storage_dir_, ignored);
+    }
   }
 
   AgentStats stats() const override {
+    AgentStats s;
+    const agent::SenderStats sent = sender_->stats();
+    s.acknowledged = sent.acknowledged;
+    s.rejected = sent.rejected;
+    s.not_uploaded = sent.not_uploaded;
+    s.batches_sent = sent.batches_sent;
+    s.reconnects = sent.reconnects;
+    s.throttled = sent.throttled;
+    s.connected = sent.connected;
+    s.last_status_code = sent.last_status_code;
+    s.last_error = sent.last_error;
+    s.logged = rings_.logged();
+    s.dropped = rings_.dropped();
     absl::MutexLock lock(&mu_);
-    AgentStats s = stats_;
-    s.logged = logged_;
+    s.spooled = spool_notes_.spooled;
+    s.evicted = spool_notes_.evicted;
+    s.spool_bytes = spool_notes_.spool_bytes;
+    s.corrupt_bytes_skipped = spool_notes_.corrupt_bytes_skipped;
+    if (s.last_error.empty()) s.last_error = spool_notes_.last_error;
     return s;
   }
 
@@ -194,305 +310,242 @@ class AgentImpl final : public Agent {
   const std::string& session_id() const override { return session_id_; }
 
  private:
-  void FillEntry(Level level, std::string_view tag, std::string_view message, int64_t time_us,
-                 const SourceLocation& location, v1::Entry* entry) {
-    entry->set_time_unix_micros(time_us != 0 ? time_us : NowUnixMicros());
-    entry->set_level(static_cast<v1::Level>(level));
-    entry->set_tag(FitText(tag, kMaxTagBytes));
-    entry->set_message(FitText(message, kMaxMessageBytes));
-    if (location.file != nullptr) {
-      std::string_view file = location.file;
-      // Keep the end of a long path: the file name is the useful part.
-      if (file.size() > kMaxFileBytes) file.remove_prefix(file.size() - kMaxFileBytes);
-      entry->set_file(FitText(file, kMaxFileBytes));
-      entry->set_line(location.line);
+  struct SpoolNotes {
+    uint64_t spooled = 0, evicted = 0, spool_bytes = 0, corrupt_bytes_skipped = 0;
+    std::string last_error;
+  };
+  struct MarkerRequest {
+    uint8_t kind;
+    std::string message, title;
+    uint64_t seq = 0;
+    bool done = false;
+  };
+
+  // The hot path: no lock, no system call, no allocation (the first line of
+  // a thread creates its ring).
+  void Write(const agent::LineFields& fields) {
+    agent::ThreadRing* t = rings_.Local();
+    if (t->unreported_drops > 0) {
+      if (!agent::WriteDrops(&t->ring, t->unreported_drops, t->first_drop_us,
+                             fields.user_version)) {
+        CountDrop(t, fields.time_us);
+        return;
+      }
+      t->unreported_drops = 0;
     }
-    if (location.function != nullptr) {
-      entry->set_function(FitText(location.function, kMaxFunctionBytes));
+    if (!agent::WriteLine(&t->ring, fields)) {
+      CountDrop(t, fields.time_us);
+      return;
+    }
+    t->logged.store(t->logged.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    // Past half full, wake the background thread rather than wait for its
+    // next round (at most one wake per round across all threads).
+    if (t->ring.ProducerFill() > t->ring.capacity() / 2 &&
+        t->ring.RefreshFill() > t->ring.capacity() / 2) {
+      Kick();
     }
   }
 
-  void Enqueue(QueuedItem item) {
-    absl::MutexLock lock(&mu_);
-    if (stopping_ || queue_.size() >= options_.queue_capacity) {
-      ++stats_.dropped;
-      return;
+  void CountDrop(agent::ThreadRing* t, int64_t time_us) {
+    if (t->unreported_drops++ == 0) t->first_drop_us = time_us;
+    t->dropped.store(t->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    Kick();
+  }
+
+  void Kick() {
+    if (!kicked_.load(std::memory_order_relaxed) &&
+        !kicked_.exchange(true, std::memory_order_acq_rel)) {
+      waker_.Wake();
     }
-    ++logged_;
-    queue_.push_back(std::move(item));
-    wake_ = true;
+  }
+
+  void UpdateGate() {
+    absl::MutexLock lock(&mu_);
+    UpdateGateLocked();
+  }
+  void UpdateGateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    uint8_t gate = static_cast<uint8_t>(options_.min_level);
+    if (debug_until_us_ > 0 && NowMicros() < debug_until_us_) gate = std::min<uint8_t>(gate, 2);
+    if (consent_ == Consent::kDenied || stopping_) gate = kGateNothing;
+    gate_.store(gate, std::memory_order_relaxed);
+  }
+
+  void RecordSessionAttributes() {
+    std::vector<KeyValue> copy;
+    {
+      absl::MutexLock lock(&mu_);
+      copy = session_attributes_;
+    }
+    std::vector<Attribute> views;
+    for (const KeyValue& kv : copy) views.push_back(kv.view());
+    if (!Enabled(Level::kInfo)) return;
+    Write({kLevelInfo, 0, NowMicros(), users_.version(), "fieldlog", "session attributes",
+           nullptr, 0, nullptr, views.data(), views.size()});
+  }
+
+  std::string SendMarker(uint8_t kind, std::string_view message, std::string_view title) {
+    auto request = std::make_shared<MarkerRequest>();
+    request->kind = kind;
+    request->message = std::string(message);
+    request->title = std::string(title);
+    absl::MutexLock lock(&mu_);
+    if (!running_ || stopping_ || consent_ == Consent::kDenied) return "";
+    markers_.push_back(request);
+    waker_.Wake();
+    const auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return request->done || !running_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
+    if (!request->done || request->seq == 0 || !seq_base_) return "";
+    return absl::StrCat(options_.console_url, "/i/", device_id_, "/", *seq_base_ + request->seq);
+  }
+
+  v1::Device BuildDevice() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    v1::Device device;
+    device.set_device_id(device_id_);
+    device.set_session_id(session_id_);
+    device.set_user_id(user_id_);
+    FillAttributes(device_attributes_, device.mutable_attributes());
+    return device;
   }
 
   // ---- background thread ----
 
   void Run() {
-    std::deque<QueuedItem> items;
-    std::deque<agent::StreamEvent> events;
+    crash_hook_.background_tid.store(static_cast<int>(::syscall(SYS_gettid)));
+    {
+      absl::MutexLock lock(&mu_);
+      sender_->SetDevice(BuildDevice(), false);
+      device_changed_ = false;
+    }
+    Clock::time_point next_sync = Clock::now() + options_.flush_interval;
     for (;;) {
-      bool stopping;
+      const uint32_t token = waker_.Prepare();
+      kicked_.store(false, std::memory_order_relaxed);
+      bool stopping, granted, device_changed, renew;
+      uint64_t flush_ticket, wipes;
+      std::vector<std::shared_ptr<MarkerRequest>> markers;
+      v1::Device device;
       {
         absl::MutexLock lock(&mu_);
-        const auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_; };
-        mu_.AwaitWithDeadline(absl::Condition(&woken), NextDeadline());
-        wake_ = false;
-        // Take queued items only while pending has room: back-pressure into
-        // the bounded queue, so memory stays bounded while offline.
-        while (!queue_.empty() && pending_.size() + items.size() < options_.max_pending_entries) {
-          items.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-        events.swap(events_);
         stopping = stopping_;
-        flush_ = resolved_ < flush_target_;
+        granted = consent_ == Consent::kGranted;
+        flush_ticket = flush_requests_;
+        wipes = wipe_requests_;
+        markers.swap(markers_);
+        device_changed = device_changed_;
+        renew = renew_stream_;
+        device_changed_ = renew_stream_ = false;
+        if (device_changed) device = BuildDevice();
       }
-      for (agent::StreamEvent& event : events) HandleEvent(std::move(event));
-      events.clear();
-      for (QueuedItem& item : items) Accept(std::move(item));
-      items.clear();
-      if (stopping) break;
-      MaybeConnect();
-      SendDueBatches();
-    }
-    CloseStream();
-  }
+      if (device_changed) sender_->SetDevice(std::move(device), renew);
 
-  // When the background thread must look again without being woken: the
-  // batch age of the oldest unsent entry, or the next reconnect.
-  absl::Time NextDeadline() const {
-    const Clock::time_point now = Clock::now();
-    Clock::time_point next = now + std::chrono::seconds(1);
-    if (welcomed_ && next_unsent_ < pending_.size()) {
-      next = std::min(next, pending_[next_unsent_].queued_at + options_.batch_max_age);
-    }
-    if ((stream_ == nullptr || stream_done_) && WantStream()) next = std::min(next, reconnect_at_);
-    return absl::Now() + absl::FromChrono(std::max(next - now, Clock::duration::zero()));
-  }
-
-  void Accept(QueuedItem item) {
-    if (item.kind == QueuedItem::Kind::kSetUser) {
-      current_user_ = std::move(item.user_id);
-      return;
-    }
-    PendingEntry pending;
-    pending.entry = std::move(item.entry);
-    if (seq_known_) pending.entry.set_seq(next_seq_++);
-    pending.user_id = current_user_;
-    pending.bytes = pending.entry.ByteSizeLong();
-    pending.queued_at = Clock::now();
-    pending_.push_back(std::move(pending));
-  }
-
-  void HandleEvent(agent::StreamEvent event) {
-    if (event.type == agent::StreamEvent::Type::kDone) {
-      HandleStreamEnd(event.status);
-      return;
-    }
-    const v1::IngestResponse& response = event.response;
-    if (response.has_welcome()) {
-      HandleWelcome(response.welcome());
-    } else if (response.has_ack()) {
-      HandleAck(response.ack());
-    }
-    // Control messages are applied in a later version of the agent.
-  }
-
-  void HandleWelcome(const v1::Welcome& welcome) {
-    welcomed_ = true;
-    backoff_ = std::chrono::milliseconds(0);
-    invalid_argument_failures_ = 0;
-    const uint64_t watermark = welcome.watermark();
-    if (!seq_known_) {
-      // Memory-only agent: continue after what the collector has.
-      seq_known_ = true;
-      next_seq_ = watermark + 1;
-      for (PendingEntry& p : pending_) p.entry.set_seq(next_seq_++);
-    }
-    // Entries at or below the watermark are stored already (their ack was
-    // lost with the previous connection).
-    size_t stored = 0;
-    while (!pending_.empty() && pending_.front().entry.seq() <= watermark) {
-      pending_.pop_front();
-      ++stored;
-    }
-    next_seq_ = std::max(next_seq_, watermark + 1);
-    Resolve(stored, 0, "");
-    absl::MutexLock lock(&mu_);
-    stats_.connected = true;
-  }
-
-  void HandleAck(const v1::Ack& ack) {
-    if (inflight_.empty()) return;
-    const InflightBatch batch = inflight_.front();
-    inflight_.pop_front();
-    const size_t count = std::min(batch.count, pending_.size());
-    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
-    next_unsent_ -= std::min(next_unsent_, count);
-    const size_t rejected = std::min<size_t>(ack.rejected_size(), count);
-    Resolve(count - rejected, rejected, rejected > 0 ? ack.rejected(0).reason() : "");
-  }
-
-  void HandleStreamEnd(const grpc::Status& status) {
-    stream_done_ = true;
-    welcomed_ = false;
-    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT && !inflight_.empty() &&
-        ++invalid_argument_failures_ >= kMaxInvalidArgumentRetries) {
-      // Give up the oldest in-flight batch as rejected.
-      const size_t count = std::min(inflight_.front().count, pending_.size());
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(count));
-      Resolve(0, count, status.error_message());
-      invalid_argument_failures_ = 0;
-    }
-    inflight_.clear();
-    next_unsent_ = 0;  // everything unacknowledged goes again
-    absl::MutexLock lock(&mu_);
-    stats_.connected = false;
-    stats_.last_status_code = status.error_code();
-    if (!status.ok()) {
-      stats_.last_error = absl::StrCat("stream to ", options_.server, " ended: ",
-                                       status.error_message().empty() ? "(no message)"
-                                                                      : status.error_message());
-    }
-  }
-
-  void Resolve(size_t acknowledged, size_t rejected, std::string_view reason) {
-    absl::MutexLock lock(&mu_);
-    stats_.acknowledged += acknowledged;
-    stats_.rejected += rejected;
-    resolved_ += acknowledged + rejected;
-    if (rejected > 0) stats_.last_error = std::string(reason);
-  }
-
-  void MaybeConnect() {
-    if (stream_ != nullptr && stream_done_) {
-      // gRPC has made its last reaction (kDone): the reactor may go.
-      stream_.reset();
-      reconnect_at_ = Clock::now() + NextBackoff();
-    }
-    if (stream_ != nullptr || Clock::now() < reconnect_at_ || !WantStream()) return;
-    v1::Hello hello;
-    hello.set_agent(std::string(kAgentName));
-    v1::Device* device = hello.mutable_device();
-    device->set_device_id(device_id_);
-    device->set_session_id(session_id_);
-    device->set_user_id(current_user_);
-    FillAttributes(options_.device_attributes.data(),
-                   options_.device_attributes.data() + options_.device_attributes.size(),
-                   device->mutable_attributes());
-    stream_done_ = false;
-    stream_ = std::make_unique<agent::StreamClient>(
-        stub_.get(), options_.ingest_key, std::move(hello), [this](agent::StreamEvent event) {
-          absl::MutexLock lock(&mu_);
-          events_.push_back(std::move(event));
-          wake_ = true;
-        });
-    stream_->Start();
-    if (attempts_++ > 0) {
-      absl::MutexLock lock(&mu_);
-      ++stats_.reconnects;
-    }
-  }
-
-  // A stream is worth opening when there is something to send, or when a
-  // memory-only agent still has to learn where its seqs continue.
-  bool WantStream() const { return !pending_.empty() || !seq_known_ || flush_; }
-
-  std::chrono::milliseconds NextBackoff() {
-    // Exponential backoff with jitter: the delay doubles per failure and a
-    // random half of it is taken off, so a fleet of devices does not
-    // reconnect in lockstep after an outage.
-    backoff_ = backoff_.count() == 0 ? options_.initial_backoff
-                                     : std::min(options_.max_backoff, backoff_ * 2);
-    std::uniform_int_distribution<int64_t> jitter(backoff_.count() / 2, backoff_.count());
-    return std::chrono::milliseconds(jitter(random_));
-  }
-
-  void SendDueBatches() {
-    if (stream_ == nullptr || !welcomed_ || stream_done_) return;
-    while (inflight_.size() < options_.max_batches_in_flight && next_unsent_ < pending_.size()) {
-      // Is a batch due? Full by count or bytes, old enough, or flushing.
-      size_t count = 0, bytes = 0;
-      const std::string& user = pending_[next_unsent_].user_id;
-      size_t i = next_unsent_;
-      while (i < pending_.size() && count < options_.batch_max_entries &&
-             bytes < options_.batch_max_bytes && pending_[i].user_id == user) {
-        bytes += pending_[i].bytes;
-        ++count;
-        ++i;
+      const uint32_t crash_requests = crash_hook_.requested.load(std::memory_order_acquire);
+      const bool flush_now = sender_->TakeFlushNow();
+      const bool sync_due = Clock::now() >= next_sync;
+      const bool flushing = flush_ticket > flush_served_local_ || stopping || flush_now ||
+                            crash_requests != crash_hook_.done.load() || !markers.empty();
+      Report(spooler_.Drain());
+      if (wipes != wipes_done_) {
+        Report(spool_->Wipe());
+        wipes_done_ = wipes;
       }
-      const bool full = count >= options_.batch_max_entries || bytes >= options_.batch_max_bytes ||
-                        i < pending_.size();  // cut short by a user change
-      const bool old = Clock::now() - pending_[next_unsent_].queued_at >= options_.batch_max_age;
-      if (!full && !old && !flush_) return;
-
-      v1::IngestRequest request;
-      v1::Batch* batch = request.mutable_batch();
-      batch->set_batch_id(++last_batch_id_);
-      batch->set_session_id(session_id_);
-      batch->set_user_id(user);
-      batch->set_sent_at_unix_micros(NowUnixMicros());
-      for (size_t k = next_unsent_; k < i; ++k) *batch->add_entries() = pending_[k].entry;
-      inflight_.push_back({last_batch_id_, count});
-      next_unsent_ = i;
-      stream_->Send(std::move(request));
-      absl::MutexLock lock(&mu_);
-      ++stats_.batches_sent;
-    }
-  }
-
-  void CloseStream() {
-    if (stream_ == nullptr) return;
-    if (!stream_done_) {
-      stream_->Cancel();
-      // Wait for gRPC's last reaction before the reactor is destroyed.
-      absl::MutexLock lock(&mu_);
-      const auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        for (const auto& e : events_) {
-          if (e.type == agent::StreamEvent::Type::kDone) return true;
+      for (auto& m : markers) {
+        const Attribute title[] = {{"title", m->title}};
+        m->seq = spooler_.AppendMarker(kLevelWarn, m->kind, NowMicros(), "fieldlog", m->message,
+                                       m->kind == kKindIssue ? std::span<const Attribute>(title)
+                                                             : std::span<const Attribute>());
+      }
+      if (flushing || sync_due) {
+        Report(spool_->Commit());
+        Report(spool_->Sync());
+        next_sync = Clock::now() + options_.flush_interval;
+      }
+      crash_hook_.done.store(crash_requests, std::memory_order_release);
+      if (flushing) sender_->FlushUpTo(spool_->last_seq());
+      sender_->Step(granted && !stopping);
+      const int64_t debug_until = sender_->debug_until_us();
+      {
+        absl::MutexLock lock(&mu_);
+        if (flush_ticket > flush_served_) {
+          flush_served_ = flush_ticket;
+          served_target_ = spool_->last_seq();
         }
-        return false;
-      };
-      mu_.Await(absl::Condition(&done));
+        flush_served_local_ = flush_ticket;
+        released_ = spool_->released();
+        seq_base_ = sender_->seq_base();
+        for (auto& m : markers) m->done = true;
+        spool_notes_.spooled = spooler_.spooled();
+        spool_notes_.evicted = spool_->evicted();
+        spool_notes_.spool_bytes = spool_->bytes();
+        if (debug_until != debug_until_us_) {
+          debug_until_us_ = debug_until;
+        }
+        UpdateGateLocked();
+      }
+      if (stopping) break;
+      Clock::time_point deadline = std::min(next_sync, sender_->NextDeadline());
+      if (debug_until > NowMicros()) {
+        deadline = std::min(deadline, Clock::now() + std::chrono::microseconds(
+                                                         debug_until - NowMicros() + 1000));
+      }
+      waker_.Wait(token, deadline);
     }
-    stream_.reset();
+    sender_->Close();
+    absl::MutexLock lock(&mu_);
+    running_ = false;
+    released_ = spool_->released();
+  }
+
+  void Report(const absl::Status& status) {
+    if (status.ok()) return;
+    absl::MutexLock lock(&mu_);
+    spool_notes_.last_error = absl::StrCat("spool: ", status.message());
   }
 
   const AgentOptions options_;
+  const std::string storage_dir_;
+  const bool owns_storage_dir_;
   const std::string device_id_;
   const std::string session_id_;
-  std::atomic<int> min_level_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::IngestService::Stub> stub_;
+  agent::ThreadRings rings_;
+  agent::UserTable users_;
+  agent::Waker waker_;
+  std::atomic<bool> kicked_{false};
+  agent::CrashHook crash_hook_;
+  std::unique_ptr<Spool> spool_;
+  agent::Spooler spooler_;
+  std::unique_ptr<agent::Sender> sender_;
 
   mutable absl::Mutex mu_;
-  std::deque<QueuedItem> queue_ ABSL_GUARDED_BY(mu_);
-  std::deque<agent::StreamEvent> events_ ABSL_GUARDED_BY(mu_);
-  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool running_ ABSL_GUARDED_BY(mu_) = true;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Entries up to this count of logged_ are sent without waiting for age.
-  uint64_t flush_target_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t logged_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t resolved_ ABSL_GUARDED_BY(mu_) = 0;
-  AgentStats stats_ ABSL_GUARDED_BY(mu_);
+  Consent consent_ ABSL_GUARDED_BY(mu_);
+  std::string user_id_ ABSL_GUARDED_BY(mu_);
+  std::vector<KeyValue> device_attributes_ ABSL_GUARDED_BY(mu_);
+  std::vector<KeyValue> session_attributes_ ABSL_GUARDED_BY(mu_);
+  bool device_changed_ ABSL_GUARDED_BY(mu_) = false;
+  bool renew_stream_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t flush_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t flush_served_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t served_target_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t released_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t wipe_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t debug_until_us_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<uint64_t> seq_base_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<MarkerRequest>> markers_ ABSL_GUARDED_BY(mu_);
+  SpoolNotes spool_notes_ ABSL_GUARDED_BY(mu_);
 
-  // Owned by the background thread.
-  std::deque<PendingEntry> pending_;
-  size_t next_unsent_ = 0;  // pending_[0, next_unsent_) are in flight
-  std::deque<InflightBatch> inflight_;
-  std::unique_ptr<agent::StreamClient> stream_;
-  bool stream_done_ = false;
-  bool welcomed_ = false;
-  bool flush_ = false;  // a Flush() is waiting: send without waiting for age
-  bool seq_known_ = false;
-  uint64_t next_seq_ = 1;
-  uint64_t last_batch_id_ = 0;
-  std::string current_user_;
-  int invalid_argument_failures_ = 0;
-  uint64_t attempts_ = 0;
-  std::chrono::milliseconds backoff_{0};
-  Clock::time_point reconnect_at_{};
-  std::mt19937_64 random_;
+  // Background thread only.
+  uint64_t flush_served_local_ = 0;
+  uint64_t wipes_done_ = 0;
   std::thread thread_;
 };
+
+bool ValidId(const std::string& id) {
+  return !id.empty() && id.size() <= kMaxDeviceIdBytes && !FindInvalidUtf8(id) &&
+         !HasControlCharacter(id);
+}
 
 }  // namespace
 
@@ -507,17 +560,80 @@ std::unique_ptr<Agent> Agent::Start(const AgentOptions& options, std::string* er
     *error = absl::StrCat("AgentOptions.batch_max_entries must be 1-", kMaxEntriesPerBatch);
     return nullptr;
   }
-  std::string device_id = options.device_id;
-  if (device_id.empty()) {
-    device_id = agent::LoadOrCreateDeviceId(options.storage_dir, error);
-    if (device_id.empty()) return nullptr;
+  if (options.batch_max_bytes == 0 || options.batch_max_bytes > kMaxRequestBytes / 2) {
+    *error = absl::StrCat("AgentOptions.batch_max_bytes must be 1-", kMaxRequestBytes / 2);
+    return nullptr;
   }
-  if (device_id.size() > kMaxDeviceIdBytes || FindInvalidUtf8(device_id) ||
-      HasControlCharacter(device_id)) {
+  if (options.spool_max_bytes < (1u << 20) || options.spool_max_bytes > (256u << 20)) {
+    *error = "AgentOptions.spool_max_bytes must be 1-256 MiB";
+    return nullptr;
+  }
+  if (options.flush_interval < std::chrono::milliseconds(10) ||
+      options.flush_interval > std::chrono::seconds(5)) {
+    *error = "AgentOptions.flush_interval must be 10 ms to 5 s";
+    return nullptr;
+  }
+  if (options.max_batches_in_flight == 0) {
+    *error = "AgentOptions.max_batches_in_flight must be at least 1";
+    return nullptr;
+  }
+  Setup setup;
+  setup.options = options;
+  setup.options.queue_bytes_per_thread = std::max<size_t>(options.queue_bytes_per_thread, 128 * 1024);
+  setup.storage_dir = options.storage_dir;
+  if (setup.storage_dir.empty()) {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = absl::StrCat(base && *base ? base : "/tmp", "/fieldlog-agent-XXXXXX");
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      *error = "cannot create a temporary storage directory in " + pattern;
+      return nullptr;
+    }
+    setup.storage_dir = pattern;
+    setup.owns_storage_dir = true;
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(setup.storage_dir, ec);
+    if (ec) {
+      *error = "cannot create storage_dir " + setup.storage_dir + ": " + ec.message();
+      return nullptr;
+    }
+  }
+  bool device_created = false;
+  setup.device_id = options.device_id;
+  if (setup.device_id.empty()) {
+    setup.device_id = agent::LoadOrCreateDeviceId(setup.storage_dir, &device_created, error);
+    if (setup.device_id.empty()) return nullptr;
+  }
+  if (!ValidId(setup.device_id)) {
     *error = "device_id must be 1-128 bytes of UTF-8 without control characters";
     return nullptr;
   }
-  return std::make_unique<AgentImpl>(options, std::move(device_id));
+  Spool::Options spool_options;
+  spool_options.dir = setup.storage_dir + "/spool";
+  spool_options.max_bytes = options.spool_max_bytes;
+  spool_options.fsync = options.spool_fsync;
+  absl::StatusOr<std::unique_ptr<Spool>> spool = Spool::Open(spool_options, &setup.recovery);
+  if (!spool.ok()) {
+    *error = std::string(spool.status().message());
+    return nullptr;
+  }
+  setup.spool = *std::move(spool);
+  // The seq base lives with the spool: a spool that is new for a device id
+  // made now starts at 0; otherwise it is learned from the collector.
+  const std::string base_path = spool_options.dir + "/seq_base";
+  if (std::optional<std::string> base = agent::ReadStateFile(base_path)) {
+    char* end = nullptr;
+    const uint64_t value = std::strtoull(base->c_str(), &end, 10);
+    if (end != base->c_str()) setup.seq_base = value;
+  } else if (setup.recovery.segments == 0 && device_created) {
+    setup.seq_base = 0;
+    agent::WriteStateFile(base_path, "0");
+  }
+  setup.consent = options.default_consent;
+  if (std::optional<std::string> c = agent::ReadStateFile(setup.storage_dir + "/consent")) {
+    if (std::optional<Consent> parsed = ParseConsent(*c)) setup.consent = *parsed;
+  }
+  return std::make_unique<AgentImpl>(std::move(setup));
 }
 
 }  // namespace fieldlog

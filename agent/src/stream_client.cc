@@ -1,15 +1,26 @@
 #include "agent/src/stream_client.h"
 
-namespace fieldlog::agent {
+#include <cstdlib>
 
-StreamClient::StreamClient(v1::IngestService::Stub* stub, const std::string& ingest_key,
-                           v1::Hello hello, EventCallback on_event)
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+namespace fieldlog::agent {
+namespace {
+
+grpc::ByteBuffer ToBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
+StreamClient::StreamClient(grpc::GenericStub* stub, const std::string& ingest_key, bool gzip,
+                           const std::string& hello, EventCallback on_event)
     : on_event_(std::move(on_event)) {
   context_.AddMetadata("authorization", "Bearer " + ingest_key);
-  stub->async()->Stream(&context_, this);
-  v1::IngestRequest request;
-  *request.mutable_hello() = std::move(hello);
-  queue_.push_back(std::move(request));
+  if (gzip) context_.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  stub->PrepareBidiStreamingCall(&context_, kStreamMethod, grpc::StubOptions(), this);
+  queue_.push_back(ToBuffer(hello));
 }
 
 void StreamClient::Start() {
@@ -25,10 +36,10 @@ void StreamClient::Start() {
   StartCall();
 }
 
-void StreamClient::Send(v1::IngestRequest request) {
+void StreamClient::Send(const std::string& request) {
   absl::MutexLock lock(&mu_);
   if (closing_ || !holding_) return;
-  queue_.push_back(std::move(request));
+  queue_.push_back(ToBuffer(request));
   if (!writing_) {
     writing_ = true;
     StartWrite(&queue_.front());
@@ -71,13 +82,28 @@ void StreamClient::OnReadDone(bool ok) {
     ReleaseLocked();
     return;
   }
-  on_event_(StreamEvent{StreamEvent::Type::kResponse, std::move(response_), grpc::Status::OK});
-  response_.Clear();
+  StreamEvent event;
+  if (!grpc::SerializationTraits<v1::IngestResponse>::Deserialize(&response_, &event.response)
+           .ok()) {
+    Cancel();
+    return;
+  }
+  on_event_(std::move(event));
   StartRead(&response_);
 }
 
 void StreamClient::OnDone(const grpc::Status& status) {
-  on_event_(StreamEvent{StreamEvent::Type::kDone, {}, status});
+  StreamEvent event;
+  event.type = StreamEvent::Type::kDone;
+  event.status = status;
+  const auto& trailers = context_.GetServerTrailingMetadata();
+  if (auto it = trailers.find("grpc-retry-pushback-ms"); it != trailers.end()) {
+    const std::string value(it->second.data(), it->second.size());
+    char* end = nullptr;
+    const long long ms = std::strtoll(value.c_str(), &end, 10);
+    if (end != value.c_str() && ms >= 0) event.pushback_ms = ms;
+  }
+  on_event_(std::move(event));
 }
 
 void StreamClient::ReleaseLocked() {

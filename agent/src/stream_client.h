@@ -1,10 +1,12 @@
 // StreamClient: one attempt at the ingest stream, as a gRPC callback-API
-// client reactor. It sends the Hello, then whatever the agent queues with
-// Send(), and reports every reply and the stream's end through a callback.
+// client reactor over raw bytes (the agent frames its batches itself, see
+// wire.h). It sends the Hello, then whatever the agent queues with Send(),
+// and reports every reply and the stream's end (with the server's
+// grpc-retry-pushback-ms, when it asked the agent to wait) through a callback.
 //
 // Lifetime: the owner creates it, calls Start(), and may destroy it only after
-// the `on_event` callback has delivered kDone (gRPC's last reaction). Send()
-// and Close() may be called from any thread until then.
+// the `on_event` callback has delivered kDone (gRPC's last reaction). Send(),
+// Close() and Cancel() may be called from any thread until then.
 #ifndef FIELDLOG_AGENT_SRC_STREAM_CLIENT_H_
 #define FIELDLOG_AGENT_SRC_STREAM_CLIENT_H_
 
@@ -12,31 +14,36 @@
 #include <functional>
 #include <string>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "fieldlog/v1/ingest.grpc.pb.h"
+#include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog::agent {
 
+inline constexpr char kStreamMethod[] = "/fieldlog.v1.IngestService/Stream";
+
 struct StreamEvent {
   enum class Type { kResponse, kDone };
-  Type type;
+  Type type = Type::kResponse;
   v1::IngestResponse response;  // kResponse
   grpc::Status status;          // kDone
+  int64_t pushback_ms = -1;     // kDone: the server's retry delay, -1 if none
 };
 
-class StreamClient final : public grpc::ClientBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+class StreamClient final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   using EventCallback = std::function<void(StreamEvent)>;
 
-  StreamClient(v1::IngestService::Stub* stub, const std::string& ingest_key, v1::Hello hello,
-               EventCallback on_event);
+  // `hello` is a serialized IngestRequest holding the Hello.
+  StreamClient(grpc::GenericStub* stub, const std::string& ingest_key, bool gzip,
+               const std::string& hello, EventCallback on_event);
 
   void Start();
-  // Queues a request; ignored once the stream is closing.
-  void Send(v1::IngestRequest request);
+  // Queues a serialized IngestRequest; ignored once the stream is closing.
+  void Send(const std::string& request);
   // Half-closes the stream: the server answers what it has and ends the call.
   void Close();
   // Ends the call now.
@@ -52,10 +59,10 @@ class StreamClient final : public grpc::ClientBidiReactor<v1::IngestRequest, v1:
 
   grpc::ClientContext context_;
   EventCallback on_event_;
-  v1::IngestResponse response_;  // filled by gRPC between StartRead and OnReadDone
+  grpc::ByteBuffer response_;  // filled by gRPC between StartRead and OnReadDone
 
   absl::Mutex mu_;
-  std::deque<v1::IngestRequest> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   // The hold that lets Send() start writes from outside reactions; released

@@ -13,18 +13,23 @@ namespace fieldlog::cli {
 namespace {
 
 struct SendFlags {
-  std::string key, device, user, format = "text", level = "info", tag = "stdin";
+  std::string key, device, user, format = "text", level = "info", tag = "stdin", spool_dir;
   int timeout_seconds = 60;
 };
 
-// Lines appended between waits for acknowledgements, so a huge input never
-// outgrows the agent's queue.
-constexpr uint64_t kLinesPerWindow = 100000;
+// Lines appended between moves of the agent's buffer to its spool, so that
+// reading stdin faster than the agent stores never overflows the buffer.
+constexpr uint64_t kLinesPerSpoolStep = 2000;
+// The spool's byte cap for send, and the fill at which send waits for
+// acknowledgements before reading more (so nothing is ever evicted).
+constexpr size_t kSpoolBytes = 64 << 20;
+constexpr size_t kSpoolHighWater = kSpoolBytes / 2;
 
 // Turns one JSON line into entry fields; false with `error` set otherwise.
-// `storage` keeps the strings the fields point to.
+// `tag`, `message`, `owned` and `views` keep what the fields point to.
 bool ParseJsonLine(const std::string& text, const SendFlags& flags, Level default_level,
                    EntryFields* fields, std::string* tag, std::string* message,
+                   std::vector<KeyValue>* owned, std::vector<Attribute>* views,
                    std::string* error) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
@@ -59,7 +64,9 @@ bool ParseJsonLine(const std::string& text, const SendFlags& flags, Level defaul
   }
   fields->tag = *tag;
   fields->message = *message;
-  fields->attributes.clear();
+  owned->clear();
+  views->clear();
+  fields->attributes = {};
   if (auto it = j.find("attributes"); it != j.end()) {
     if (!it->is_object()) {
       *error = "\"attributes\" must be an object";
@@ -67,18 +74,20 @@ bool ParseJsonLine(const std::string& text, const SendFlags& flags, Level defaul
     }
     for (const auto& [key, value] : it->items()) {
       if (value.is_boolean()) {
-        fields->attributes.emplace_back(key, value.get<bool>());
+        owned->emplace_back(key, value.get<bool>());
       } else if (value.is_number_integer()) {
-        fields->attributes.emplace_back(key, value.get<int64_t>());
+        owned->emplace_back(key, value.get<int64_t>());
       } else if (value.is_number()) {
-        fields->attributes.emplace_back(key, value.get<double>());
+        owned->emplace_back(key, value.get<double>());
       } else if (value.is_string()) {
-        fields->attributes.emplace_back(key, value.get<std::string>());
+        owned->emplace_back(key, value.get<std::string>());
       } else {
-        fields->attributes.emplace_back(
-            key, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        owned->emplace_back(key,
+                            value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
     }
+    for (const KeyValue& kv : *owned) views->push_back(kv.view());
+    fields->attributes = *views;
   }
   return true;
 }
@@ -93,7 +102,14 @@ int RunSend(const SendFlags& flags, const GlobalOptions& global) {
   options.server = global.server;
   options.ingest_key = flags.key;
   options.device_id = flags.device;
-  options.queue_capacity = kLinesPerWindow + 1000;
+  // With --spool-dir the lines wait there until acknowledged, so a send that
+  // was killed delivers them when run again with the same directory; without
+  // it a temporary directory serves this run only. A pipe has no power-cut
+  // story to tell: the spool is not fsynced (kill -9 loses nothing).
+  options.storage_dir = flags.spool_dir;
+  options.spool_fsync = false;
+  options.spool_max_bytes = kSpoolBytes;
+  options.queue_bytes_per_thread = 4 << 20;
   std::string error;
   std::unique_ptr<Agent> agent = Agent::Start(options, &error);
   if (agent == nullptr) {
@@ -128,6 +144,8 @@ int RunSend(const SendFlags& flags, const GlobalOptions& global) {
   bool bad_input = false;
   uint64_t line_number = 0, appended = 0;
   std::string text, tag, message;
+  std::vector<KeyValue> owned;
+  std::vector<Attribute> views;
   EntryFields fields;
   while (std::getline(std::cin, text)) {
     ++line_number;
@@ -135,7 +153,7 @@ int RunSend(const SendFlags& flags, const GlobalOptions& global) {
       if (text.empty()) continue;
       std::string parse_error;
       if (!ParseJsonLine(text, flags, static_cast<Level>(*default_level), &fields, &tag, &message,
-                         &parse_error)) {
+                         &owned, &views, &parse_error)) {
         std::cerr << "fieldlog: stdin line " << line_number << ": " << parse_error
                   << "; line skipped\n";
         bad_input = true;
@@ -148,17 +166,23 @@ int RunSend(const SendFlags& flags, const GlobalOptions& global) {
       fields.message = text;
     }
     agent->Append(fields);
-    if (++appended % kLinesPerWindow == 0) {
-      if (int code = wait_for_acks(); code != kExitOk) return code;
+    if (++appended % kLinesPerSpoolStep == 0) {
+      agent->Flush(std::chrono::milliseconds(0));  // returns once the lines are spooled
+      if (agent->stats().spool_bytes > kSpoolHighWater) {
+        if (int code = wait_for_acks(); code != kExitOk) return code;
+      }
     }
   }
   if (int code = wait_for_acks(); code != kExitOk) return code;
 
   const AgentStats stats = agent->stats();
   agent->Shutdown(std::chrono::seconds(1));
-  std::cerr << "fieldlog: " << stats.acknowledged << " of " << appended
+  const uint64_t earlier = stats.acknowledged > appended ? stats.acknowledged - appended : 0;
+  std::cerr << "fieldlog: " << stats.acknowledged - earlier << " of " << appended
             << " lines acknowledged by " << global.server << " (device " << agent->device_id()
-            << ")\n";
+            << ")";
+  if (earlier > 0) std::cerr << ", and " << earlier << " left in the spool by an earlier run";
+  std::cerr << "\n";
   if (stats.rejected > 0 || stats.dropped > 0) {
     std::cerr << "fieldlog: " << stats.rejected << " rejected, " << stats.dropped
               << " dropped: " << stats.last_error << "\n";
@@ -180,13 +204,19 @@ Formats:
 
 Examples:
   echo "payment failed" | fieldlog send --key fl_ik_... --device dev-1 --user alice@example.com
-  fieldlog send --key fl_ik_... --device dev-1 --format jsonl < events.jsonl)");
+  fieldlog send --key fl_ik_... --device dev-1 --format jsonl < events.jsonl
+  fieldlog send --key fl_ik_... --spool-dir ~/.cache/fieldlog-send < big.log   # resumable)");
   auto flags = std::make_shared<SendFlags>();
   send->add_option("--key", flags->key, "The app's ingest key")
       ->required()
       ->envname("FIELDLOG_INGEST_KEY");
-  send->add_option("--device", flags->device, "Device id (default: a new random id)");
+  send->add_option("--device", flags->device,
+                   "Device id (default: the one kept in --spool-dir, or a new random id)");
   send->add_option("--user", flags->user, "User id the lines belong to");
+  send->add_option("--spool-dir", flags->spool_dir,
+                   "Keep the spool and device id in DIR: lines of a send that was killed before "
+                   "they were acknowledged go out when send runs again with the same DIR "
+                   "(default: a temporary directory)");
   send->add_option("--format", flags->format, "Input format: text or jsonl")
       ->check(CLI::IsMember({"text", "jsonl"}))
       ->capture_default_str();

@@ -1,0 +1,217 @@
+// The in-memory record Log() writes into its thread's RingBuffer, and the
+// view the background thread reads it back through.
+//
+// Contract: WriteLine copies at most the ingest limits of each field (the
+// background thread cuts and marks what is longer, knowing the original
+// sizes), never allocates and never makes a system call; it returns false
+// when the ring has no room. A record never exceeds kMaxRecordBytes, so a
+// ring of twice that always accepts one when empty.
+//
+// Layout (native byte order, in-process only): RecordHeader, then the tag,
+// message, file and function bytes, then per attribute an AttributeHeader
+// followed by its key and string value bytes.
+#ifndef FIELDLOG_AGENT_SRC_RECORD_H_
+#define FIELDLOG_AGENT_SRC_RECORD_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "agent/src/ring_buffer.h"
+#include "common/limits.h"
+#include "fieldlog/agent.h"
+
+namespace fieldlog::agent {
+
+enum class RecordType : uint8_t {
+  kLine = 1,   // a log line or a marker entry
+  kDrops = 2,  // lines this thread could not buffer; `message_size` holds the count
+};
+
+struct RecordHeader {
+  uint32_t size;  // the whole record, a multiple of RingBuffer::kAlign
+  RecordType type;
+  uint8_t level;
+  uint8_t kind;  // v1::EntryKind
+  uint8_t attribute_count;
+  int64_t time_us;
+  uint32_t line;
+  uint32_t user_version;
+  uint32_t tag_size;      // original sizes, before any cut
+  uint32_t message_size;  // kDrops: the number of lines dropped
+  uint16_t tag_copied;
+  uint16_t file_copied;
+  uint16_t function_copied;
+  uint16_t file_size;  // original, saturated
+  uint32_t message_copied;
+  uint32_t reserved;
+};
+static_assert(sizeof(RecordHeader) == 48);
+
+struct AttributeHeader {
+  uint8_t type;  // Attribute::Type
+  uint8_t reserved;
+  uint16_t key_copied;
+  uint32_t value_size;  // original string size
+  uint32_t value_copied;
+  uint32_t reserved2;
+  int64_t number;  // int, double bits or bool
+};
+static_assert(sizeof(AttributeHeader) == 24);
+
+// Everything a record may copy, whatever the caller passes: the message is
+// cut at its limit first, then attribute strings share what is left.
+inline constexpr size_t kMaxRecordBytes = 32 * 1024;
+
+// The fields of one line, as Log() received them.
+struct LineFields {
+  uint8_t level;
+  uint8_t kind;
+  int64_t time_us;
+  uint32_t user_version;
+  std::string_view tag;
+  std::string_view message;
+  const char* file;  // may be null
+  uint32_t line;
+  const char* function;  // may be null
+  const Attribute* attributes;
+  size_t attribute_count;
+};
+
+// Copies `f` into `ring`; false when it has no room.
+inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
+  RecordHeader h;
+  h.type = RecordType::kLine;
+  h.level = f.level;
+  h.kind = f.kind;
+  h.time_us = f.time_us;
+  h.line = f.line;
+  h.user_version = f.user_version;
+  h.reserved = 0;
+  h.tag_size = static_cast<uint32_t>(std::min<size_t>(f.tag.size(), UINT32_MAX));
+  h.tag_copied = static_cast<uint16_t>(std::min(f.tag.size(), kMaxTagBytes));
+  h.message_size = static_cast<uint32_t>(std::min<size_t>(f.message.size(), UINT32_MAX));
+  h.message_copied = static_cast<uint32_t>(std::min(f.message.size(), kMaxMessageBytes));
+  // A long path keeps its end: the file name is the useful part.
+  std::string_view file = f.file != nullptr ? std::string_view(f.file) : std::string_view();
+  h.file_size = static_cast<uint16_t>(std::min<size_t>(file.size(), UINT16_MAX));
+  if (file.size() > kMaxFileBytes) file.remove_prefix(file.size() - kMaxFileBytes);
+  h.file_copied = static_cast<uint16_t>(file.size());
+  std::string_view function =
+      f.function != nullptr ? std::string_view(f.function) : std::string_view();
+  h.function_copied = static_cast<uint16_t>(std::min(function.size(), kMaxFunctionBytes));
+  const size_t attribute_count = std::min(f.attribute_count, kMaxAttributes);
+  h.attribute_count = static_cast<uint8_t>(attribute_count);
+
+  size_t size = sizeof(RecordHeader) + h.tag_copied + h.message_copied + h.file_copied +
+                h.function_copied + attribute_count * sizeof(AttributeHeader);
+  size_t value_budget = kMaxRecordBytes > size ? kMaxRecordBytes - size : 0;
+  for (size_t i = 0; i < attribute_count; ++i) {
+    const Attribute& a = f.attributes[i];
+    const size_t key = std::min(a.key().size(), kMaxAttributeKeyBytes);
+    const size_t value =
+        a.type() == Attribute::Type::kString
+            ? std::min({a.string_value().size(), kMaxAttributeValueBytes, value_budget})
+            : 0;
+    value_budget -= std::min(value_budget, key + value);
+    size += key + value;
+  }
+  size = RingBuffer::Aligned(size);
+  h.size = static_cast<uint32_t>(size);
+  char* out = ring->Reserve(size);
+  if (out == nullptr) return false;
+  std::memcpy(out, &h, sizeof(h));
+  char* p = out + sizeof(h);
+  std::memcpy(p, f.tag.data(), h.tag_copied);
+  p += h.tag_copied;
+  std::memcpy(p, f.message.data(), h.message_copied);
+  p += h.message_copied;
+  std::memcpy(p, file.data(), h.file_copied);
+  p += h.file_copied;
+  std::memcpy(p, function.data(), h.function_copied);
+  p += h.function_copied;
+  value_budget = kMaxRecordBytes - (sizeof(RecordHeader) + h.tag_copied + h.message_copied +
+                                    h.file_copied + h.function_copied +
+                                    attribute_count * sizeof(AttributeHeader));
+  for (size_t i = 0; i < attribute_count; ++i) {
+    const Attribute& a = f.attributes[i];
+    AttributeHeader ah{};
+    ah.type = static_cast<uint8_t>(a.type());
+    ah.key_copied = static_cast<uint16_t>(std::min(a.key().size(), kMaxAttributeKeyBytes));
+    switch (a.type()) {
+      case Attribute::Type::kString:
+        ah.value_size = static_cast<uint32_t>(std::min<size_t>(a.string_value().size(), UINT32_MAX));
+        ah.value_copied = static_cast<uint32_t>(
+            std::min({a.string_value().size(), kMaxAttributeValueBytes, value_budget}));
+        break;
+      case Attribute::Type::kInt:
+        ah.number = a.int_value();
+        break;
+      case Attribute::Type::kDouble: {
+        const double d = a.double_value();
+        std::memcpy(&ah.number, &d, sizeof(d));
+        break;
+      }
+      case Attribute::Type::kBool:
+        ah.number = a.bool_value() ? 1 : 0;
+        break;
+    }
+    value_budget -= std::min<size_t>(value_budget, ah.key_copied + ah.value_copied);
+    std::memcpy(p, &ah, sizeof(ah));
+    p += sizeof(ah);
+    std::memcpy(p, a.key().data(), ah.key_copied);
+    p += ah.key_copied;
+    std::memcpy(p, a.string_value().data(), ah.value_copied);
+    p += ah.value_copied;
+  }
+  ring->Commit(size);
+  return true;
+}
+
+// Records `count` lines lost since the last such record; false when even
+// this does not fit.
+inline bool WriteDrops(RingBuffer* ring, uint64_t count, int64_t first_drop_us,
+                       uint32_t user_version) {
+  RecordHeader h{};
+  h.size = sizeof(RecordHeader);
+  h.type = RecordType::kDrops;
+  h.level = static_cast<uint8_t>(Level::kWarn);
+  h.time_us = first_drop_us;
+  h.user_version = user_version;
+  h.message_size = static_cast<uint32_t>(std::min<uint64_t>(count, UINT32_MAX));
+  char* out = ring->Reserve(sizeof(h));
+  if (out == nullptr) return false;
+  std::memcpy(out, &h, sizeof(h));
+  ring->Commit(sizeof(h));
+  return true;
+}
+
+// A record read back by the background thread; views into the ring.
+struct AttributeRecord {
+  Attribute::Type type;
+  std::string_view key;
+  std::string_view value;  // copied prefix of a string value
+  uint32_t value_size;     // original size of a string value
+  int64_t number;
+};
+
+struct LineRecord {
+  RecordHeader header;
+  std::string_view tag, message, file, function;
+  std::vector<AttributeRecord> attributes;
+};
+
+// Parses the record at `data` (header.type == kLine). `attributes` is reused.
+void ReadLine(const char* data, LineRecord* out);
+
+inline RecordHeader ReadHeader(const char* data) {
+  RecordHeader h;
+  std::memcpy(&h, data, sizeof(h));
+  return h;
+}
+
+}  // namespace fieldlog::agent
+
+#endif  // FIELDLOG_AGENT_SRC_RECORD_H_

@@ -1,0 +1,121 @@
+// RingBuffer: a bounded single-producer, single-consumer byte queue of
+// variable-size records, one per logging thread.
+//
+// Contract: exactly one thread calls Reserve/Commit (the owner thread of the
+// buffer) and exactly one thread calls Peek/Release (the agent's background
+// thread). A record is a contiguous region of at most capacity()/2 bytes
+// starting with a u32 size; the producer never waits: when the record does
+// not fit, Reserve returns nullptr and the caller counts a drop. Positions
+// are 64-bit byte counters that never wrap in practice.
+//
+// Why a byte ring rather than a queue of objects: a line is copied in place
+// (tag, message, attributes) without any allocation, and the two threads
+// touch only two atomics, each on its own cache line.
+#ifndef FIELDLOG_AGENT_SRC_RING_BUFFER_H_
+#define FIELDLOG_AGENT_SRC_RING_BUFFER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+namespace fieldlog::agent {
+
+class RingBuffer {
+ public:
+  // A record of this size whose first u32 is kPadMarker fills the end of the
+  // buffer when the next record does not fit before the wrap.
+  static constexpr uint32_t kPadMarker = 0xFFFFFFFFu;
+  static constexpr size_t kAlign = 8;
+
+  // `capacity` is rounded up to a power of two, at least 4 KiB.
+  explicit RingBuffer(size_t capacity);
+  RingBuffer(const RingBuffer&) = delete;
+  RingBuffer& operator=(const RingBuffer&) = delete;
+
+  size_t capacity() const { return mask_ + 1; }
+  static size_t Aligned(size_t size) { return (size + kAlign - 1) & ~(kAlign - 1); }
+
+  // Producer: room for `size` bytes (a multiple of kAlign, at most
+  // capacity()/2), contiguous, or nullptr when the buffer is too full.
+  char* Reserve(size_t size) {
+    const size_t pos = head_ & mask_;
+    const size_t room_to_end = capacity() - pos;
+    const size_t need = size <= room_to_end ? size : room_to_end + size;
+    if (head_ + need - cached_tail_ > capacity()) {
+      cached_tail_ = tail_.load(std::memory_order_acquire);
+      if (head_ + need - cached_tail_ > capacity()) return nullptr;
+    }
+    if (size > room_to_end) {
+      std::memcpy(data_.get() + pos, &kPadMarker, sizeof(kPadMarker));
+      head_ += room_to_end;
+      return data_.get();
+    }
+    return data_.get() + pos;
+  }
+  // Producer: publishes the record Reserve returned.
+  void Commit(size_t size) {
+    head_ += size;
+    published_head_.store(head_, std::memory_order_release);
+  }
+  // Producer: bytes in use as the producer last saw them (may overstate).
+  size_t ProducerFill() const { return static_cast<size_t>(head_ - cached_tail_); }
+  // Producer: looks at the consumer's progress again; returns the fill.
+  size_t RefreshFill() {
+    cached_tail_ = tail_.load(std::memory_order_acquire);
+    return static_cast<size_t>(head_ - cached_tail_);
+  }
+
+  // Consumer: the readable bytes from the tail up to the head or the end of
+  // the buffer, whichever is first (pads included; see SkipPad).
+  const char* Peek(size_t* size) {
+    const uint64_t head = published_head_.load(std::memory_order_acquire);
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const size_t pos = tail & mask_;
+    const size_t available = static_cast<size_t>(head - tail);
+    *size = available < capacity() - pos ? available : capacity() - pos;
+    return data_.get() + pos;
+  }
+  // Consumer: everything published and unread, as up to two spans (the
+  // second is the part that wrapped to the start of the buffer).
+  void PeekAll(const char** first, size_t* first_size, const char** second,
+               size_t* second_size) {
+    const uint64_t head = published_head_.load(std::memory_order_acquire);
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const size_t pos = tail & mask_;
+    const size_t available = static_cast<size_t>(head - tail);
+    *first = data_.get() + pos;
+    *first_size = available < capacity() - pos ? available : capacity() - pos;
+    *second = data_.get();
+    *second_size = available - *first_size;
+  }
+  // Consumer: frees `size` bytes at the tail.
+  void Release(size_t size) {
+    tail_.store(tail_.load(std::memory_order_relaxed) + size, std::memory_order_release);
+  }
+  // Consumer: true when nothing is published and unread.
+  bool Empty() const {
+    return published_head_.load(std::memory_order_acquire) ==
+           tail_.load(std::memory_order_relaxed);
+  }
+
+  // Raw access for the crash handler (async-signal-safe reads).
+  const char* data() const { return data_.get(); }
+  uint64_t published_head() const { return published_head_.load(std::memory_order_acquire); }
+  uint64_t tail() const { return tail_.load(std::memory_order_acquire); }
+
+ private:
+  const size_t mask_;
+  std::unique_ptr<char[]> data_;
+  // Producer side.
+  alignas(64) uint64_t head_ = 0;
+  uint64_t cached_tail_ = 0;
+  alignas(64) std::atomic<uint64_t> published_head_{0};
+  // Consumer side.
+  alignas(64) std::atomic<uint64_t> tail_{0};
+};
+
+}  // namespace fieldlog::agent
+
+#endif  // FIELDLOG_AGENT_SRC_RING_BUFFER_H_
