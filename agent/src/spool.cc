@@ -490,8 +490,11 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
   if (!ReadFile(path, &file)) return Errno("cannot read", path);
   ParsedSegment parsed = ParseSegment(file);
   std::string records;
+  // Everything this rewrite drops becomes one GAP, at the place (and with the
+  // seq and time) of the first line dropped.
   uint64_t dropped = 0, gap_seq = 0, last_seq = 0, lines_evicted = 0;
   int64_t gap_time = 0;
+  size_t gap_at = std::string::npos;
   bool changed = parsed.skipped > 0;
   std::string session, user;
   bool context_out = false;
@@ -501,20 +504,11 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
     PutPlainRecord(&records, kRecordSession, session);
     PutPlainRecord(&records, kRecordUser, user);
   };
-  const auto flush_gap = [&] {
-    if (dropped == 0) return;
-    put_context();
-    PutEntryRecord(&records, kLevelWarn, kKindGap, gap_seq, dropped,
-                   GapBody(dropped, gap_time, "spool full (trace and debug go first)"));
-    last_seq = std::max(last_seq, gap_seq);
-    dropped = 0;
-  };
   for (std::string_view payload : parsed.payloads) {
     ForEachRecord(payload, [&](uint8_t type, std::string_view body) {
       if (type == kRecordSession || type == kRecordUser) {
         std::string& target = type == kRecordSession ? session : user;
         if (body != target) {
-          flush_gap();
           target.assign(body.data(), body.size());
           if (context_out) PutPlainRecord(&records, type, body);
         }
@@ -527,10 +521,13 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
         return;
       }
       const bool evict = max_level == kAllLevels ||
-                         (e.kind == kKindLog && e.level <= max_level);
+                         (e.kind == kKindLog && e.level <= max_level) ||
+                         (e.kind == kKindGap && gap_at != std::string::npos);
       if (evict) {
         changed = true;
-        if (dropped == 0) {
+        if (gap_at == std::string::npos) {
+          put_context();
+          gap_at = records.size();
           gap_seq = e.seq;
           gap_time = BodyTime(e.body);
         }
@@ -538,18 +535,21 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
         if (e.kind != kKindGap) ++lines_evicted;
         return;
       }
-      if (e.kind == kKindGap && dropped > 0) {
-        // Merge with the gap being built.
-        dropped += e.gap_count;
-        return;
-      }
-      flush_gap();
       put_context();
       PutEntryRecord(&records, e.level, e.kind, e.seq, e.gap_count, e.body);
       last_seq = std::max(last_seq, e.seq);
     });
   }
-  flush_gap();
+  if (gap_at != std::string::npos) {
+    std::string gap;
+    PutEntryRecord(&gap, kLevelWarn, kKindGap, gap_seq, dropped,
+                   GapBody(dropped, gap_time,
+                           max_level == kAllLevels
+                               ? "the spool was full (oldest lines go first)"
+                               : "the spool was full (trace and debug go first, then info)"));
+    records.insert(gap_at, gap);
+    last_seq = std::max(last_seq, gap_seq);
+  }
   if (!changed) return absl::OkStatus();
   const std::string chunks = FrameChunks(records);
   if (absl::Status s = WriteFileAtomically(path, chunks, options_.fsync); !s.ok()) return s;

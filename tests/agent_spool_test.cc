@@ -1,0 +1,310 @@
+// The agent's spool and hot path without a network: the wire encoding parsed
+// back by the generated protobuf classes, seqs across restarts, torn and
+// corrupt spools, the byte cap's eviction order and gap markers, the PII
+// scrubber, and a Log() that allocates nothing.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <new>
+#include <thread>
+
+#include "agent/src/record.h"
+#include "agent/src/spool.h"
+#include "agent/src/spooler.h"
+#include "agent/src/text_fit.h"
+#include "agent/src/thread_rings.h"
+#include "agent/src/wire.h"
+#include "fieldlog/agent.h"
+#include "fieldlog/v1/ingest.pb.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_util.h"
+
+// Allocations made by the calling thread, counted by the replaced operator new.
+namespace {
+thread_local uint64_t thread_allocations = 0;
+}
+void* operator new(size_t size) {
+  ++thread_allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+namespace fieldlog::agent {
+namespace {
+
+using ::fieldlog::testing::TempDir;
+
+std::unique_ptr<Spool> OpenSpool(const std::string& dir, size_t max_bytes = 8 << 20,
+                                 Spool::Recovery* recovery = nullptr) {
+  Spool::Options options;
+  options.dir = dir;
+  options.max_bytes = max_bytes;
+  options.fsync = false;
+  absl::StatusOr<std::unique_ptr<Spool>> spool = Spool::Open(options, recovery);
+  EXPECT_TRUE(spool.ok()) << spool.status();
+  return spool.ok() ? *std::move(spool) : nullptr;
+}
+
+// An entry body as the spooler writes it: time, level, message.
+std::string Body(uint8_t level, const std::string& message) {
+  std::string body;
+  wire::PutVarintField(&body, wire::kEntryTime, 1700000000000000);
+  wire::PutVarintField(&body, wire::kEntryLevel, level);
+  wire::PutBytesField(&body, wire::kEntryMessage, message);
+  return body;
+}
+
+v1::Entry Parse(uint64_t seq, std::string_view body) {
+  std::string framed;
+  wire::AppendBatchEntry(&framed, seq, body);
+  v1::Batch batch;
+  EXPECT_TRUE(batch.ParseFromString(framed));
+  EXPECT_EQ(batch.entries_size(), 1);
+  return batch.entries_size() == 1 ? batch.entries(0) : v1::Entry();
+}
+
+// A spool entry copied out (Spool::Entry's views die with the next read).
+struct Read {
+  uint64_t seq, gap_count;
+  uint8_t level, kind;
+  std::string session_id, user_id, body;
+};
+
+std::vector<std::pair<Read, v1::Entry>> ReadAll(Spool& spool) {
+  std::vector<std::pair<Read, v1::Entry>> out;
+  spool.Rewind(spool.released());
+  Spool::Entry e;
+  for (int i = 0; i < 1000000 && spool.Next(&e); ++i) {
+    out.emplace_back(Read{e.seq, e.gap_count, e.level, e.kind, std::string(e.session_id),
+                          std::string(e.user_id), std::string(e.body)},
+                     Parse(e.seq, e.body));
+  }
+  return out;
+}
+
+TEST(AgentSpoolTest, LinesGoThroughRingAndSpoolIntoWhatTheCollectorParses) {
+  TempDir dir;
+  auto spool = OpenSpool(dir.path());
+  ThreadRings rings(128 * 1024);
+  UserTable users;
+  Spooler spooler(&rings, &users, spool.get(), {"session-1", false, nullptr});
+  users.Set("alice@example.com");
+  const Attribute attributes[] = {{"cart", 3}, {"total", 42.5}, {"ok", true}, {"who", "bob"}};
+  ASSERT_TRUE(WriteLine(&rings.Local()->ring,
+                        {4, 0, 1700000000123456, users.version(), "Checkout",
+                         "payment \xFF failed", "/src/app/checkout.cc", 42, "Pay", attributes, 4}));
+  ASSERT_TRUE(spooler.Drain().ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  auto entries = ReadAll(*spool);
+  ASSERT_EQ(entries.size(), 1u);
+  const auto& [raw, e] = entries[0];
+  EXPECT_EQ(raw.session_id, "session-1");
+  EXPECT_EQ(raw.user_id, "alice@example.com");
+  EXPECT_EQ(e.seq(), 1u);
+  EXPECT_EQ(e.time_unix_micros(), 1700000000123456);
+  EXPECT_EQ(e.level(), v1::LEVEL_WARN);
+  EXPECT_EQ(e.tag(), "Checkout");
+  EXPECT_EQ(e.message(), "payment \xEF\xBF\xBD failed");
+  EXPECT_EQ(e.file(), "/src/app/checkout.cc");
+  EXPECT_EQ(e.line(), 42u);
+  EXPECT_EQ(e.function(), "Pay");
+  ASSERT_EQ(e.attributes_size(), 4);
+  EXPECT_EQ(e.attributes(0).value().int_value(), 3);
+  EXPECT_EQ(e.attributes(1).value().double_value(), 42.5);
+  EXPECT_TRUE(e.attributes(2).value().bool_value());
+  EXPECT_EQ(e.attributes(3).value().string_value(), "bob");
+
+  // The request framing around it.
+  std::string entries_bytes;
+  wire::AppendBatchEntry(&entries_bytes, 77, raw.body);
+  v1::IngestRequest request;
+  ASSERT_TRUE(request.ParseFromString(
+      wire::BatchRequest(9, "session-1", "alice@example.com", 123, entries_bytes)));
+  EXPECT_EQ(request.batch().batch_id(), 9u);
+  EXPECT_EQ(request.batch().user_id(), "alice@example.com");
+  EXPECT_EQ(request.batch().sent_at_unix_micros(), 123);
+  EXPECT_EQ(request.batch().entries(0).seq(), 77u);
+}
+
+TEST(AgentSpoolTest, SeqsContinueAcrossRestartsAndUnreleasedEntriesStay) {
+  TempDir dir;
+  {
+    auto spool = OpenSpool(dir.path());
+    spool->SetContext("s1", "");
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(spool->Append(3, 0, Body(3, "a" + std::to_string(i))), i + 1u);
+    ASSERT_TRUE(spool->Commit().ok());
+    spool->Release(2);
+  }
+  auto spool = OpenSpool(dir.path());
+  EXPECT_EQ(spool->next_seq(), 6u);
+  spool->SetContext("s2", "");
+  EXPECT_EQ(spool->Append(3, 0, Body(3, "b")), 6u);
+  ASSERT_TRUE(spool->Commit().ok());
+  ASSERT_TRUE(spool->Sync().ok());
+  auto entries = ReadAll(*spool);
+  ASSERT_EQ(entries.size(), 6u) << "the release was not acknowledged by a collector: all stay";
+  EXPECT_EQ(entries[0].second.message(), "a0");
+  EXPECT_EQ(entries[0].first.session_id, "s1");
+  EXPECT_EQ(entries[5].second.message(), "b");
+  EXPECT_EQ(entries[5].first.session_id, "s2");
+  spool->Release(6);
+  ASSERT_TRUE(spool->Commit().ok());
+  EXPECT_TRUE(ReadAll(*spool).empty());
+}
+
+TEST(AgentSpoolTest, ATornOrCorruptSpoolIsSkippedReportedAndNeverCrashes) {
+  TempDir dir;
+  {
+    auto spool = OpenSpool(dir.path());
+    spool->SetContext("s", "u");
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < 10; ++i) spool->Append(3, 0, Body(3, "r" + std::to_string(round) + "-" + std::to_string(i)));
+      ASSERT_TRUE(spool->Commit().ok());  // one chunk per round
+    }
+  }
+  std::string segment;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) segment = f.path();
+  ASSERT_FALSE(segment.empty());
+  const auto size = std::filesystem::file_size(segment);
+  {
+    // Flip a byte inside the second chunk, and tear the third in half.
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.put('\x5A');
+  }
+  std::filesystem::resize_file(segment, size - 40);
+  // And garbage in a file that looks like a segment.
+  { std::ofstream(dir.path() + "/00000000000000ff.seg") << "not a spool at all"; }
+
+  Spool::Recovery recovery;
+  auto spool = OpenSpool(dir.path(), 8 << 20, &recovery);
+  ASSERT_NE(spool, nullptr);
+  EXPECT_GT(recovery.corrupt_bytes, 0u);
+  EXPECT_NE(recovery.report.find("damaged bytes skipped"), std::string::npos) << recovery.report;
+  auto entries = ReadAll(*spool);
+  ASSERT_EQ(entries.size(), 10u) << "only the first chunk is intact";
+  EXPECT_EQ(entries[0].second.message(), "r0-0");
+  EXPECT_EQ(entries[0].first.user_id, "u");
+  EXPECT_GE(spool->next_seq(), 11u);
+  // The damage was cut out: a second start finds nothing wrong.
+  spool.reset();
+  Spool::Recovery again;
+  spool = OpenSpool(dir.path(), 8 << 20, &again);
+  EXPECT_EQ(again.corrupt_bytes, 0u) << again.report;
+  EXPECT_EQ(ReadAll(*spool).size(), 10u);
+
+  // Random garbage of every length never crashes Open.
+  for (int n = 0; n < 200; ++n) {
+    TempDir junk;
+    std::string bytes = "FLSPOOL1";
+    for (int i = 0; i < n * 7; ++i) bytes.push_back(static_cast<char>((i * 2654435761u) >> (n % 24)));
+    { std::ofstream(junk.path() + "/0000000000000001.seg", std::ios::binary) << bytes; }
+    Spool::Recovery r;
+    auto s = OpenSpool(junk.path(), 8 << 20, &r);
+    ASSERT_NE(s, nullptr);
+    ReadAll(*s);
+  }
+}
+
+TEST(AgentSpoolTest, TheCapEvictsDebugFirstThenInfoThenTheOldestWithGapMarkers) {
+  TempDir dir;
+  constexpr size_t kCap = 1 << 20;
+  auto spool = OpenSpool(dir.path(), kCap);
+  spool->SetContext("s", "");
+  const std::string filler(200, 'f');
+  // About 1.4 MiB of lines: debug, info, warn in turn.
+  std::map<uint64_t, uint8_t> level_of;
+  uint64_t appended = 0;
+  const auto append = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const uint8_t level = static_cast<uint8_t>(2 + appended % 3);
+      level_of[spool->Append(level, 0, Body(level, filler))] = level;
+      ++appended;
+      if (appended % 100 == 0) ASSERT_TRUE(spool->Commit().ok());
+    }
+    ASSERT_TRUE(spool->Commit().ok());
+    ASSERT_TRUE(spool->Sync().ok());
+  };
+  append(6000);
+  EXPECT_LE(spool->bytes(), kCap);
+  auto entries = ReadAll(*spool);
+  uint64_t gaps = 0, gap_lines = 0;
+  std::map<uint8_t, uint64_t> kept;
+  for (const auto& [raw, e] : entries) {
+    if (raw.kind == Spool::kKindGap) {
+      ++gaps;
+      gap_lines += raw.gap_count;
+      EXPECT_EQ(e.kind(), v1::ENTRY_KIND_GAP);
+      EXPECT_TRUE(e.message().starts_with(std::to_string(raw.gap_count) + " line"))
+          << e.message();
+    } else {
+      ++kept[raw.level];
+    }
+  }
+  EXPECT_GT(gaps, 0u);
+  EXPECT_EQ(kept[2] + kept[3] + kept[4] + gap_lines, appended) << "every line is kept or counted";
+  EXPECT_EQ(spool->evicted(), gap_lines);
+  EXPECT_EQ(kept[3], 2000u) << "no info line goes while debug lines are left to evict";
+  EXPECT_EQ(kept[4], 2000u);
+  EXPECT_LT(kept[2], 2000u);
+
+  // Far over the cap: info goes next, then the oldest warn lines; the newest stay.
+  append(30000);
+  EXPECT_LE(spool->bytes(), kCap);
+  entries = ReadAll(*spool);
+  std::map<uint8_t, uint64_t> kept2;
+  uint64_t gap_lines2 = 0;
+  for (const auto& [raw, e] : entries) {
+    if (raw.kind == Spool::kKindGap) gap_lines2 += raw.gap_count;
+    else ++kept2[raw.level];
+  }
+  EXPECT_EQ(kept2[2] + kept2[3] + kept2[4] + gap_lines2, appended);
+  EXPECT_GT(kept2[4], kept2[3]) << "warn outlives info";
+  EXPECT_GE(kept2[3], kept2[2]) << "info outlives debug";
+  EXPECT_EQ(entries.back().first.seq, appended) << "the newest line is kept";
+  // Seqs stay strictly increasing through the rewrites.
+  for (size_t i = 1; i < entries.size(); ++i) EXPECT_LT(entries[i - 1].first.seq, entries[i].first.seq);
+}
+
+TEST(AgentSpoolTest, ThePiiScrubberReplacesEmailsAndCardNumbers) {
+  std::string out;
+  ASSERT_TRUE(ScrubPii("mail alice.smith+tag@example.co.uk now", &out));
+  EXPECT_EQ(out, "mail [email] now");
+  ASSERT_TRUE(ScrubPii("card 4111 1111 1111 1111, exp 12/30", &out));
+  EXPECT_EQ(out, "card [card], exp 12/30");
+  ASSERT_TRUE(ScrubPii("4012-8888-8888-1881 and bob@x.io", &out));
+  EXPECT_EQ(out, "[card] and [email]");
+  EXPECT_FALSE(ScrubPii("order 1234567890123 (not Luhn) at 10:30 by @bob", &out));
+  EXPECT_FALSE(ScrubPii("version 1.2.3, id 12345", &out));
+}
+
+TEST(AgentSpoolTest, LogAllocatesNothingForOrdinaryLines) {
+  AgentOptions options;
+  options.server = "127.0.0.1:1";
+  options.ingest_key = "fl_ik_x";
+  options.device_id = "d";
+  std::string error;
+  auto agent = Agent::Start(options, &error);
+  ASSERT_NE(agent, nullptr) << error;
+  const std::string message(100, 'm');
+  agent->Log(Level::kInfo, "Warmup", message);  // creates this thread's buffer
+  const uint64_t before = thread_allocations;
+  for (int i = 0; i < 2000; ++i) {
+    agent->Log(Level::kInfo, "Checkout", message);
+    agent->Log(Level::kWarn, "Checkout", message,
+               {{"cart_items", i}, {"provider", "stripe"}, {"retry", true}},
+               {__FILE__, __LINE__, __func__});
+    FIELDLOG_DEBUG(*agent, "Macro", "with location", {"total", 42.5});
+  }
+  EXPECT_EQ(thread_allocations - before, 0u);
+  EXPECT_EQ(agent->stats().logged + agent->stats().dropped, 6001u);
+}
+
+}  // namespace
+}  // namespace fieldlog::agent
