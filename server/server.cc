@@ -149,6 +149,8 @@ void Server::RegisterGauges() {
   collector::IngestService* ingest = ingest_service_.get();
   m.AddGauge("fieldlog_ingest_open_streams", "Device streams open now",
              [ingest] { return static_cast<double>(ingest->open_streams()); });
+  m.AddGauge("fieldlog_store_group_syncs", "WAL fsyncs by group commit (--sync interval)",
+             [store] { return static_cast<double>(store->group_syncs()); });
   m.AddGauge("fieldlog_rocksdb_write_stalls", "Times RocksDB began delaying or stopping writes",
              [store] { return static_cast<double>(store->write_stalls()); });
   m.AddGauge("fieldlog_rocksdb_write_stopped", "1 while RocksDB has stopped writes",

@@ -142,6 +142,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   return store;
 }
 
+uint64_t Store::group_syncs() const {
+  return group_committer_ ? group_committer_->syncs() : 0;
+}
+
 uint64_t Store::write_stalls() const {
   return static_cast<const StallListener&>(*stall_listener_).stalls();
 }

@@ -76,6 +76,8 @@ class Store {
   // kNone and kEveryBatch, after the next group fsync for kInterval.
   void WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done);
 
+  // WAL fsyncs done by the group committer (0 unless SyncPolicy::kInterval).
+  uint64_t group_syncs() const;
   // How many times RocksDB started delaying or stopping writes (its write
   // stalls: compaction cannot keep up).
   uint64_t write_stalls() const;

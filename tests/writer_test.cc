@@ -19,9 +19,10 @@ class WriterTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
 
-  void Open() {
+  void Open(uint32_t retention_days = 30) {
     StoreOptions options;
     options.path = dir_.path() + "/db";
+    options.default_retention_days = retention_days;
     absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
@@ -31,7 +32,7 @@ class WriterTest : public ::testing::Test {
   // kBaseTime + seq ms) for `device`.
   AppendResult Append(const std::string& device, const std::vector<uint64_t>& seqs,
                       const std::string& user = "alice",
-                      std::optional<int64_t> offset = std::nullopt) {
+                      std::optional<int64_t> offset = std::nullopt, int64_t base_time = kBaseTime) {
     std::vector<std::string> messages;
     messages.reserve(seqs.size());
     std::vector<EntryView> entries;
@@ -39,8 +40,8 @@ class WriterTest : public ::testing::Test {
       messages.push_back("m" + std::to_string(seq));
       EntryView e;
       e.seq = seq;
-      e.device_time_us = kBaseTime + static_cast<int64_t>(seq) * 1000;
-      e.receive_time_us = kBaseTime + 5'000'000;
+      e.device_time_us = base_time + static_cast<int64_t>(seq) * 1000;
+      e.receive_time_us = base_time + 5'000'000;
       e.message = messages.back();
       e.user_id = user;
       e.session_id = "s1";
@@ -49,7 +50,7 @@ class WriterTest : public ::testing::Test {
     AppendRequest request;
     request.app = kApp;
     request.device_id = device;
-    request.receive_time_us = kBaseTime + 5'000'000;
+    request.receive_time_us = base_time + 5'000'000;
     request.clock_offset_estimate_us = offset;
     request.entries = entries;
     absl::StatusOr<AppendResult> result = store_->writer().Append(request);
@@ -189,6 +190,54 @@ TEST_F(WriterTest, ClockOffsetIsAppliedAndKeptSteady) {
   EXPECT_EQ(times[2], kBaseTime + 3000);
   // A well-synced device gets exactly no correction.
   EXPECT_EQ(Append("d2", {1}, "alice", 120'000).clock_offset_us, 0);
+}
+
+TEST_F(WriterTest, EraseUserRemovesHerLinesAndKeepsOthers) {
+  Append("phone", Range(1, 10), "alice");
+  Append("shared", Range(1, 10), "alice");
+  Append("shared", Range(11, 20), "bob");
+  absl::StatusOr<EraseResult> erased = store_->writer().EraseUser(kApp, "alice");
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  EXPECT_EQ(erased->devices, 2u);
+  EXPECT_EQ(erased->lines, 20u);
+
+  EXPECT_TRUE(StoredSeqs("phone").empty());
+  EXPECT_EQ(StoredSeqs("shared"), Range(11, 20));
+  Reader reader(*store_);
+  EXPECT_TRUE(reader.ListUserDevices(kApp, "alice")->empty());
+  ASSERT_EQ(reader.ListUserDevices(kApp, "bob")->size(), 1u);
+  absl::StatusOr<std::optional<DeviceRecord>> shared = reader.GetDevice(kApp, "shared");
+  EXPECT_EQ((*shared)->lines(), 10u);
+
+  // A late resend of her lines does not bring them back.
+  EXPECT_EQ(Append("phone", Range(1, 10), "alice").stored, 0u);
+  EXPECT_TRUE(StoredSeqs("phone").empty());
+  // New lines go on as usual, also into the shared device's tail block.
+  EXPECT_EQ(Append("shared", Range(21, 25), "bob").stored, 5u);
+  EXPECT_EQ(StoredSeqs("shared"), Range(11, 25));
+}
+
+TEST_F(WriterTest, RetentionDeletesExpiredBlocksAtCompaction) {
+  store_.reset();
+  Open(/*retention_days=*/1);
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  const int64_t three_days = 3LL * 24 * 3600 * 1'000'000;
+  Append("old", Range(1, 100), "alice", std::nullopt, now - three_days);
+  Append("new", Range(1, 100), "alice", std::nullopt, now - 60'000'000);
+  EXPECT_EQ(store_->retention().CutoffMicros(kApp, now), now - three_days / 3);
+  EXPECT_EQ(StoredSeqs("old").size(), 100u) << "still on disk before compaction";
+
+  for (Family family : {Family::kBlocks, Family::kBlockMeta, Family::kDevices, Family::kUsers}) {
+    ASSERT_TRUE(store_->db()
+                    ->CompactRange(rocksdb::CompactRangeOptions(), store_->family(family),
+                                   nullptr, nullptr)
+                    .ok());
+  }
+  EXPECT_TRUE(StoredSeqs("old").empty());
+  EXPECT_EQ(StoredSeqs("new"), Range(1, 100));
+  Reader reader(*store_);
+  EXPECT_FALSE(reader.GetDevice(kApp, "old")->has_value());
+  ASSERT_EQ(reader.ListUserDevices(kApp, "alice")->size(), 1u);
 }
 
 }  // namespace

@@ -33,15 +33,33 @@ TempDir::~TempDir() {
   if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
 }
 
-TestServer::TestServer(std::string data_dir, std::string listen)
-    : data_dir_(std::move(data_dir)) {
-  if (data_dir_.empty()) {
-    owned_dir_ = std::make_unique<TempDir>();
-    data_dir_ = owned_dir_->path();
-  }
+TestServer::TestServer(std::string data_dir, std::string listen) {
   server::ServerOptions options;
-  options.data_dir = data_dir_;
-  options.grpc_listen = listen;
+  options.data_dir = std::move(data_dir);
+  options.grpc_listen = std::move(listen);
+  Start(std::move(options));
+}
+
+TestServer::TestServer(server::ServerOptions options) { Start(std::move(options)); }
+
+void TestServer::Start(server::ServerOptions options) {
+  if (options.data_dir.empty() || options.data_dir == server::ServerOptions().data_dir) {
+    owned_dir_ = std::make_unique<TempDir>();
+    options.data_dir = owned_dir_->path();
+  }
+  data_dir_ = options.data_dir;
+  // Free ports unless the test chose its own: tests run in parallel.
+  if (options.grpc_listen == server::ServerOptions().grpc_listen) {
+    options.grpc_listen = "127.0.0.1:0";
+  }
+  if (options.http_listen == server::ServerOptions().http_listen) {
+    options.http_listen = "127.0.0.1:0";
+  }
+  // Tests send fast; limits are what a test sets, not the production default.
+  if (options.ingest.default_device_lines_per_second ==
+      collector::IngestOptions().default_device_lines_per_second) {
+    options.ingest.default_device_lines_per_second = 0;
+  }
   absl::StatusOr<std::unique_ptr<server::Server>> server = server::Server::Start(options);
   if (!server.ok()) {
     ADD_FAILURE() << "server did not start: " << server.status();

@@ -45,6 +45,10 @@ class TestServer {
  public:
   // `listen` lets a test bring a server back on the address it had.
   explicit TestServer(std::string data_dir = "", std::string listen = "127.0.0.1:0");
+  // Any options; data_dir, grpc_listen and http_listen, when left at their
+  // defaults, become a temporary directory and free ports, and the default
+  // device rate limit is lifted (tests send fast).
+  explicit TestServer(server::ServerOptions options);
   ~TestServer();
 
   const std::string& address() const { return server_->address(); }
@@ -58,11 +62,14 @@ class TestServer {
   std::unique_ptr<v1::IngestService::Stub> IngestStub() const;
   std::unique_ptr<v1::QueryService::Stub> QueryStub() const;
   std::unique_ptr<v1::AdminService::Stub> AdminStub() const;
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
   // Stops the server and closes the store (the data directory stays).
   void Stop();
 
  private:
+  void Start(server::ServerOptions options);
+
   std::unique_ptr<TempDir> owned_dir_;
   std::string data_dir_;
   std::unique_ptr<server::Server> server_;
