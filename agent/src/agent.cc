@@ -37,10 +37,6 @@
 
 namespace fieldlog {
 
-Attribute KeyValue::view() const {
-  return std::visit([&](const auto& v) { return Attribute(key, v); }, value);
-}
-
 namespace {
 
 using agent::Spool;
@@ -322,34 +318,11 @@ class AgentImpl final : public Agent {
   };
 
   // The hot path: no lock, no system call, no allocation (the first line of
-  // a thread creates its ring).
+  // a thread creates its ring). Past half full, or on a drop, the background
+  // thread is woken rather than left to its next round (at most one wake per
+  // round across all threads).
   void Write(const agent::LineFields& fields) {
-    agent::ThreadRing* t = rings_.Local();
-    if (t->unreported_drops > 0) {
-      if (!agent::WriteDrops(&t->ring, t->unreported_drops, t->first_drop_us,
-                             fields.user_version)) {
-        CountDrop(t, fields.time_us);
-        return;
-      }
-      t->unreported_drops = 0;
-    }
-    if (!agent::WriteLine(&t->ring, fields)) {
-      CountDrop(t, fields.time_us);
-      return;
-    }
-    t->logged.store(t->logged.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    // Past half full, wake the background thread rather than wait for its
-    // next round (at most one wake per round across all threads).
-    if (t->ring.ProducerFill() > t->ring.capacity() / 2 &&
-        t->ring.RefreshFill() > t->ring.capacity() / 2) {
-      Kick();
-    }
-  }
-
-  void CountDrop(agent::ThreadRing* t, int64_t time_us) {
-    if (t->unreported_drops++ == 0) t->first_drop_us = time_us;
-    t->dropped.store(t->dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    Kick();
+    if (rings_.Local()->Log(fields)) Kick();
   }
 
   void Kick() {

@@ -1,6 +1,13 @@
 #include "agent/src/record.h"
 
-namespace fieldlog::agent {
+namespace fieldlog {
+
+// Public (fieldlog/agent.h), defined here so the agent's core needs no more.
+Attribute KeyValue::view() const {
+  return std::visit([&](const auto& v) { return Attribute(key, v); }, value);
+}
+
+namespace agent {
 
 void ReadLine(const char* data, LineRecord* out) {
   out->header = ReadHeader(data);
@@ -31,4 +38,5 @@ void ReadLine(const char* data, LineRecord* out) {
   }
 }
 
-}  // namespace fieldlog::agent
+}  // namespace agent
+}  // namespace fieldlog

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "agent/src/record.h"
 #include "agent/src/ring_buffer.h"
 
 namespace fieldlog::agent {
@@ -31,6 +32,29 @@ struct ThreadRing {
   int64_t first_drop_us = 0;
   std::atomic<bool> abandoned{false};  // the owning thread has exited
   std::atomic<bool> orphaned{false};   // the registry is gone
+
+  // Owning thread: records one line, or counts it as dropped when the ring
+  // is full (the next line that fits is preceded by a drops record). Returns
+  // true when the consumer should be woken: the ring is past half full or a
+  // line was dropped. No lock, no system call, no allocation.
+  bool Log(const LineFields& fields) {
+    if (unreported_drops > 0) {
+      if (!WriteDrops(&ring, unreported_drops, first_drop_us, fields.user_version)) {
+        return CountDrop(fields.time_us);
+      }
+      unreported_drops = 0;
+    }
+    if (!WriteLine(&ring, fields)) return CountDrop(fields.time_us);
+    logged.store(logged.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return ring.ProducerFill() > ring.capacity() / 2 && ring.RefreshFill() > ring.capacity() / 2;
+  }
+
+ private:
+  bool CountDrop(int64_t time_us) {
+    if (unreported_drops++ == 0) first_drop_us = time_us;
+    dropped.store(dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return true;
+  }
 };
 
 class ThreadRings {
