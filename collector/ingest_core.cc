@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "collector/batch_decoder.h"
 #include "collector/validation.h"
 #include "common/time_util.h"
 #include "store/block.h"
@@ -65,53 +66,11 @@ absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
   v1::Ack& ack = stored.ack;
   ack.set_batch_id(batch.batch_id());
 
-  size_t attribute_count = 0;
-  for (const v1::Entry& entry : batch.entries()) attribute_count += entry.attributes_size();
-  // Reserved up front: entries hold spans into it, so it must not reallocate.
-  std::vector<store::AttributeView> attributes;
-  attributes.reserve(attribute_count);
-  std::vector<store::EntryView> entries;
-  entries.reserve(batch.entries_size());
-
-  for (int i = 0; i < batch.entries_size(); ++i) {
-    const v1::Entry& entry = batch.entries(i);
-    const int64_t estimated_time = entry.time_unix_micros() + offset_estimate.value_or(0);
-    if (std::optional<EntryProblem> problem = ValidateEntry(entry, estimated_time, now)) {
-      v1::Rejection* rejection = ack.add_rejected();
-      rejection->set_index(i);
-      rejection->set_seq(entry.seq());
-      rejection->set_reason(absl::StrCat("entry ", i, " (seq ", entry.seq(), "): ", problem->reason));
-      metrics_->Rejected(problem->code)->Add();
-      continue;
-    }
-    store::EntryView view;
-    view.seq = entry.seq();
-    view.device_time_us = entry.time_unix_micros();
-    view.receive_time_us = now;
-    view.level = entry.level() == v1::LEVEL_UNSPECIFIED ? v1::LEVEL_INFO : entry.level();
-    view.kind = entry.kind();
-    view.tag = entry.tag();
-    view.message = entry.message();
-    view.file = entry.file();
-    view.line = entry.line();
-    view.function = entry.function();
-    view.user_id = batch.user_id();
-    view.session_id = batch.session_id();
-    const size_t first_attribute = attributes.size();
-    for (const v1::Attribute& a : entry.attributes()) {
-      // A repeated key replaces the earlier value.
-      auto begin = attributes.begin() + first_attribute;
-      auto same = std::find_if(begin, attributes.end(),
-                               [&](const store::AttributeView& v) { return v.key == a.key(); });
-      if (same != attributes.end()) {
-        *same = store::AttributeFromProto(a);
-      } else {
-        attributes.push_back(store::AttributeFromProto(a));
-      }
-    }
-    view.attributes = std::span<const store::AttributeView>(
-        attributes.data() + first_attribute, attributes.size() - first_attribute);
-    entries.push_back(view);
+  DecodedBatch decoded;
+  DecodeBatch(batch, now, offset_estimate, &decoded);
+  for (size_t i = 0; i < decoded.rejected.size(); ++i) {
+    *ack.add_rejected() = std::move(decoded.rejected[i]);
+    metrics_->Rejected(decoded.rejected_codes[i])->Add();
   }
 
   store::AppendRequest request;
@@ -121,7 +80,7 @@ absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
       update_device && device.attributes_size() > 0 ? &device.attributes() : nullptr;
   request.receive_time_us = now;
   request.clock_offset_estimate_us = offset_estimate;
-  request.entries = entries;
+  request.entries = decoded.entries;
   absl::StatusOr<store::AppendResult> result = store_->writer().Append(request);
   if (!result.ok()) return result.status();
   metrics_->batches->Add();

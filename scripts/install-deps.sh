@@ -3,7 +3,8 @@
 #
 # Idempotent and non-interactive: it asks dpkg what is already present and calls
 # apt-get only for what is missing, so a second run costs a fraction of a second.
-# Runs as root, or through sudo when that is available.
+# Runs as root, or through sudo when that is available. Arguments name extra
+# packages to install with the same care.
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 packages+=(libspdlog-dev)  # the agent's spdlog sink (agent/include/fieldlog/spdlog_sink.h), its test and benchmark
+
+# Extra packages a caller needs (e.g. scripts/fuzz.sh asks for clang).
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
