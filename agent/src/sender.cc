@@ -89,8 +89,7 @@ void Sender::Step(bool uploads_allowed) {
   if (stream_ != nullptr && welcomed_ && !closing_) {
     SendDue();
     if (renew_when_idle_ && inflight_.empty() && open_.count == 0) {
-      renew_when_idle_ = false;
-      closing_ = true;
+      closing_ = true;  // a clean end, then a new stream with the new hello
       stream_->Close();
     }
   }
@@ -236,6 +235,7 @@ void Sender::Connect() {
   stream_done_ = false;
   welcomed_ = false;
   closing_ = false;
+  renew_when_idle_ = false;
   stream_ = std::make_unique<StreamClient>(stub_.get(), options_.ingest_key, options_.gzip,
                                            hello.SerializeAsString(),
                                            [this](StreamEvent event) { Push(std::move(event)); });
