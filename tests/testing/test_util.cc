@@ -1,6 +1,9 @@
 #include "tests/testing/test_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -233,12 +236,60 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
   return result;
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+                           const std::string& stdin_path, const std::vector<std::string>& env) {
   const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_ = Spawn(argv, {}, null, log, log);
+  const int in = ::open(stdin_path.c_str(), O_RDONLY | O_CLOEXEC);
+  pid_ = Spawn(argv, env, in, log, log);
   ::close(log);
-  ::close(null);
+  ::close(in);
+}
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int ChildProcess::Wait(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return exit_code_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (pid_ > 0) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      pid_ = -1;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return exit_code_;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      Kill(SIGKILL);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+int PickFreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  ::close(fd);
+  return port;
 }
 
 ChildProcess::~ChildProcess() {
@@ -254,14 +305,17 @@ int ChildProcess::Kill(int signal) {
   return status;
 }
 
-std::string StartServerProcess(const std::string& data_dir, std::unique_ptr<ChildProcess>* child) {
+std::string StartServerProcess(const std::string& data_dir, std::unique_ptr<ChildProcess>* child,
+                               const std::string& listen,
+                               const std::vector<std::string>& extra_flags) {
   const std::string listen_file = data_dir + "/listen-address";
   std::filesystem::create_directories(data_dir);
   std::filesystem::remove(listen_file);
-  *child = std::make_unique<ChildProcess>(
-      std::vector<std::string>{BinDir() + "/fieldlog-server", "--data-dir", data_dir,
-                               "--grpc-listen", "127.0.0.1:0", "--listen-file", listen_file},
-      data_dir + "/server.log");
+  std::vector<std::string> argv = {BinDir() + "/fieldlog-server", "--data-dir", data_dir,
+                                   "--grpc-listen", listen, "--http-listen", "127.0.0.1:0",
+                                   "--device-rate-limit", "0", "--listen-file", listen_file};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  *child = std::make_unique<ChildProcess>(argv, data_dir + "/server.log");
   for (int i = 0; i < 300; ++i) {
     std::ifstream in(listen_file);
     std::string address;

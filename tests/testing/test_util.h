@@ -110,19 +110,35 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
 // A long-running child process (e.g. fieldlog-server) that can be killed.
 class ChildProcess {
  public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  // stdout and stderr go to `log_path`; stdin comes from `stdin_path`
+  // (default /dev/null); `env` adds "NAME=value" variables.
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
+               const std::string& stdin_path = "/dev/null",
+               const std::vector<std::string>& env = {});
   ~ChildProcess();
   pid_t pid() const { return pid_; }
   // Sends `signal` and waits for the process; returns its wait status.
   int Kill(int signal);
+  // True while the process has not exited.
+  bool Running();
+  // Waits up to `timeout` for the process to exit; its exit code, or -1 on
+  // timeout (the process is then killed).
+  int Wait(std::chrono::seconds timeout);
 
  private:
   pid_t pid_ = -1;
+  int exit_code_ = -1;
 };
 
-// Starts fieldlog-server on 127.0.0.1:0 over `data_dir` and waits until it
-// listens; returns its address.
-std::string StartServerProcess(const std::string& data_dir, std::unique_ptr<ChildProcess>* child);
+// Starts fieldlog-server over `data_dir` on `listen` (a free port by
+// default) and waits until it listens; returns its address.
+std::string StartServerProcess(const std::string& data_dir, std::unique_ptr<ChildProcess>* child,
+                               const std::string& listen = "127.0.0.1:0",
+                               const std::vector<std::string>& extra_flags = {});
+
+// A TCP port on 127.0.0.1 that was free a moment ago (for a server that must
+// come back on the same address after a restart).
+int PickFreePort();
 
 }  // namespace fieldlog::testing
 
