@@ -1,7 +1,11 @@
 #include "server/admin_service.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/log.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "store/writer.h"
 
 namespace fieldlog::server {
@@ -182,6 +186,33 @@ grpc::ServerUnaryReactor* AdminService::EraseUser(grpc::CallbackServerContext* c
     if (!erased.ok()) return erased.status();
     response->set_devices(erased->devices);
     response->set_lines(erased->lines);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::CreateCheckpoint(
+    grpc::CallbackServerContext* context, const v1::CreateCheckpointRequest* request,
+    v1::CreateCheckpointResponse* response) {
+  return AsAdmin(context, [&]() -> absl::Status {
+    const std::filesystem::path path(request->path());
+    if (!path.is_absolute()) {
+      return absl::InvalidArgumentError("the checkpoint path must be absolute");
+    }
+    if (std::filesystem::exists(path)) {
+      return absl::AlreadyExistsError(absl::StrCat(request->path(), " exists already"));
+    }
+    rocksdb::Checkpoint* raw = nullptr;
+    rocksdb::Status s = rocksdb::Checkpoint::Create(store_->db(), &raw);
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    if (s.ok()) s = checkpoint->CreateCheckpoint(request->path());
+    if (!s.ok()) return store::FromRocksStatus(s, "creating the checkpoint");
+    uint64_t bytes = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(path)) {
+      if (entry.is_regular_file()) bytes += entry.file_size();
+    }
+    response->set_path(request->path());
+    response->set_bytes(bytes);
+    LogInfo("admin.checkpoint", {{"path", request->path()}, {"bytes", absl::StrCat(bytes)}});
     return absl::OkStatus();
   });
 }

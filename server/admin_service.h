@@ -43,6 +43,9 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* EraseUser(grpc::CallbackServerContext* context,
                                       const v1::EraseUserRequest* request,
                                       v1::EraseUserResponse* response) override;
+  grpc::ServerUnaryReactor* CreateCheckpoint(grpc::CallbackServerContext* context,
+                                             const v1::CreateCheckpointRequest* request,
+                                             v1::CreateCheckpointResponse* response) override;
 
  private:
   // Runs `body` if the call carries the admin token, and finishes the call

@@ -222,5 +222,95 @@ TEST_F(CliTest, HelpShowsCommandsExamplesAndExitCodes) {
   EXPECT_NE(logs_help.out.find("Examples"), std::string::npos);
 }
 
+TEST_F(CliTest, ExportThenEraseAUser) {
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "phone", "--user", "alice"}, "",
+                     "a1\na2\na3\n")
+                .exit_code,
+            0);
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "phone", "--user", "bob"}, "",
+                     "b1\n")
+                .exit_code,
+            0);
+  ProcessResult exported = Fieldlog({"export", "--app", "shop", "--user", "alice"}, read_token_);
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  std::vector<nlohmann::json> records = JsonLines(exported.out);
+  ASSERT_EQ(records.size(), 4u);  // the device, then three lines
+  EXPECT_EQ(records[0]["type"], "device");
+  EXPECT_EQ(records[0]["device_id"], "phone");
+  EXPECT_EQ(records[1]["type"], "line");
+  EXPECT_EQ(records[3]["message"], "a3");
+
+  ProcessResult refused = Fieldlog({"erase-user", "--app", "shop", "--user", "alice"}, admin_token_);
+  EXPECT_EQ(refused.exit_code, 2) << "no --yes and no terminal: refuse";
+  EXPECT_EQ(Fieldlog({"erase-user", "--app", "shop", "--user", "alice", "--yes"}, read_token_)
+                .exit_code,
+            4);
+  ProcessResult erased =
+      Fieldlog({"erase-user", "--app", "shop", "--user", "alice", "--yes", "-o", "json"},
+               admin_token_);
+  ASSERT_EQ(erased.exit_code, 0) << erased.err;
+  EXPECT_EQ(nlohmann::json::parse(erased.out)["lines"], 3);
+
+  EXPECT_EQ(Fieldlog({"export", "--app", "shop", "--user", "alice"}, read_token_).exit_code, 3);
+  ProcessResult bob = Fieldlog({"logs", "--app", "shop", "--device", "phone", "-o", "json"},
+                               read_token_);
+  std::vector<nlohmann::json> left = JsonLines(bob.out);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0]["message"], "b1");
+}
+
+TEST_F(CliTest, KeysRotateFromTheCommandLine) {
+  ProcessResult created =
+      Fieldlog({"keys", "create", "--app", "shop", "--kind", "ingest", "-o", "json"}, admin_token_);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const nlohmann::json key = nlohmann::json::parse(created.out);
+  const std::string new_key = key["secret"];
+  ASSERT_EQ(Fieldlog({"send", "--key", new_key, "--device", "d"}, "", "x\n").exit_code, 0);
+
+  ProcessResult listed = Fieldlog({"keys", "list", "--app", "shop", "-o", "json"}, admin_token_);
+  std::string old_id;
+  for (const nlohmann::json& k : JsonLines(listed.out)) {
+    EXPECT_EQ(listed.out.find(ingest_key_), std::string::npos) << "never a secret in a listing";
+    if (k["kind"] == "ingest" && k["key_id"] != key["key_id"]) old_id = k["key_id"];
+  }
+  ASSERT_FALSE(old_id.empty());
+  ASSERT_EQ(Fieldlog({"keys", "revoke", "--app", "shop", old_id}, admin_token_).exit_code, 0);
+  EXPECT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d"}, "", "y\n").exit_code, 4);
+  EXPECT_EQ(Fieldlog({"send", "--key", new_key, "--device", "d"}, "", "z\n").exit_code, 0);
+
+  ProcessResult set = Fieldlog(
+      {"apps", "set", "shop", "--device-rate", "250", "--retention", "14d", "-o", "json"},
+      admin_token_);
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  const nlohmann::json app = nlohmann::json::parse(set.out);
+  EXPECT_EQ(app["device_lines_per_second"], 250);
+  EXPECT_EQ(app["retention_days"], 14);
+  EXPECT_EQ(Fieldlog({"apps", "set", "shop", "--retention", "36h"}, admin_token_).exit_code, 2);
+}
+
+TEST_F(CliTest, BackupWhileServingAndRestore) {
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1"}, "", "kept\n").exit_code, 0);
+  const std::string checkpoint = dir_.path() + "/backup-1";
+  ProcessResult backup = Fieldlog({"backup", "--to", checkpoint}, admin_token_);
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  EXPECT_NE(backup.out.find("written to " + checkpoint), std::string::npos);
+  EXPECT_EQ(Fieldlog({"backup", "--to", checkpoint}, admin_token_).exit_code, 2) << "exists";
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1"}, "", "after\n").exit_code, 0);
+
+  // Restore into a fresh data directory: the checkpoint becomes its db.
+  TempDir restored;
+  std::filesystem::rename(checkpoint, restored.path() + "/db");
+  std::filesystem::copy_file(dir_.path() + "/admin_token", restored.path() + "/admin_token");
+  std::unique_ptr<ChildProcess> second;
+  const std::string address = StartServerProcess(restored.path(), &second);
+  ASSERT_FALSE(address.empty());
+  ProcessResult read = RunProcess({BinDir() + "/fieldlog", "--server", address, "--token",
+                                   read_token_, "logs", "--app", "shop", "--device", "d1", "-o",
+                                   "json"});
+  std::vector<nlohmann::json> lines = JsonLines(read.out);
+  ASSERT_EQ(lines.size(), 1u) << read.err;
+  EXPECT_EQ(lines[0]["message"], "kept");
+}
+
 }  // namespace
 }  // namespace fieldlog

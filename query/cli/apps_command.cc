@@ -1,5 +1,5 @@
-// fieldlog apps create | list | set, and fieldlog keys create | list | revoke
-// (both need the admin token).
+// fieldlog apps create | list | set, fieldlog keys create | list | revoke and
+// fieldlog backup (all need the admin token).
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -213,11 +213,42 @@ void RegisterKeys(CLI::App& app, const GlobalOptions& global, int* exit_code) {
   });
 }
 
+void RegisterBackup(CLI::App& app, const GlobalOptions& global, int* exit_code) {
+  CLI::App* backup = app.add_subcommand("backup", "Checkpoint the store while it serves (admin token)");
+  backup->footer(R"(The checkpoint is written on the server's machine, to a directory that must not
+exist yet; it shares unchanged files with the store through hard links.
+To restore: stop fieldlog-server, move <data-dir>/db aside, put the checkpoint
+in its place, start the server.
+
+Example:
+  fieldlog backup --to /var/backups/fieldlog/2026-11-22)");
+  auto path = std::make_shared<std::string>();
+  backup->add_option("--to", *path, "Absolute directory path on the server")->required();
+  backup->callback([&global, exit_code, path] {
+    v1::CreateCheckpointRequest request;
+    request.set_path(*path);
+    auto stub = v1::AdminService::NewStub(MakeChannel(global));
+    v1::CreateCheckpointResponse response;
+    if (!CallUnary(*stub, &v1::AdminService::Stub::CreateCheckpoint, request, &response, global,
+                   exit_code)) {
+      return;
+    }
+    if (global.format() == OutputFormat::kJson) {
+      std::cout << nlohmann::json{{"path", response.path()}, {"bytes", response.bytes()}}.dump()
+                << "\n";
+    } else {
+      std::cout << "checkpoint of " << response.bytes() << " bytes written to " << response.path()
+                << "\n";
+    }
+  });
+}
+
 }  // namespace
 
 void RegisterAppsCommand(CLI::App& app, const GlobalOptions& global, int* exit_code) {
   RegisterApps(app, global, exit_code);
   RegisterKeys(app, global, exit_code);
+  RegisterBackup(app, global, exit_code);
 }
 
 }  // namespace fieldlog::cli

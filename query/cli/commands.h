@@ -9,7 +9,7 @@
 
 namespace fieldlog::cli {
 
-// "apps" and "keys".
+// "apps", "keys" and "backup".
 void RegisterAppsCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void RegisterSendCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void RegisterLogsCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);

@@ -69,7 +69,8 @@ int RunExport(const UserFlags& flags, const GlobalOptions& global) {
       for (const v1::LogLine& line : response.lines()) {
         nlohmann::ordered_json j;
         j["type"] = "line";
-        for (auto& [key, value] : LineToJson(line).items()) j[key] = value;
+        const nlohmann::ordered_json fields = LineToJson(line);
+        for (const auto& [key, value] : fields.items()) j[key] = value;
         std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         ++exported;
       }
