@@ -75,6 +75,18 @@ void MetricsRegistry::AddGauge(absl::string_view name, absl::string_view help,
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {
+  // Gauges are read before taking mu_: they call into other components,
+  // which may in turn update metrics (and so need mu_).
+  std::map<std::string, std::function<double()>> gauges;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, family] : families_) {
+      if (family.gauge) gauges[name] = family.gauge;
+    }
+  }
+  std::map<std::string, double> gauge_values;
+  for (const auto& [name, read] : gauges) gauge_values[name] = read();
+
   absl::MutexLock lock(&mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
@@ -83,7 +95,9 @@ std::string MetricsRegistry::RenderPrometheus() const {
     for (const auto& [labels, counter] : family.counters) {
       absl::StrAppend(&out, name, labels, " ", counter->value(), "\n");
     }
-    if (family.gauge) absl::StrAppend(&out, name, " ", FormatNumber(family.gauge()), "\n");
+    if (auto it = gauge_values.find(name); it != gauge_values.end()) {
+      absl::StrAppend(&out, name, " ", FormatNumber(it->second), "\n");
+    }
     if (const Histogram* h = family.histogram.get()) {
       uint64_t cumulative = 0;
       for (size_t i = 0; i <= h->bounds_.size(); ++i) {

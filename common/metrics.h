@@ -57,7 +57,8 @@ class MetricsRegistry {
                       const std::vector<std::pair<std::string, std::string>>& labels = {});
   Histogram* GetHistogram(absl::string_view name, absl::string_view help,
                           std::vector<double> bounds);
-  // A gauge read when /metrics is rendered.
+  // A gauge read when /metrics is rendered (without the registry's lock held,
+  // so `read` may take other locks).
   void AddGauge(absl::string_view name, absl::string_view help, std::function<double()> read);
 
   std::string RenderPrometheus() const;

@@ -13,6 +13,7 @@
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "collector/ingest_service.h"
 #include "tests/testing/test_util.h"
 
 namespace fieldlog {
@@ -498,6 +499,135 @@ TEST(CollectorTest, ServesTlsAndRequiresClientCertificatesWhenAsked) {
       grpc::CreateChannel(mutual.address(), grpc::SslCredentials(with_cert)));
   grpc::Status status = known->ListApps(ContextWith(mutual.admin_token()).get(), {}, &apps);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// The value of a plain metric line "name value" in /metrics text.
+double MetricValue(const std::string& metrics, const std::string& name) {
+  const size_t at = metrics.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(metrics.substr(at + name.size() + 2));
+}
+
+TEST(CollectorTest, ASlowDiskPushesBackInsteadOfBuffering) {
+  // Fsyncs seconds apart (a slow disk under --sync interval): acks wait, and
+  // the stream must stop reading rather than pile up requests.
+  server::ServerOptions options;
+  options.sync = store::SyncPolicy::kInterval;
+  options.sync_interval = absl::Seconds(3);
+  TestServer server(options);
+  const AppKeys keys = server.CreateApp("shop");
+  auto context = ContextWith(keys.ingest_key);
+  auto stream = server.IngestStub()->Stream(context.get());
+  v1::IngestRequest hello;
+  *hello.mutable_hello()->mutable_device() = DeviceNamed("d1");
+  ASSERT_TRUE(stream->Write(hello));
+  v1::IngestRequest request;
+  *request.mutable_batch() = BatchOf(1 + 39 * 200, 200);  // the largest batch below
+  const size_t batch_bytes = request.ByteSizeLong();
+  // The client writes as fast as flow control lets it, from another thread;
+  // what the server does not read stays in gRPC's flow-control window.
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int b = 0; b < 40; ++b) {
+      v1::IngestRequest r;
+      *r.mutable_batch() = BatchOf(1 + b * 200, 200);
+      if (!stream->Write(r)) break;
+      ++written;
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(500));
+  const double read_by_server = MetricValue(server.server().metrics().RenderPrometheus(),
+                                            "fieldlog_ingest_request_bytes_total");
+  // Read ahead: kMaxOutstanding batches before acks (plus the hello, and one
+  // more: the committer's first fsync runs at once, so the first batch may be
+  // acked before the second of a slow interval), out of the 40 on offer.
+  EXPECT_LE(read_by_server, (collector::IngestService::kMaxOutstanding + 1) * batch_bytes + 200);
+  EXPECT_GE(read_by_server, batch_bytes) << "it did start";
+  context->TryCancel();
+  writer.join();
+  stream->Finish();
+}
+
+TEST(CollectorTest, AThousandConcurrentStreamsStayWithinBoundedMemory) {
+  server::ServerOptions options;
+  TestServer server(options);
+  const AppKeys keys = server.CreateApp("shop");
+  constexpr int kStreams = 1000, kChannels = 10;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int c = 0; c < kChannels; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("fieldlog.test.channel", c);  // distinct args: one connection each
+    channels.push_back(
+        grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args));
+  }
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::IngestRequest, v1::IngestResponse>> stream;
+    v1::IngestResponse response;
+    int step = 0;
+  };
+  grpc::CompletionQueue cq;
+  std::vector<Call> calls(kStreams);
+  const v1::Batch batch = BatchOf(1, 20);
+  for (int i = 0; i < kStreams; ++i) {
+    calls[i].context = ContextWith(keys.ingest_key);
+    calls[i].stream = v1::IngestService::NewStub(channels[i % kChannels])
+                          ->AsyncStream(calls[i].context.get(), &cq, &calls[i]);
+  }
+  // Each call: started -> hello written -> welcome read -> batch written ->
+  // ack read, then it stays open.
+  int acked = 0;
+  void* tag;
+  bool ok;
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(60);
+  while (acked < kStreams && cq.AsyncNext(&tag, &ok, deadline) == grpc::CompletionQueue::GOT_EVENT) {
+    Call& call = *static_cast<Call*>(tag);
+    ASSERT_TRUE(ok) << "step " << call.step;
+    const int index = static_cast<int>(&call - calls.data());
+    switch (call.step++) {
+      case 0: {
+        v1::IngestRequest hello;
+        *hello.mutable_hello()->mutable_device() = DeviceNamed("dev-" + std::to_string(index));
+        call.stream->Write(hello, &call);
+        break;
+      }
+      case 1:
+      case 3:
+        call.stream->Read(&call.response, &call);
+        break;
+      case 2: {
+        v1::IngestRequest request;
+        *request.mutable_batch() = batch;
+        call.stream->Write(request, &call);
+        break;
+      }
+      case 4:
+        EXPECT_TRUE(call.response.has_ack());
+        ++acked;
+        break;
+    }
+  }
+  ASSERT_EQ(acked, kStreams);
+  EXPECT_EQ(MetricValue(server.server().metrics().RenderPrometheus(),
+                        "fieldlog_ingest_open_streams"),
+            kStreams);
+  // Resident memory of the whole test process (server and 1,000 client
+  // streams): bounded, not growing with what was sent.
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  long rss_kib = 0;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) rss_kib = std::stol(line.substr(6));
+  }
+  EXPECT_LT(rss_kib, 512 * 1024) << "VmRSS " << rss_kib << " KiB with " << kStreams << " streams";
+  std::cerr << "VmRSS with " << kStreams << " open streams: " << rss_kib / 1024 << " MiB\n";
+  for (Call& call : calls) call.context->TryCancel();
+  for (Call& call : calls) {
+    grpc::Status status;
+    call.stream->Finish(&status, &call);
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 }  // namespace
