@@ -1,7 +1,8 @@
 // Store micro benchmarks on loghub-shaped lines, each next to its same-run
 // baseline: block encoding and decoding, and Writer::Append (blocks with
-// exactly-once bookkeeping) against a plain RocksDB loop writing one key per
-// line in WriteBatches of 1,000, the design fieldlog's blocks replace.
+// exactly-once bookkeeping; full batches and a trickling device's small ones)
+// against a plain RocksDB loop writing one key per line in WriteBatches of
+// 1,000, the design fieldlog's blocks replace.
 //
 //   build/bin/store_bench [--benchmark_format=json]
 #include <filesystem>
@@ -143,6 +144,44 @@ void BM_WriterAppend(benchmark::State& state) {
   std::filesystem::remove_all(path);
 }
 BENCHMARK(BM_WriterAppend)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// A device trickling lines (32 per batch, as an app logs slowly and the agent
+// sends on batch age): the small tail block is read, extended and rewritten
+// until it passes Writer::kSmallBlockLines, so this is the write path's
+// read-modify-write case, against the 512-line case above.
+void BM_WriterAppendTrickle(benchmark::State& state) {
+  const std::string path = TempPath("trickle");
+  store::StoreOptions options;
+  options.path = path;
+  auto store = *store::Store::Open(options);
+  LineGenerator generator(4);
+  const size_t batch_lines = static_cast<size_t>(state.range(0));
+  constexpr int kDevices = 1000;
+  std::vector<Batch> batches;
+  for (int i = 0; i < 8; ++i) batches.emplace_back(generator, batch_lines, 1);
+  std::vector<std::string> devices;
+  for (int d = 0; d < kDevices; ++d) devices.push_back("device-" + std::to_string(d * 7919));
+  std::vector<uint64_t> next_seq(kDevices, 1);
+  uint64_t i = 0;
+  for (auto _ : state) {
+    const int d = static_cast<int>(i % kDevices);
+    Batch& batch = batches[i % batches.size()];
+    batch.Renumber(next_seq[d]);
+    store::AppendRequest request;
+    request.app = 1;
+    request.device_id = devices[d];
+    request.receive_time_us = kBaseTime;
+    request.entries = batch.views;
+    absl::StatusOr<store::AppendResult> result = store->writer().Append(request);
+    if (!result.ok() || result->stored != batch_lines) state.SkipWithError("append failed");
+    next_seq[d] += batch_lines;
+    ++i;
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(batch_lines));
+  store.reset();
+  std::filesystem::remove_all(path);
+}
+BENCHMARK(BM_WriterAppendTrickle)->Arg(32)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // The baseline: one RocksDB key per line (36-byte key, the serialized entry
 // as value), WriteBatches of 1,000, WAL on, no sync, zstd.

@@ -1,0 +1,89 @@
+// Wire micro benchmarks on loghub-shaped lines: encoding a 512-entry batch as
+// the agent puts it on the stream (v1::IngestRequest), and the collector's
+// side, parsing it back into messages, next to its same-run baseline, a
+// memcpy of the same bytes (what the transport cannot do better than).
+//
+//   build/bin/wire_bench [--benchmark_format=json]
+#include <cstring>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "benchmark/benchmark.h"
+#include "benchmarks/fleet.h"
+#include "fieldlog/v1/ingest.pb.h"
+
+namespace fieldlog::bench {
+namespace {
+
+v1::IngestRequest MakeRequest(size_t entries) {
+  FleetSpec spec;
+  spec.devices = 1;
+  spec.lines_per_device = static_cast<int>(entries);
+  spec.start_us = absl::ToUnixMicros(absl::Now()) - spec.span_us;
+  const Fleet fleet(spec);
+  const GeneratedLines lines = fleet.Lines(0);
+  v1::IngestRequest request;
+  v1::Batch* batch = request.mutable_batch();
+  batch->set_batch_id(1);
+  batch->set_user_id(fleet.UserId(0));
+  batch->set_session_id("6f1c2a4e-93b4-4b7e-8f0e-2f3d4c5b6a79");
+  batch->set_sent_at_unix_micros(spec.start_us + spec.span_us);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const LineView line = lines[i];
+    v1::Entry* entry = batch->add_entries();
+    entry->set_seq(i + 1);
+    entry->set_time_unix_micros(line.time_us);
+    entry->set_level(line.level);
+    entry->set_tag(line.tag.data(), line.tag.size());
+    entry->set_message(line.message.data(), line.message.size());
+  }
+  return request;
+}
+
+void BM_WireEncodeBatch(benchmark::State& state) {
+  const v1::IngestRequest request = MakeRequest(static_cast<size_t>(state.range(0)));
+  std::string bytes;
+  for (auto _ : state) {
+    bytes.clear();
+    request.AppendToString(&bytes);
+    benchmark::DoNotOptimize(bytes.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+  state.counters["wire_bytes_per_line"] = static_cast<double>(bytes.size()) / state.range(0);
+}
+BENCHMARK(BM_WireEncodeBatch)->Arg(512)->Arg(4096);
+
+void BM_WireDecodeBatch(benchmark::State& state) {
+  const std::string bytes =
+      MakeRequest(static_cast<size_t>(state.range(0))).SerializeAsString();
+  v1::IngestRequest request;
+  for (auto _ : state) {
+    request.Clear();
+    if (!request.ParseFromString(bytes)) state.SkipWithError("parse failed");
+    benchmark::DoNotOptimize(request.batch().entries_size());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+}
+BENCHMARK(BM_WireDecodeBatch)->Arg(512)->Arg(4096);
+
+// The baseline: copying the batch's bytes once.
+void BM_WireCopyBaseline(benchmark::State& state) {
+  const std::string bytes =
+      MakeRequest(static_cast<size_t>(state.range(0))).SerializeAsString();
+  std::string copy(bytes.size(), '\0');
+  for (auto _ : state) {
+    std::memcpy(copy.data(), bytes.data(), bytes.size());
+    benchmark::DoNotOptimize(copy.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+}
+BENCHMARK(BM_WireCopyBaseline)->Arg(512);
+
+}  // namespace
+}  // namespace fieldlog::bench
+
+BENCHMARK_MAIN();
