@@ -29,7 +29,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "collector/ingest_core.h"
-#include "collector/worker_pool.h"
+#include "common/worker_pool.h"
 #include "fieldlog/v1/ingest.grpc.pb.h"
 
 namespace fieldlog::collector {

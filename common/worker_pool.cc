@@ -1,6 +1,6 @@
-#include "collector/worker_pool.h"
+#include "common/worker_pool.h"
 
-namespace fieldlog::collector {
+namespace fieldlog {
 
 WorkerPool::WorkerPool(size_t threads) {
   if (threads == 0) threads = 1;
@@ -38,4 +38,4 @@ void WorkerPool::Run() {
   }
 }
 
-}  // namespace fieldlog::collector
+}  // namespace fieldlog

@@ -1,12 +1,13 @@
 // WorkerPool: a fixed set of threads running queued tasks in FIFO order.
 //
-// The collector stores batches here rather than on gRPC's callback threads,
-// which must never block on disk. Each stream hands the pool at most one task
-// at a time, so the queue is bounded by the number of streams.
+// The collector stores batches here, and the query service runs live tails
+// here, rather than on gRPC's callback threads, which must never block on
+// disk. Each stream or tail hands the pool at most one task at a time, so the
+// queue is bounded by the number of calls.
 //
 // Thread-safe. The destructor runs every queued task, then joins.
-#ifndef FIELDLOG_COLLECTOR_WORKER_POOL_H_
-#define FIELDLOG_COLLECTOR_WORKER_POOL_H_
+#ifndef FIELDLOG_COMMON_WORKER_POOL_H_
+#define FIELDLOG_COMMON_WORKER_POOL_H_
 
 #include <deque>
 #include <thread>
@@ -16,7 +17,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 
-namespace fieldlog::collector {
+namespace fieldlog {
 
 class WorkerPool {
  public:
@@ -37,6 +38,6 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace fieldlog::collector
+}  // namespace fieldlog
 
-#endif  // FIELDLOG_COLLECTOR_WORKER_POOL_H_
+#endif  // FIELDLOG_COMMON_WORKER_POOL_H_

@@ -5,9 +5,9 @@
 
 namespace fieldlog::query {
 
-absl::StatusOr<store::AppRecord> AuthorizeRead(const store::Catalog& catalog,
-                                               const std::optional<std::string>& secret,
-                                               absl::string_view app_name) {
+absl::StatusOr<ReadAccess> AuthorizeRead(const store::Catalog& catalog,
+                                         const std::optional<std::string>& secret,
+                                         absl::string_view app_name) {
   if (!secret) {
     return absl::UnauthenticatedError(
         "no token: send a read token as 'authorization: Bearer <token>'");
@@ -30,7 +30,7 @@ absl::StatusOr<store::AppRecord> AuthorizeRead(const store::Catalog& catalog,
   if (app_name.empty()) return absl::InvalidArgumentError("name the app to read");
   std::optional<store::AppRecord> app = catalog.FindApp(app_name);
   if (!app) return absl::NotFoundError(absl::StrCat("no app '", app_name, "'"));
-  return *app;
+  return ReadAccess{*std::move(app), *std::move(credential)};
 }
 
 }  // namespace fieldlog::query

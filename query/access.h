@@ -12,13 +12,18 @@
 
 namespace fieldlog::query {
 
+struct ReadAccess {
+  store::AppRecord app;
+  store::Credential who;  // for the audit trail
+};
+
 // The app `app_name` if `secret` may read it. UNAUTHENTICATED for a missing or
 // unknown secret, PERMISSION_DENIED for one that may not read this app,
 // NOT_FOUND for an app that does not exist (told only to those who could read
 // it if it did).
-absl::StatusOr<store::AppRecord> AuthorizeRead(const store::Catalog& catalog,
-                                               const std::optional<std::string>& secret,
-                                               absl::string_view app_name);
+absl::StatusOr<ReadAccess> AuthorizeRead(const store::Catalog& catalog,
+                                         const std::optional<std::string>& secret,
+                                         absl::string_view app_name);
 
 }  // namespace fieldlog::query
 

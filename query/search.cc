@@ -29,30 +29,54 @@ struct Row {
 
 }  // namespace
 
+absl::Status ResolveTimeRange(int64_t from_us, int64_t to_us, int64_t now_us, int64_t* from_out,
+                              int64_t* to_out) {
+  *to_out = to_us != 0 ? to_us : now_us + 1;
+  *from_out = from_us != 0 ? from_us : *to_out - int64_t{24} * 3600 * 1000000;
+  if (*from_out >= *to_out) {
+    return absl::InvalidArgumentError("the time range is empty: from must be before to");
+  }
+  return absl::OkStatus();
+}
+
+void FillLogLine(const store::BlockReader& b, size_t row, absl::string_view app,
+                 absl::string_view device_id, v1::LogLine* line) {
+  line->set_app(std::string(app));
+  line->set_device_id(std::string(device_id));
+  line->set_user_id(std::string(b.user_id(row)));
+  line->set_session_id(std::string(b.session_id(row)));
+  line->set_seq(b.seq(row));
+  line->set_time_unix_micros(b.time_us(row));
+  line->set_device_time_unix_micros(b.device_time_us(row));
+  line->set_receive_time_unix_micros(b.receive_time_us(row));
+  line->set_level(b.level(row));
+  line->set_kind(b.kind(row));
+  line->set_tag(std::string(b.tag(row)));
+  line->set_message(std::string(b.message(row)));
+  line->set_file(std::string(b.file(row)));
+  line->set_line(b.line(row));
+  line->set_function(std::string(b.function(row)));
+  std::vector<store::AttributeView> attributes;
+  b.Attributes(row, &attributes);
+  for (const store::AttributeView& a : attributes) store::AttributeToProto(a, line->add_attributes());
+}
+
 absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
                                           const store::AppRecord& app, int64_t now_us) {
   SearchSpec spec;
   spec.app = app;
-  spec.user_id = request.user_id();
   spec.device_id = request.device_id();
-  if (spec.user_id.empty() && spec.device_id.empty()) {
+  if (request.user_id().empty() && spec.device_id.empty()) {
     return absl::InvalidArgumentError("name a user_id or a device_id to search");
   }
-  spec.to_us = request.to_unix_micros() != 0 ? request.to_unix_micros() : now_us + 1;
-  spec.from_us = request.from_unix_micros() != 0 ? request.from_unix_micros()
-                                                 : spec.to_us - int64_t{24} * 3600 * 1000000;
-  if (spec.from_us >= spec.to_us) {
-    return absl::InvalidArgumentError("the time range is empty: from must be before to");
+  absl::StatusOr<LineFilters> filters = FiltersFromRequest(request);
+  if (!filters.ok()) return filters.status();
+  spec.filters = *std::move(filters);
+  if (absl::Status s = ResolveTimeRange(request.from_unix_micros(), request.to_unix_micros(),
+                                        now_us, &spec.from_us, &spec.to_us);
+      !s.ok()) {
+    return s;
   }
-  if (!v1::Level_IsValid(request.min_level())) {
-    return absl::InvalidArgumentError("min_level is not a known level");
-  }
-  spec.min_level = request.min_level();
-  if (request.text().size() > kMaxTextBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("text is ", request.text().size(), " bytes; at most ", kMaxTextBytes));
-  }
-  spec.text = AsciiLower(request.text());
   if (request.limit() > kMaxLimit) {
     return absl::InvalidArgumentError(
         absl::StrCat("limit ", request.limit(), " is above the maximum of ", kMaxLimit));
@@ -79,6 +103,8 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
   store::Reader reader(store);
   SearchResult result;
   if (spec.from_us >= spec.to_us) return result;
+  absl::StatusOr<RowFilter> filter = RowFilter::Make(spec.filters);
+  if (!filter.ok()) return filter.status();
 
   // 1. Devices.
   std::vector<std::string> devices;
@@ -86,17 +112,12 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
     devices.push_back(spec.device_id);
   } else {
     absl::StatusOr<std::vector<store::UserDevice>> user_devices =
-        reader.ListUserDevices(spec.app.app_id(), spec.user_id);
+        reader.ListUserDevices(spec.app.app_id(), spec.filters.user_id);
     if (!user_devices.ok()) return user_devices.status();
     for (store::UserDevice& d : *user_devices) devices.push_back(std::move(d.device_id));
   }
 
   // 2. Candidate blocks.
-  uint32_t wanted_levels = 0;
-  for (int level = std::max<int>(spec.min_level, v1::LEVEL_TRACE); level <= v1::LEVEL_FATAL;
-       ++level) {
-    wanted_levels |= 1u << level;
-  }
   std::vector<Candidate> candidates;
   for (size_t d = 0; d < devices.size(); ++d) {
     absl::StatusOr<std::vector<store::BlockRef>> blocks =
@@ -107,11 +128,7 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
       if (m.max_time_unix_micros() < spec.from_us || m.min_time_unix_micros() >= spec.to_us) {
         continue;
       }
-      if ((m.level_mask() & wanted_levels) == 0) continue;
-      if (!spec.user_id.empty() && !m.many_users() &&
-          std::find(m.users().begin(), m.users().end(), spec.user_id) == m.users().end()) {
-        continue;
-      }
+      if (!filter->BlockMayMatch(m)) continue;
       if (spec.cursor) {
         if (!spec.newest_first && m.max_time_unix_micros() < spec.cursor->time_us) continue;
         if (spec.newest_first && m.min_time_unix_micros() > spec.cursor->time_us) continue;
@@ -154,8 +171,6 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
       ++result.rows_scanned;
       const int64_t time = shared->time_us(row);
       if (time < spec.from_us || time >= spec.to_us) continue;
-      if (shared->level(row) < spec.min_level) continue;
-      if (!spec.user_id.empty() && shared->user_id(row) != spec.user_id) continue;
       Row candidate{time, c.device, shared->seq(row), shared, row};
       if (spec.cursor) {
         const TimelineKey key = key_of(candidate);
@@ -163,7 +178,7 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
         if (newest ? !(key < cursor) : !(cursor < key)) continue;
       }
       if (best.size() == keep && !before(candidate, best.top())) continue;
-      if (!ContainsIgnoreCase(shared->message(row), spec.text)) continue;
+      if (!filter->Matches(*shared, row)) continue;
       best.push(std::move(candidate));
       if (best.size() > keep) best.pop();
     }
@@ -183,29 +198,8 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
     result.next = Cursor{last.time_us, devices[last.device], last.seq, newest};
   }
   result.lines.reserve(rows.size());
-  std::vector<store::AttributeView> attributes;
   for (const Row& r : rows) {
-    const store::BlockReader& b = *r.block;
-    v1::LogLine& line = result.lines.emplace_back();
-    line.set_app(spec.app.name());
-    line.set_device_id(devices[r.device]);
-    line.set_user_id(std::string(b.user_id(r.row)));
-    line.set_session_id(std::string(b.session_id(r.row)));
-    line.set_seq(r.seq);
-    line.set_time_unix_micros(r.time_us);
-    line.set_device_time_unix_micros(b.device_time_us(r.row));
-    line.set_receive_time_unix_micros(b.receive_time_us(r.row));
-    line.set_level(b.level(r.row));
-    line.set_kind(b.kind(r.row));
-    line.set_tag(std::string(b.tag(r.row)));
-    line.set_message(std::string(b.message(r.row)));
-    line.set_file(std::string(b.file(r.row)));
-    line.set_line(b.line(r.row));
-    line.set_function(std::string(b.function(r.row)));
-    b.Attributes(r.row, &attributes);
-    for (const store::AttributeView& a : attributes) {
-      store::AttributeToProto(a, line.add_attributes());
-    }
+    FillLogLine(*r.block, r.row, spec.app.name(), devices[r.device], &result.lines.emplace_back());
   }
   return result;
 }

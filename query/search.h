@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "fieldlog/v1/query.pb.h"
 #include "query/cursor.h"
+#include "query/row_filter.h"
 #include "store/catalog.h"
 #include "store/store.h"
 
@@ -26,20 +27,28 @@ namespace fieldlog::query {
 
 inline constexpr uint32_t kDefaultLimit = 500;
 inline constexpr uint32_t kMaxLimit = 10000;
-inline constexpr size_t kMaxTextBytes = 1024;
 
 struct SearchSpec {
   store::AppRecord app;
-  std::string user_id;    // empty: any user
-  std::string device_id;  // empty: all of the user's devices
-  int64_t from_us = 0;    // inclusive
-  int64_t to_us = 0;      // exclusive
-  v1::Level min_level = v1::LEVEL_UNSPECIFIED;
-  std::string text;  // case-insensitive substring of the message
+  // Whose lines: filters.user_id (all of the user's devices, merged) and/or
+  // device_id; one of them is set.
+  std::string device_id;
+  LineFilters filters;
+  int64_t from_us = 0;  // inclusive
+  int64_t to_us = 0;    // exclusive
   uint32_t limit = kDefaultLimit;
   bool newest_first = false;
   std::optional<Cursor> cursor;
 };
+
+// [from, to) of a request: to = 0 means now, from = 0 means to minus 24
+// hours. INVALID_ARGUMENT for an empty range.
+absl::Status ResolveTimeRange(int64_t from_us, int64_t to_us, int64_t now_us, int64_t* from_out,
+                              int64_t* to_out);
+
+// The fields of one stored row as a LogLine.
+void FillLogLine(const store::BlockReader& block, size_t row, absl::string_view app,
+                 absl::string_view device_id, v1::LogLine* line);
 
 struct SearchResult {
   std::vector<v1::LogLine> lines;

@@ -6,6 +6,8 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "rocksdb/utilities/checkpoint.h"
+#include "common/time_util.h"
+#include "store/reader.h"
 #include "store/writer.h"
 
 namespace fieldlog::server {
@@ -213,6 +215,37 @@ grpc::ServerUnaryReactor* AdminService::CreateCheckpoint(
     response->set_path(request->path());
     response->set_bytes(bytes);
     LogInfo("admin.checkpoint", {{"path", request->path()}, {"bytes", absl::StrCat(bytes)}});
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListAudit(grpc::CallbackServerContext* context,
+                                                  const v1::ListAuditRequest* request,
+                                                  v1::ListAuditResponse* response) {
+  return AsAdmin(context, [&]() -> absl::Status {
+    absl::StatusOr<store::AppRecord> app = FindApp(request->app());
+    if (!app.ok()) return app.status();
+    if (request->limit() > 100000) return absl::InvalidArgumentError("limit is at most 100000");
+    const int64_t now = NowUnixMicros();
+    const int64_t to = request->to_unix_micros() != 0 ? request->to_unix_micros() : now + 1;
+    const int64_t from = request->from_unix_micros() != 0
+                             ? request->from_unix_micros()
+                             : to - int64_t{7} * 24 * 3600 * 1'000'000;
+    store::Reader reader(*store_);
+    absl::StatusOr<std::vector<store::AuditRecord>> records = reader.ListAudit(
+        app->app_id(), from, to, request->limit() == 0 ? 1000 : request->limit());
+    if (!records.ok()) return records.status();
+    for (const store::AuditRecord& r : *records) {
+      v1::AuditEntry* entry = response->add_entries();
+      entry->set_time_unix_micros(r.time_unix_micros());
+      entry->set_key_id(r.key_id());
+      entry->set_credential_kind(r.credential_kind());
+      entry->set_action(r.action());
+      entry->set_user_id(r.user_id());
+      entry->set_device_id(r.device_id());
+      entry->set_details(r.details());
+      entry->set_peer(r.peer());
+    }
     return absl::OkStatus();
   });
 }

@@ -13,9 +13,11 @@
 #include "absl/strings/str_split.h"
 #include "collector/ingest_core.h"
 #include "collector/ingest_service.h"
-#include "collector/worker_pool.h"
+#include "common/worker_pool.h"
 #include "common/limits.h"
 #include "query/query_service.h"
+#include "query/tail.h"
+#include "store/writer.h"
 #include "server/admin_service.h"
 #include "server/http_server.h"
 #include "collector/ingest_metrics.h"
@@ -90,14 +92,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   const size_t threads = options.ingest_threads != 0
                              ? options.ingest_threads
                              : std::max<size_t>(2, std::thread::hardware_concurrency());
-  server->ingest_workers_ = std::make_unique<collector::WorkerPool>(threads);
+  server->ingest_workers_ = std::make_unique<WorkerPool>(threads);
   server->metrics_ = std::make_unique<MetricsRegistry>();
   server->ingest_metrics_ = std::make_unique<collector::IngestMetrics>(server->metrics_.get());
   server->ingest_core_ = std::make_unique<collector::IngestCore>(
       server->store_.get(), options.ingest, server->ingest_metrics_.get());
   server->ingest_service_ = std::make_unique<collector::IngestService>(
       server->ingest_core_.get(), server->ingest_workers_.get());
-  server->query_service_ = std::make_unique<query::QueryService>(server->store_.get());
+  server->query_workers_ = std::make_unique<WorkerPool>(2);
+  server->tail_hub_ = std::make_unique<query::TailHub>();
+  query::TailHub* hub = server->tail_hub_.get();
+  server->store_->writer().SetObserver(
+      [hub](const store::AppendEvent& event) { hub->Notify(event); });
+  server->query_service_ = std::make_unique<query::QueryService>(
+      server->store_.get(), server->tail_hub_.get(), server->query_workers_.get());
   AppDefaults defaults;
   defaults.app_lines_per_second = options.ingest.default_app_lines_per_second;
   defaults.device_lines_per_second = options.ingest.default_device_lines_per_second;
@@ -149,6 +157,9 @@ void Server::RegisterGauges() {
   collector::IngestService* ingest = ingest_service_.get();
   m.AddGauge("fieldlog_ingest_open_streams", "Device streams open now",
              [ingest] { return static_cast<double>(ingest->open_streams()); });
+  query::TailHub* hub = tail_hub_.get();
+  m.AddGauge("fieldlog_query_open_tails", "Live tails open now",
+             [hub] { return static_cast<double>(hub->tails()); });
   m.AddGauge("fieldlog_store_group_syncs", "WAL fsyncs by group commit (--sync interval)",
              [store] { return static_cast<double>(store->group_syncs()); });
   m.AddGauge("fieldlog_rocksdb_write_stalls", "Times RocksDB began delaying or stopping writes",
@@ -178,6 +189,9 @@ Server::~Server() {
   // is still waiting as it closes).
   grpc_server_.reset();
   ingest_workers_.reset();
+  query_workers_.reset();
+  store_->writer().SetObserver(nullptr);
+  tail_hub_.reset();
 }
 
 std::string Server::admin_token_path() const {

@@ -16,15 +16,18 @@
 #include "common/metrics.h"
 #include "store/store.h"
 
+namespace fieldlog {
+class WorkerPool;
+}
 namespace fieldlog::collector {
 class IngestMetrics;
 class IngestCore;
 class IngestService;
-class WorkerPool;
 }  // namespace fieldlog::collector
 namespace fieldlog::query {
 class QueryService;
-}
+class TailHub;
+}  // namespace fieldlog::query
 namespace fieldlog::server {
 
 class AdminService;
@@ -87,9 +90,11 @@ class Server {
   std::unique_ptr<collector::IngestMetrics> ingest_metrics_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<store::Store> store_;
-  std::unique_ptr<collector::WorkerPool> ingest_workers_;
+  std::unique_ptr<WorkerPool> ingest_workers_;
   std::unique_ptr<collector::IngestCore> ingest_core_;
   std::unique_ptr<collector::IngestService> ingest_service_;
+  std::unique_ptr<WorkerPool> query_workers_;
+  std::unique_ptr<query::TailHub> tail_hub_;
   std::unique_ptr<query::QueryService> query_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -275,6 +275,7 @@ std::optional<Credential> Catalog::Authenticate(absl::string_view secret) const 
   Credential credential;
   credential.kind = stored.record.kind();
   credential.app_id = stored.record.app_id();
+  credential.key_id = KeyId(hash);
   if (auto name = app_names_.find(credential.app_id); name != app_names_.end()) {
     credential.app_name = name->second;
   } else if (credential.kind != CREDENTIAL_KIND_ADMIN) {

@@ -32,6 +32,7 @@ struct Credential {
   CredentialKind kind = CREDENTIAL_KIND_UNSPECIFIED;
   AppId app_id = 0;      // 0 for the admin token
   std::string app_name;  // empty for the admin token
+  std::string key_id;    // the credential's public id (see CredentialInfo)
 };
 
 struct NewApp {

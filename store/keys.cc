@@ -44,8 +44,47 @@ std::string BlockKey(AppId app, absl::string_view device_id, uint64_t first_seq)
 
 std::string UserPrefix(AppId app, absl::string_view user_id) {
   std::string key = AppPrefix(app);
-  PutShortString(&key, user_id);
+  key.append(user_id.data(), user_id.size());
+  key.push_back('\0');
   return key;
+}
+
+std::string UserSearchPrefix(AppId app, absl::string_view user_id_prefix) {
+  std::string key = AppPrefix(app);
+  key.append(user_id_prefix.data(), user_id_prefix.size());
+  return key;
+}
+
+std::string DeviceUserKey(AppId app, absl::string_view device_id, absl::string_view user_id) {
+  std::string key = DeviceKey(app, device_id);
+  key.append(user_id.data(), user_id.size());
+  return key;
+}
+
+std::string TimeKey(AppId app, int64_t time_us, absl::string_view device_id, uint64_t seq) {
+  std::string key = AppPrefix(app);
+  // Flipping the sign bit makes signed times sort as unsigned bytes.
+  PutFixed64BE(&key, static_cast<uint64_t>(time_us) ^ (uint64_t{1} << 63));
+  PutShortString(&key, device_id);
+  PutFixed64BE(&key, seq);
+  return key;
+}
+
+std::string TimePrefix(AppId app, int64_t time_us) {
+  std::string key = AppPrefix(app);
+  PutFixed64BE(&key, static_cast<uint64_t>(time_us) ^ (uint64_t{1} << 63));
+  return key;
+}
+
+std::optional<ParsedTimeKey> ParseTimeKey(absl::string_view key) {
+  if (key.size() < 12) return std::nullopt;
+  ParsedTimeKey parsed;
+  parsed.app = DecodeFixed32BE(key.data());
+  parsed.time_us = static_cast<int64_t>(DecodeFixed64BE(key.data() + 4) ^ (uint64_t{1} << 63));
+  key.remove_prefix(12);
+  if (!GetShortString(&key, &parsed.device_id) || key.size() != 8) return std::nullopt;
+  parsed.seq = DecodeFixed64BE(key.data());
+  return parsed;
 }
 
 std::string UserDeviceKey(AppId app, absl::string_view user_id, absl::string_view device_id) {
@@ -69,8 +108,20 @@ std::optional<ParsedUserDeviceKey> ParseUserDeviceKey(absl::string_view key) {
   ParsedUserDeviceKey parsed;
   parsed.app = DecodeFixed32BE(key.data());
   key.remove_prefix(4);
-  if (!GetShortString(&key, &parsed.user_id)) return std::nullopt;
-  parsed.device_id = key;
+  const size_t end = key.find('\0');
+  if (end == absl::string_view::npos) return std::nullopt;
+  parsed.user_id = key.substr(0, end);
+  parsed.device_id = key.substr(end + 1);
+  return parsed;
+}
+
+std::optional<ParsedDeviceUserKey> ParseDeviceUserKey(absl::string_view key) {
+  if (key.size() < 4) return std::nullopt;
+  ParsedDeviceUserKey parsed;
+  parsed.app = DecodeFixed32BE(key.data());
+  key.remove_prefix(4);
+  if (!GetShortString(&key, &parsed.device_id)) return std::nullopt;
+  parsed.user_id = key;
   return parsed;
 }
 

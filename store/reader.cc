@@ -1,6 +1,7 @@
 #include "absl/strings/string_view.h"
 #include "store/reader.h"
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 
@@ -81,6 +82,35 @@ absl::StatusOr<std::vector<BlockRef>> Reader::ListBlocks(AppId app, absl::string
   return blocks;
 }
 
+absl::StatusOr<std::vector<BlockRef>> Reader::ListBlocksAfter(AppId app,
+                                                              absl::string_view device_id,
+                                                              uint64_t seq) {
+  const std::string prefix = DeviceKey(app, device_id);
+  const std::string upper = PrefixSuccessor(prefix);
+  rocksdb::Slice lower_slice(prefix), upper_slice(upper);
+  rocksdb::ReadOptions options = options_;
+  options.iterate_lower_bound = &lower_slice;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_.db()->NewIterator(options, store_.family(Family::kBlockMeta)));
+  std::vector<BlockRef> blocks;
+  for (it->SeekToLast(); it->Valid(); it->Prev()) {
+    std::optional<ParsedBlockKey> parsed =
+        ParseBlockKey(absl::string_view(it->key().data(), it->key().size()));
+    BlockRef ref;
+    if (!parsed ||
+        !ref.meta.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("corrupt block meta");
+    }
+    if (ref.meta.last_seq() <= seq) break;
+    ref.first_seq = parsed->first_seq;
+    blocks.push_back(std::move(ref));
+  }
+  if (!it->status().ok()) return FromRocksStatus(it->status(), "listing new blocks");
+  std::reverse(blocks.begin(), blocks.end());
+  return blocks;
+}
+
 absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view device_id,
                                               uint64_t first_seq) {
   rocksdb::PinnableSlice payload;
@@ -88,6 +118,131 @@ absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view devic
                                        BlockKey(app, device_id, first_seq), &payload);
   if (!s.ok()) return FromRocksStatus(s, "reading a block");
   return BlockReader::Open(absl::string_view(payload.data(), payload.size()));
+}
+
+absl::StatusOr<std::vector<DeviceUser>> Reader::ListDeviceUsers(AppId app,
+                                                                absl::string_view device_id) {
+  std::vector<DeviceUser> users;
+  absl::Status status = ScanPrefix(
+      Family::kDeviceUsers, DeviceKey(app, device_id), "listing a device's users",
+      [&](absl::string_view key, absl::string_view value) {
+        std::optional<ParsedDeviceUserKey> parsed = ParseDeviceUserKey(key);
+        DeviceUser& user = users.emplace_back();
+        if (!parsed || !user.record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("corrupt entry in the device-users index");
+        }
+        user.user_id = std::string(parsed->user_id);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return users;
+}
+
+absl::StatusOr<std::vector<UserSummary>> Reader::FindUsers(AppId app, absl::string_view prefix,
+                                                           size_t limit) {
+  std::vector<UserSummary> users;
+  absl::Status stop_early = absl::CancelledError("enough users");
+  absl::Status status = ScanPrefix(
+      Family::kUsers, UserSearchPrefix(app, prefix), "finding users",
+      [&](absl::string_view key, absl::string_view value) {
+        std::optional<ParsedUserDeviceKey> parsed = ParseUserDeviceKey(key);
+        UserDeviceRecord record;
+        if (!parsed || !record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("corrupt entry in the users index");
+        }
+        if (parsed->user_id.empty()) return absl::OkStatus();  // lines with no user
+        if (users.empty() || users.back().user_id != parsed->user_id) {
+          if (users.size() == limit) return stop_early;
+          users.emplace_back().user_id = std::string(parsed->user_id);
+        }
+        UserSummary& user = users.back();
+        ++user.devices;
+        user.lines += record.lines();
+        if (user.first_seen_us == 0 || record.first_seen_unix_micros() < user.first_seen_us) {
+          user.first_seen_us = record.first_seen_unix_micros();
+        }
+        user.last_seen_us = std::max(user.last_seen_us, record.last_seen_unix_micros());
+        return absl::OkStatus();
+      });
+  if (!status.ok() && status != stop_early) return status;
+  return users;
+}
+
+absl::StatusOr<std::vector<AppBlockRef>> Reader::ListAppBlocks(AppId app, int64_t from_us,
+                                                               int64_t to_us) {
+  std::vector<AppBlockRef> blocks;
+  absl::Status status = ScanPrefix(
+      Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
+      [&](absl::string_view key, absl::string_view value) {
+        BlockMeta meta;
+        std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
+        if (!parsed || !meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("corrupt block meta");
+        }
+        if (meta.max_time_unix_micros() < from_us || meta.min_time_unix_micros() >= to_us) {
+          return absl::OkStatus();
+        }
+        AppBlockRef& ref = blocks.emplace_back();
+        ref.device_id = std::string(parsed->device_id);
+        ref.block.first_seq = parsed->first_seq;
+        ref.block.meta = std::move(meta);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return blocks;
+}
+
+absl::StatusOr<std::vector<IssueEntry>> Reader::ListIssues(AppId app, int64_t from_us,
+                                                           int64_t to_us, absl::string_view user_id,
+                                                           size_t limit) {
+  std::vector<IssueEntry> issues;
+  const std::string start = TimePrefix(app, from_us);
+  const std::string end = TimePrefix(app, to_us);
+  const std::string upper = PrefixSuccessor(AppPrefix(app));
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options = options_;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_.db()->NewIterator(options, store_.family(Family::kIssues)));
+  for (it->Seek(start); it->Valid() && issues.size() < limit; it->Next()) {
+    const absl::string_view key(it->key().data(), it->key().size());
+    if (key >= end) break;
+    std::optional<ParsedTimeKey> parsed = ParseTimeKey(key);
+    IssueRecord record;
+    if (!parsed || !record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("corrupt entry in the issues index");
+    }
+    if (!user_id.empty() && record.user_id() != user_id) continue;
+    IssueEntry& issue = issues.emplace_back();
+    issue.time_us = parsed->time_us;
+    issue.device_id = std::string(parsed->device_id);
+    issue.seq = parsed->seq;
+    issue.record = std::move(record);
+  }
+  if (!it->status().ok()) return FromRocksStatus(it->status(), "listing issues");
+  return issues;
+}
+
+absl::StatusOr<std::vector<AuditRecord>> Reader::ListAudit(AppId app, int64_t from_us,
+                                                           int64_t to_us, size_t limit) {
+  std::vector<AuditRecord> records;
+  const std::string start = TimePrefix(app, from_us);
+  const std::string end = TimePrefix(app, to_us);
+  const std::string upper = PrefixSuccessor(AppPrefix(app));
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options = options_;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_.db()->NewIterator(options, store_.family(Family::kAudit)));
+  for (it->Seek(start); it->Valid() && records.size() < limit; it->Next()) {
+    if (absl::string_view(it->key().data(), it->key().size()) >= end) break;
+    AuditRecord& record = records.emplace_back();
+    if (!record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("corrupt audit record");
+    }
+  }
+  if (!it->status().ok()) return FromRocksStatus(it->status(), "reading the audit trail");
+  return records;
 }
 
 }  // namespace fieldlog::store

@@ -31,6 +31,33 @@ struct UserDevice {
   UserDeviceRecord record;
 };
 
+struct DeviceUser {
+  std::string user_id;
+  UserDeviceRecord record;
+};
+
+// A user found by prefix: her (user, device) records folded together.
+struct UserSummary {
+  std::string user_id;
+  uint32_t devices = 0;
+  uint64_t lines = 0;
+  int64_t first_seen_us = 0;
+  int64_t last_seen_us = 0;
+};
+
+struct IssueEntry {
+  int64_t time_us = 0;
+  std::string device_id;
+  uint64_t seq = 0;
+  IssueRecord record;
+};
+
+// A block anywhere in the app, for app-wide scans.
+struct AppBlockRef {
+  std::string device_id;
+  BlockRef block;
+};
+
 class Reader {
  public:
   explicit Reader(const Store& store);
@@ -48,8 +75,36 @@ class Reader {
   // Every block of a device, in seq order, with its meta.
   absl::StatusOr<std::vector<BlockRef>> ListBlocks(AppId app, absl::string_view device_id);
 
+  // The device's newest blocks that hold seqs above `seq`, in seq order:
+  // read backwards from the newest block until one ends at or below `seq`.
+  // (A late batch that filled an old gap is not found this way; searches
+  // find it.)
+  absl::StatusOr<std::vector<BlockRef>> ListBlocksAfter(AppId app, absl::string_view device_id,
+                                                        uint64_t seq);
+
   absl::StatusOr<BlockReader> ReadBlock(AppId app, absl::string_view device_id,
                                         uint64_t first_seq);
+
+  // The users who logged on a device, in user id order.
+  absl::StatusOr<std::vector<DeviceUser>> ListDeviceUsers(AppId app, absl::string_view device_id);
+
+  // Users whose id starts with `prefix` (at most `limit`), in id order.
+  absl::StatusOr<std::vector<UserSummary>> FindUsers(AppId app, absl::string_view prefix,
+                                                     size_t limit);
+
+  // Every block of the app whose time range meets [from_us, to_us), by
+  // device. Reads only the small metas.
+  absl::StatusOr<std::vector<AppBlockRef>> ListAppBlocks(AppId app, int64_t from_us,
+                                                         int64_t to_us);
+
+  // Issues and feedback in [from_us, to_us), oldest first, at most `limit`;
+  // only `user_id`'s when it is not empty.
+  absl::StatusOr<std::vector<IssueEntry>> ListIssues(AppId app, int64_t from_us, int64_t to_us,
+                                                     absl::string_view user_id, size_t limit);
+
+  // The audit trail in [from_us, to_us), oldest first, at most `limit`.
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(AppId app, int64_t from_us, int64_t to_us,
+                                                     size_t limit);
 
  private:
 

@@ -13,7 +13,8 @@ namespace {
 // understand).
 class ExpiryFilter final : public rocksdb::CompactionFilter {
  public:
-  using TimeOf = bool (*)(const rocksdb::Slice& value, int64_t* time_us);
+  using TimeOf = bool (*)(const rocksdb::Slice& key, const rocksdb::Slice& value,
+                          int64_t* time_us);
 
   ExpiryFilter(const Retention* retention, const char* name, TimeOf time_of)
       : retention_(retention), name_(name), time_of_(time_of) {}
@@ -25,7 +26,7 @@ class ExpiryFilter final : public rocksdb::CompactionFilter {
     const int64_t cutoff = retention_->CutoffMicros(app, absl::ToUnixMicros(absl::Now()));
     if (cutoff == INT64_MIN) return false;
     int64_t time_us;
-    return time_of_(value, &time_us) && time_us < cutoff;
+    return time_of_(key, value, &time_us) && time_us < cutoff;
   }
 
   const char* Name() const override { return name_; }
@@ -36,31 +37,38 @@ class ExpiryFilter final : public rocksdb::CompactionFilter {
   const TimeOf time_of_;
 };
 
-bool BlockTime(const rocksdb::Slice& value, int64_t* time_us) {
+bool BlockTime(const rocksdb::Slice& /*key*/, const rocksdb::Slice& value, int64_t* time_us) {
   absl::StatusOr<int64_t> t = BlockReader::PeekMaxTime(absl::string_view(value.data(), value.size()));
   if (!t.ok()) return false;
   *time_us = *t;
   return true;
 }
 
-bool MetaTime(const rocksdb::Slice& value, int64_t* time_us) {
+bool MetaTime(const rocksdb::Slice& /*key*/, const rocksdb::Slice& value, int64_t* time_us) {
   BlockMeta meta;
   if (!meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;
   *time_us = meta.max_time_unix_micros();
   return true;
 }
 
-bool DeviceTime(const rocksdb::Slice& value, int64_t* time_us) {
+bool DeviceTime(const rocksdb::Slice& /*key*/, const rocksdb::Slice& value, int64_t* time_us) {
   DeviceRecord record;
   if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;
   *time_us = record.last_seen_unix_micros();
   return true;
 }
 
-bool UserTime(const rocksdb::Slice& value, int64_t* time_us) {
+bool UserTime(const rocksdb::Slice& /*key*/, const rocksdb::Slice& value, int64_t* time_us) {
   UserDeviceRecord record;
   if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) return false;
   *time_us = record.last_seen_unix_micros();
+  return true;
+}
+
+bool IssueTime(const rocksdb::Slice& key, const rocksdb::Slice& /*value*/, int64_t* time_us) {
+  std::optional<ParsedTimeKey> parsed = ParseTimeKey(absl::string_view(key.data(), key.size()));
+  if (!parsed) return false;
+  *time_us = parsed->time_us;
   return true;
 }
 
@@ -73,6 +81,7 @@ Retention::Retention(uint32_t default_days) : default_days_(default_days) {
   meta_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlockMeta", &MetaTime);
   device_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredDevices", &DeviceTime);
   user_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredUsers", &UserTime);
+  issue_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredIssues", &IssueTime);
 }
 
 int64_t Retention::CutoffMicros(AppId app, int64_t now_us) const {

@@ -13,6 +13,7 @@
 //
 // A block is deleted when its newest line is expired, so a block straddling
 // the cutoff lives until its last line expires (at most one block per device).
+// The audit trail is kept whatever the retention.
 #ifndef FIELDLOG_STORE_RETENTION_H_
 #define FIELDLOG_STORE_RETENTION_H_
 
@@ -43,6 +44,7 @@ class Retention {
   const rocksdb::CompactionFilter* block_meta_filter() const { return meta_filter_.get(); }
   const rocksdb::CompactionFilter* device_filter() const { return device_filter_.get(); }
   const rocksdb::CompactionFilter* user_filter() const { return user_filter_.get(); }
+  const rocksdb::CompactionFilter* issue_filter() const { return issue_filter_.get(); }
 
   // Set once the catalog is loaded (after the database opens).
   void set_catalog(const Catalog* catalog) { catalog_.store(catalog); }
@@ -51,7 +53,7 @@ class Retention {
   std::atomic<const Catalog*> catalog_{nullptr};
   const uint32_t default_days_;
   std::unique_ptr<rocksdb::CompactionFilter> block_filter_, meta_filter_, device_filter_,
-      user_filter_;
+      user_filter_, issue_filter_;
 };
 
 }  // namespace fieldlog::store

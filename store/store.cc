@@ -14,12 +14,8 @@
 namespace fieldlog::store {
 namespace {
 
-constexpr const char* kFamilyNames[] = {"default",
-                                        "apps",
-                                        "devices",
-                                        "users",
-                                        "block_meta",
-                                        "blocks"};
+constexpr const char* kFamilyNames[] = {"default", "apps",         "devices", "users", "block_meta",
+                                        "blocks",  "device_users", "issues",  "audit"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
 // Counts RocksDB's transitions into a write stall (delayed or stopped).
@@ -112,7 +108,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
         cf.compaction_filter = retention.device_filter();
         break;
       case Family::kUsers:
+      case Family::kDeviceUsers:
         cf.compaction_filter = retention.user_filter();
+        break;
+      case Family::kIssues:
+        cf.compaction_filter = retention.issue_filter();
         break;
       default:
         break;
@@ -140,6 +140,16 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     store->group_committer_ = std::make_unique<GroupCommitter>(db, options.sync_interval);
   }
   return store;
+}
+
+absl::Status Store::AppendAudit(AppId app, const AuditRecord& record) {
+  // The counter keeps two records of the same microsecond apart.
+  const std::string key = TimeKey(app, record.time_unix_micros(), "",
+                                  audit_counter_.fetch_add(1, std::memory_order_relaxed));
+  rocksdb::WriteOptions options = write_options_;
+  options.sync = options_.sync != SyncPolicy::kNone;
+  return FromRocksStatus(db_->Put(options, family(Family::kAudit), key, record.SerializeAsString()),
+                         "writing the audit trail");
 }
 
 uint64_t Store::group_syncs() const {

@@ -9,9 +9,13 @@
 //   block_meta  one BlockMeta per block, small, scanned to plan a query
 //   blocks      block payloads (already zstd-compressed, so RocksDB does not
 //               compress them again)
+//   device_users  the reverse of users: one record per (device, user) pair
+//   issues      issues and feedback users sent, in time order
+//   audit       who read whose logs, in time order
 #ifndef FIELDLOG_STORE_STORE_H_
 #define FIELDLOG_STORE_STORE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,7 +60,18 @@ struct StoreOptions {
   uint32_t default_retention_days = 30;
 };
 
-enum class Family { kDefault = 0, kApps, kDevices, kUsers, kBlockMeta, kBlocks, kCount };
+enum class Family {
+  kDefault = 0,
+  kApps,
+  kDevices,
+  kUsers,
+  kBlockMeta,
+  kBlocks,
+  kDeviceUsers,
+  kIssues,
+  kAudit,
+  kCount
+};
 
 class Store {
  public:
@@ -75,6 +90,10 @@ class Store {
   // AppendResult::sequence) is durable under the sync policy: at once for
   // kNone and kEveryBatch, after the next group fsync for kInterval.
   void WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done);
+
+  // Appends a record to the app's audit trail (synced: the trail must not
+  // miss a read that happened).
+  absl::Status AppendAudit(AppId app, const AuditRecord& record);
 
   // WAL fsyncs done by the group committer (0 unless SyncPolicy::kInterval).
   uint64_t group_syncs() const;
@@ -103,6 +122,7 @@ class Store {
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<GroupCommitter> group_committer_;
   std::shared_ptr<rocksdb::EventListener> stall_listener_;
+  std::atomic<uint64_t> audit_counter_{0};
 };
 
 // RocksDB status to absl::Status: I/O trouble is UNAVAILABLE (a client may

@@ -206,10 +206,26 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
     }
     user_record.set_last_seen_unix_micros(request.receive_time_us);
     user_record.set_lines(user_record.lines() + lines);
+    const std::string value = user_record.SerializeAsString();
     batch.Put(store_->family(Family::kUsers),
-              UserDeviceKey(request.app, user_id, request.device_id),
-              user_record.SerializeAsString());
+              UserDeviceKey(request.app, user_id, request.device_id), value);
+    batch.Put(store_->family(Family::kDeviceUsers),
+              DeviceUserKey(request.app, request.device_id, user_id), value);
     user_updates.emplace_back(std::string(user_id), std::move(user_record));
+  }
+
+  // Issues and feedback users sent get an index of their own, in time order.
+  for (const EntryView* e : fresh) {
+    if (e->kind != v1::ENTRY_KIND_ISSUE && e->kind != v1::ENTRY_KIND_FEEDBACK) continue;
+    IssueRecord issue;
+    issue.set_kind(e->kind);
+    issue.set_user_id(std::string(e->user_id));
+    issue.set_session_id(std::string(e->session_id));
+    issue.set_tag(std::string(e->tag));
+    issue.set_message(std::string(e->message));
+    batch.Put(store_->family(Family::kIssues),
+              TimeKey(request.app, e->time_us, request.device_id, e->seq),
+              issue.SerializeAsString());
   }
 
   rocksdb::Status s = store_->db()->Write(store_->write_options(), &batch);
@@ -225,6 +241,11 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   result.stored = static_cast<uint32_t>(fresh.size());
   result.watermark = state->ranges.watermark();
   result.sequence = store_->db()->GetLatestSequenceNumber();
+  if (observer_ && !fresh.empty()) {
+    AppendEvent event{request.app, request.device_id, {}};
+    for (const auto& [user_id, lines] : user_lines) event.user_ids.push_back(user_id);
+    observer_(event);
+  }
   return result;
 }
 
@@ -287,6 +308,8 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
     batch.Put(store_->family(Family::kDevices), DeviceKey(app, device.device_id),
               record.SerializeAsString());
     batch.Delete(store_->family(Family::kUsers), UserDeviceKey(app, user_id, device.device_id));
+    batch.Delete(store_->family(Family::kDeviceUsers),
+                 DeviceUserKey(app, device.device_id, user_id));
     rocksdb::WriteOptions sync = store_->write_options();
     sync.sync = true;  // an erasure is confirmed to a person; make it stick
     if (rocksdb::Status s = store_->db()->Write(sync, &batch); !s.ok()) {
@@ -296,6 +319,23 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
     state->users.erase(std::string(user_id));
     ++result.devices;
     result.lines += removed;
+  }
+  // Her issues and feedback.
+  {
+    Reader reader(*store_);
+    absl::StatusOr<std::vector<IssueEntry>> issues =
+        reader.ListIssues(app, INT64_MIN, INT64_MAX, user_id, SIZE_MAX);
+    if (!issues.ok()) return issues.status();
+    rocksdb::WriteBatch batch;
+    for (const IssueEntry& issue : *issues) {
+      batch.Delete(store_->family(Family::kIssues),
+                   TimeKey(app, issue.time_us, issue.device_id, issue.seq));
+    }
+    rocksdb::WriteOptions sync = store_->write_options();
+    sync.sync = true;
+    if (rocksdb::Status s = store_->db()->Write(sync, &batch); !s.ok()) {
+      return FromRocksStatus(s, "erasing a user's issues");
+    }
   }
   // Compaction rewrites the touched ranges without the deleted values, so the
   // lines are gone from the files, not only hidden by tombstones.
@@ -318,6 +358,15 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
   }
   if (rocksdb::Status s = compact(Family::kUsers, UserPrefix(app, user_id)); !s.ok()) {
     return FromRocksStatus(s, "compacting the users index");
+  }
+  for (const UserDevice& device : devices) {
+    if (rocksdb::Status s = compact(Family::kDeviceUsers, DeviceKey(app, device.device_id));
+        !s.ok()) {
+      return FromRocksStatus(s, "compacting the device-users index");
+    }
+  }
+  if (rocksdb::Status s = compact(Family::kIssues, AppPrefix(app)); !s.ok()) {
+    return FromRocksStatus(s, "compacting the issues index");
   }
   return result;
 }

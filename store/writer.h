@@ -27,6 +27,8 @@
 #define FIELDLOG_STORE_WRITER_H_
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <span>
@@ -72,6 +74,13 @@ struct AppendResult {
   uint64_t sequence = 0;
 };
 
+// What an Append stored, for observers (live tail).
+struct AppendEvent {
+  AppId app;
+  absl::string_view device_id;
+  std::vector<absl::string_view> user_ids;  // the users of the new lines
+};
+
 struct EraseResult {
   uint32_t devices = 0;
   uint64_t lines = 0;
@@ -88,6 +97,12 @@ class Writer {
   static constexpr int64_t kClockToleranceMicros = 2'000'000;
 
   explicit Writer(Store* store);
+
+  // Called after every Append that stored lines, on the appending thread,
+  // once the lines are readable. Set before any Append; it must be quick.
+  void SetObserver(std::function<void(const AppendEvent&)> observer) {
+    observer_ = std::move(observer);
+  }
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request);
 
@@ -116,6 +131,7 @@ class Writer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
 
   Store* const store_;
+  std::function<void(const AppendEvent&)> observer_;
   absl::Mutex devices_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<DeviceState>> devices_
       ABSL_GUARDED_BY(devices_mu_);

@@ -48,6 +48,45 @@ TEST(KeysTest, UserDeviceKeysRoundTrip) {
       UserPrefix(9, "alice@example.com")));
 }
 
+TEST(KeysTest, UsersSortByIdAndAPrefixFindsThem) {
+  std::vector<std::string> keys = {UserDeviceKey(1, "alice@example.com", "d1"),
+                                   UserDeviceKey(1, "alice", "d9"),
+                                   UserDeviceKey(1, "alice2", "d1"), UserDeviceKey(1, "bob", "d1"),
+                                   UserDeviceKey(1, "alice", "d2")};
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::string> order;
+  for (const std::string& key : keys) {
+    std::optional<ParsedUserDeviceKey> parsed = ParseUserDeviceKey(key);
+    ASSERT_TRUE(parsed);
+    order.push_back(std::string(parsed->user_id) + "/" + std::string(parsed->device_id));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"alice/d2", "alice/d9", "alice2/d1",
+                                             "alice@example.com/d1", "bob/d1"}));
+  // "alice"'s own devices only; but a search for the prefix finds all three.
+  EXPECT_FALSE(UserDeviceKey(1, "alice2", "d1").starts_with(UserPrefix(1, "alice")));
+  EXPECT_TRUE(UserDeviceKey(1, "alice2", "d1").starts_with(UserSearchPrefix(1, "ali")));
+}
+
+TEST(KeysTest, TimeKeysSortByTimeThenDeviceThenSeq) {
+  std::vector<std::string> keys = {TimeKey(1, 200, "a", 1), TimeKey(1, -5, "z", 9),
+                                   TimeKey(1, 200, "a", 0), TimeKey(1, 100, "b", 3)};
+  std::sort(keys.begin(), keys.end());
+  std::vector<int64_t> times;
+  for (const std::string& key : keys) {
+    std::optional<ParsedTimeKey> parsed = ParseTimeKey(key);
+    ASSERT_TRUE(parsed);
+    times.push_back(parsed->time_us);
+  }
+  EXPECT_EQ(times, (std::vector<int64_t>{-5, 100, 200, 200}));
+  EXPECT_EQ(ParseTimeKey(keys[2])->seq, 0u);
+  EXPECT_LT(TimePrefix(1, 150), keys[2]);
+  EXPECT_GT(TimePrefix(1, 150), keys[1]);
+  std::optional<ParsedDeviceUserKey> reverse = ParseDeviceUserKey(DeviceUserKey(2, "dev", "u1"));
+  ASSERT_TRUE(reverse);
+  EXPECT_EQ(reverse->device_id, "dev");
+  EXPECT_EQ(reverse->user_id, "u1");
+}
+
 TEST(KeysTest, MalformedKeysAreRejected) {
   EXPECT_FALSE(ParseBlockKey(""));
   EXPECT_FALSE(ParseBlockKey(std::string("\0\0\0\1\x09short", 10)));

@@ -1,0 +1,249 @@
+#include "query/analytics.h"
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <tuple>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "query/row_filter.h"
+#include "query/search.h"
+#include "store/reader.h"
+
+namespace fieldlog::query {
+namespace {
+
+// Calls `visit` for every block of the scope (a device, a user's devices, or
+// the whole app when both are empty) that meets [from_us, to_us) and may
+// hold a row `filter` accepts. Blocks of one device come one after another.
+absl::Status ForEachBlock(
+    const store::Store& store, const store::AppRecord& app, absl::string_view user_id,
+    absl::string_view device_id, int64_t from_us, int64_t to_us, const RowFilter& filter,
+    const std::function<void(absl::string_view device, const store::BlockReader&)>& visit) {
+  store::Reader reader(store);
+  std::vector<store::AppBlockRef> blocks;
+  if (device_id.empty() && user_id.empty()) {
+    absl::StatusOr<std::vector<store::AppBlockRef>> all =
+        reader.ListAppBlocks(app.app_id(), from_us, to_us);
+    if (!all.ok()) return all.status();
+    blocks = *std::move(all);
+  } else {
+    std::vector<std::string> devices;
+    if (!device_id.empty()) {
+      devices.emplace_back(device_id);
+    } else {
+      absl::StatusOr<std::vector<store::UserDevice>> listed =
+          reader.ListUserDevices(app.app_id(), user_id);
+      if (!listed.ok()) return listed.status();
+      for (store::UserDevice& d : *listed) devices.push_back(std::move(d.device_id));
+    }
+    for (const std::string& device : devices) {
+      absl::StatusOr<std::vector<store::BlockRef>> listed = reader.ListBlocks(app.app_id(), device);
+      if (!listed.ok()) return listed.status();
+      for (store::BlockRef& ref : *listed) {
+        if (ref.meta.max_time_unix_micros() < from_us || ref.meta.min_time_unix_micros() >= to_us) {
+          continue;
+        }
+        blocks.push_back({device, std::move(ref)});
+      }
+    }
+  }
+  for (const store::AppBlockRef& ref : blocks) {
+    if (!filter.BlockMayMatch(ref.block.meta)) continue;
+    absl::StatusOr<store::BlockReader> block =
+        reader.ReadBlock(app.app_id(), ref.device_id, ref.block.first_seq);
+    if (!block.ok()) return block.status();
+    visit(ref.device_id, *block);
+  }
+  return absl::OkStatus();
+}
+
+int64_t Cutoff(const store::Store& store, const store::AppRecord& app, int64_t now_us) {
+  return store.retention().CutoffMicros(app.app_id(), now_us);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::StatsResponse> ComputeStats(const store::Store& store,
+                                               const store::AppRecord& app,
+                                               const v1::StatsRequest& request, int64_t now_us) {
+  int64_t from, to;
+  if (absl::Status s =
+          ResolveTimeRange(request.from_unix_micros(), request.to_unix_micros(), now_us, &from, &to);
+      !s.ok()) {
+    return s;
+  }
+  const int64_t span = to - from;
+  int64_t interval = request.interval_micros();
+  if (interval < 0) return absl::InvalidArgumentError("interval must be positive");
+  if (interval == 0) interval = std::max<int64_t>(1'000'000, span / 24);
+  if ((span + interval - 1) / interval > kMaxBuckets) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the interval gives more than ", kMaxBuckets, " buckets; use a wider one"));
+  }
+  if (request.top_tags() > kMaxTopTags) {
+    return absl::InvalidArgumentError(absl::StrCat("top_tags is at most ", kMaxTopTags));
+  }
+  const uint32_t top_tags = request.top_tags() == 0 ? kDefaultTopTags : request.top_tags();
+  const int64_t cutoff = Cutoff(store, app, now_us);
+  const int64_t previous_from = from - span;
+
+  v1::StatsResponse response;
+  response.set_from_unix_micros(from);
+  response.set_to_unix_micros(to);
+  response.set_interval_micros(interval);
+  const size_t buckets = static_cast<size_t>((span + interval - 1) / interval);
+  std::vector<std::array<uint64_t, 7>> counts(buckets, std::array<uint64_t, 7>{});
+  std::array<uint64_t, 7> totals{}, previous_totals{};
+  absl::flat_hash_map<std::string, v1::TagStats> tags;
+
+  LineFilters filters;
+  filters.user_id = request.user_id();
+  absl::StatusOr<RowFilter> filter = RowFilter::Make(filters);
+  if (!filter.ok()) return filter.status();
+  absl::Status status = ForEachBlock(
+      store, app, request.user_id(), request.device_id(), std::max(previous_from, cutoff), to,
+      *filter, [&](absl::string_view, const store::BlockReader& block) {
+        for (size_t row = 0; row < block.size(); ++row) {
+          const int64_t t = block.time_us(row);
+          if (t < previous_from || t >= to || t < cutoff) continue;
+          if (!request.user_id().empty() && block.user_id(row) != request.user_id()) continue;
+          const int level = block.level(row);
+          const bool error = level >= v1::LEVEL_ERROR;
+          v1::TagStats& tag = tags[block.tag(row)];
+          if (t >= from) {
+            ++counts[static_cast<size_t>((t - from) / interval)][level];
+            ++totals[level];
+            tag.set_lines(tag.lines() + 1);
+            if (error) tag.set_errors(tag.errors() + 1);
+          } else {
+            ++previous_totals[level];
+            tag.set_previous_lines(tag.previous_lines() + 1);
+            if (error) tag.set_previous_errors(tag.previous_errors() + 1);
+          }
+        }
+      });
+  if (!status.ok()) return status;
+
+  for (size_t b = 0; b < buckets; ++b) {
+    v1::StatsBucket* bucket = response.add_buckets();
+    bucket->set_start_unix_micros(from + static_cast<int64_t>(b) * interval);
+    for (uint64_t c : counts[b]) bucket->add_level_counts(c);
+  }
+  for (uint64_t c : totals) response.add_level_totals(c);
+  for (uint64_t c : previous_totals) response.add_previous_level_totals(c);
+  std::vector<v1::TagStats> sorted;
+  sorted.reserve(tags.size());
+  for (auto& [name, stats] : tags) {
+    stats.set_tag(name);
+    sorted.push_back(std::move(stats));
+  }
+  // Busiest first; tags seen only before the range (gone quiet) after those.
+  std::sort(sorted.begin(), sorted.end(), [](const v1::TagStats& a, const v1::TagStats& b) {
+    return std::make_tuple(a.lines(), a.previous_lines(), b.tag()) >
+           std::make_tuple(b.lines(), b.previous_lines(), a.tag());
+  });
+  if (sorted.size() > top_tags) sorted.resize(top_tags);
+  for (v1::TagStats& t : sorted) *response.add_tags() = std::move(t);
+  return response;
+}
+
+absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
+                                                  const store::AppRecord& app,
+                                                  const v1::AffectedRequest& request,
+                                                  int64_t now_us) {
+  if (request.text().empty() && request.regex().empty()) {
+    return absl::InvalidArgumentError("name the text or regex to look for");
+  }
+  if (request.limit() > kMaxAffectedLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("limit is at most ", kMaxAffectedLimit));
+  }
+  const uint32_t limit = request.limit() == 0 ? kDefaultAffectedLimit : request.limit();
+  int64_t from, to;
+  if (absl::Status s =
+          ResolveTimeRange(request.from_unix_micros(), request.to_unix_micros(), now_us, &from, &to);
+      !s.ok()) {
+    return s;
+  }
+  from = std::max(from, Cutoff(store, app, now_us));
+  v1::SearchRequest as_search;
+  as_search.set_text(request.text());
+  as_search.set_regex(request.regex());
+  as_search.set_min_level(request.min_level());
+  absl::StatusOr<LineFilters> filters = FiltersFromRequest(as_search);
+  if (!filters.ok()) return filters.status();
+  absl::StatusOr<RowFilter> filter = RowFilter::Make(*filters);
+  if (!filter.ok()) return filter.status();
+
+  v1::AffectedResponse response;
+  absl::flat_hash_map<std::string, v1::AffectedUser> users;
+  absl::flat_hash_map<std::string, std::string> last_device_of_user;
+  absl::flat_hash_map<std::string, v1::AffectedDevice> devices;
+  uint64_t scanned = 0, matching = 0;
+  if (from < to) {
+    absl::Status status = ForEachBlock(
+        store, app, "", "", from, to, *filter,
+        [&](absl::string_view device_id, const store::BlockReader& block) {
+          for (size_t row = 0; row < block.size(); ++row) {
+            ++scanned;
+            const int64_t t = block.time_us(row);
+            if (t < from || t >= to || !filter->Matches(block, row)) continue;
+            ++matching;
+            const absl::string_view user_id = block.user_id(row);
+            v1::AffectedDevice& device = devices[device_id];
+            if (device.lines() == 0) {
+              device.set_device_id(std::string(device_id));
+              device.set_first_unix_micros(t);
+            }
+            device.set_lines(device.lines() + 1);
+            device.set_first_unix_micros(std::min(device.first_unix_micros(), t));
+            if (t >= device.last_unix_micros()) {
+              device.set_last_unix_micros(t);
+              device.set_user_id(std::string(user_id));
+            }
+            if (user_id.empty()) continue;
+            v1::AffectedUser& user = users[user_id];
+            if (user.lines() == 0) {
+              user.set_user_id(std::string(user_id));
+              user.set_first_unix_micros(t);
+            }
+            user.set_lines(user.lines() + 1);
+            user.set_first_unix_micros(std::min(user.first_unix_micros(), t));
+            user.set_last_unix_micros(std::max(user.last_unix_micros(), t));
+            // A device's blocks come together, so a change of device is a new one.
+            std::string& last_device = last_device_of_user[user_id];
+            if (last_device != device_id) {
+              last_device = std::string(device_id);
+              user.set_devices(user.devices() + 1);
+            }
+          }
+        });
+    if (!status.ok()) return status;
+  }
+  response.set_scanned_lines(scanned);
+  response.set_matching_lines(matching);
+  response.set_total_users(static_cast<uint32_t>(users.size()));
+  response.set_total_devices(static_cast<uint32_t>(devices.size()));
+
+  std::vector<v1::AffectedUser> sorted_users;
+  for (auto& [id, user] : users) sorted_users.push_back(std::move(user));
+  std::sort(sorted_users.begin(), sorted_users.end(),
+            [](const v1::AffectedUser& a, const v1::AffectedUser& b) {
+              return std::make_tuple(a.lines(), b.user_id()) > std::make_tuple(b.lines(), a.user_id());
+            });
+  if (sorted_users.size() > limit) sorted_users.resize(limit);
+  for (v1::AffectedUser& u : sorted_users) *response.add_users() = std::move(u);
+  std::vector<v1::AffectedDevice> sorted_devices;
+  for (auto& [id, device] : devices) sorted_devices.push_back(std::move(device));
+  std::sort(sorted_devices.begin(), sorted_devices.end(),
+            [](const v1::AffectedDevice& a, const v1::AffectedDevice& b) {
+              return std::make_tuple(a.lines(), b.device_id()) >
+                     std::make_tuple(b.lines(), a.device_id());
+            });
+  if (sorted_devices.size() > limit) sorted_devices.resize(limit);
+  for (v1::AffectedDevice& d : sorted_devices) *response.add_devices() = std::move(d);
+  return response;
+}
+
+}  // namespace fieldlog::query

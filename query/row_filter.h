@@ -1,0 +1,65 @@
+// RowFilter: the line filters every kind of query shares (user, session,
+// level, tags, text, regex, attributes), applied to block rows, plus the
+// cheap test on a block's meta that lets a query skip the block entirely.
+// Time ranges and cursors are the caller's.
+#ifndef FIELDLOG_QUERY_ROW_FILTER_H_
+#define FIELDLOG_QUERY_ROW_FILTER_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "fieldlog/v1/query.pb.h"
+#include "re2/re2.h"
+#include "store/block.h"
+
+namespace fieldlog::query {
+
+inline constexpr size_t kMaxTextBytes = 1024;
+inline constexpr size_t kMaxTags = 32;
+inline constexpr size_t kMaxAttributeFilters = 16;
+
+struct LineFilters {
+  std::string user_id;     // empty: any
+  std::string session_id;  // empty: any
+  v1::Level min_level = v1::LEVEL_UNSPECIFIED;
+  std::vector<std::string> tags;  // any of; empty: any
+  std::string text;               // case-insensitive substring; empty: any
+  std::string regex;              // RE2, partial match; empty: any
+  std::vector<std::pair<std::string, std::string>> attributes;  // all of, as text
+};
+
+// Reads the filters of a SearchRequest; INVALID_ARGUMENT when one is out of
+// bounds.
+absl::StatusOr<LineFilters> FiltersFromRequest(const v1::SearchRequest& request);
+
+class RowFilter {
+ public:
+  // INVALID_ARGUMENT for a regex RE2 cannot compile, with RE2's reason.
+  static absl::StatusOr<RowFilter> Make(const LineFilters& filters);
+
+  // False when no row of the block can match (levels, users).
+  bool BlockMayMatch(const store::BlockMeta& meta) const;
+
+  bool Matches(const store::BlockReader& block, size_t row) const;
+
+  // The expensive tests only (text, regex, attributes), for callers that
+  // checked the rest themselves.
+  bool MatchesContent(const store::BlockReader& block, size_t row) const;
+
+ private:
+  LineFilters filters_;
+  std::string lowered_text_;
+  std::shared_ptr<const re2::RE2> regex_;  // shared: RowFilter is copyable
+  uint32_t wanted_levels_ = 0;
+  mutable std::vector<store::AttributeView> attributes_;  // scratch
+};
+
+// An attribute value as text, the way filters compare it.
+std::string AttributeValueText(const store::AttributeView& value);
+
+}  // namespace fieldlog::query
+
+#endif  // FIELDLOG_QUERY_ROW_FILTER_H_
