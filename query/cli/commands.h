@@ -12,8 +12,12 @@ namespace fieldlog::cli {
 // "apps", "keys" and "backup".
 void RegisterAppsCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void RegisterSendCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
+// "logs" and "tail".
 void RegisterLogsCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
+// "devices" and "users".
 void RegisterDevicesCommand(CLI::App& app, const GlobalOptions& global, int* exit_code);
+// "stats", "affected", "issues" and "audit".
+void RegisterAnalyticsCommands(CLI::App& app, const GlobalOptions& global, int* exit_code);
 // "export" and "erase-user".
 void RegisterPrivacyCommands(CLI::App& app, const GlobalOptions& global, int* exit_code);
 

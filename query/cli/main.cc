@@ -5,12 +5,15 @@
 #include "CLI/CLI.hpp"
 #include "query/cli/client.h"
 #include "query/cli/commands.h"
+#include "query/cli/config.h"
 
 int main(int argc, char** argv) {
   using namespace fieldlog::cli;
   CLI::App app{"fieldlog: see what happened on a customer's device"};
-  app.footer(R"(Environment: FIELDLOG_SERVER, FIELDLOG_TOKEN and FIELDLOG_TLS_CA stand in for
---server, --token and --tls-ca.
+  app.footer(R"(Config: ~/.config/fieldlog/config.json (or $FIELDLOG_CONFIG), e.g.
+  {"server": "logs.example.com:4317", "token": "fl_rt_..."}
+Environment: FIELDLOG_SERVER, FIELDLOG_TOKEN and FIELDLOG_TLS_CA override the file;
+flags override both.
 
 Exit codes: 0 ok; 1 server or network failure; 2 bad flags or input;
 3 no such app, user or device; 4 missing, wrong or insufficient credentials.
@@ -20,6 +23,10 @@ Examples:
   echo "hello" | fieldlog send --key fl_ik_... --device dev-1 --user alice@example.com
   fieldlog logs --app shop --user alice@example.com --since 2h --level warn
   fieldlog devices --app shop --user alice@example.com
+  fieldlog tail --app shop --user alice@example.com
+  fieldlog stats --app shop --since 7d --sort spike
+  fieldlog affected --app shop --grep PaymentTimeout --since 24h
+  fieldlog issues --app shop --since 7d
   fieldlog keys list --app shop)");
   app.require_subcommand(1);
   // Global flags may come after the subcommand too (fieldlog logs ... -o json);
@@ -27,7 +34,9 @@ Examples:
   app.fallthrough();
   app.set_help_all_flag("--help-all", "Help for every command");
 
+  // Defaults, then the config file, then the environment, then flags.
   GlobalOptions global;
+  if (!LoadConfigFile(&global)) return kExitUsage;
   if (const char* server = std::getenv("FIELDLOG_SERVER")) global.server = server;
   if (const char* token = std::getenv("FIELDLOG_TOKEN")) global.token = token;
   if (const char* ca = std::getenv("FIELDLOG_TLS_CA")) global.tls_ca = ca;
@@ -47,6 +56,7 @@ Examples:
   RegisterLogsCommand(app, global, &exit_code);
   RegisterDevicesCommand(app, global, &exit_code);
   RegisterPrivacyCommands(app, global, &exit_code);
+  RegisterAnalyticsCommands(app, global, &exit_code);
 
   try {
     app.parse(argc, argv);

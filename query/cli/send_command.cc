@@ -38,8 +38,8 @@ bool ParseJsonLine(const std::string& text, const SendFlags& flags, Level defaul
   }
   fields->level = default_level;
   if (auto it = j.find("level"); it != j.end()) {
-    std::optional<v1::Level> level = it->is_string() ? ParseLevel(it->get<std::string>())
-                                                     : std::nullopt;
+    std::optional<v1::Level> level =
+        it->is_string() ? ParseLevel(it->get<std::string>()) : std::nullopt;
     if (!level) {
       *error = "\"level\" must be one of trace, debug, info, warn, error, fatal";
       return false;
@@ -126,14 +126,14 @@ int RunSend(const SendFlags& flags, const GlobalOptions& global) {
     while (!agent->Flush(std::chrono::milliseconds(200))) {
       const AgentStats stats = agent->stats();
       const auto code = static_cast<grpc::StatusCode>(stats.last_status_code);
-      if (code == grpc::StatusCode::UNAUTHENTICATED || code == grpc::StatusCode::PERMISSION_DENIED) {
+      if (code == grpc::StatusCode::UNAUTHENTICATED ||
+          code == grpc::StatusCode::PERMISSION_DENIED) {
         std::cerr << "fieldlog: the server refused the key: " << stats.last_error << "\n";
         return kExitDenied;
       }
       if (std::chrono::steady_clock::now() > deadline) {
         std::cerr << "fieldlog: gave up after " << flags.timeout_seconds << "s with "
-                  << (stats.logged - stats.acknowledged - stats.rejected)
-                  << " lines unacknowledged"
+                  << (stats.logged - stats.acknowledged - stats.rejected) << " lines unacknowledged"
                   << (stats.last_error.empty() ? "" : ": " + stats.last_error) << "\n";
         return kExitFailure;
       }
@@ -194,7 +194,8 @@ int RunSend(const SendFlags& flags, const GlobalOptions& global) {
 }  // namespace
 
 void RegisterSendCommand(CLI::App& app, const GlobalOptions& global, int* exit_code) {
-  CLI::App* send = app.add_subcommand("send", "Send log lines from stdin (through the agent library)");
+  CLI::App* send =
+      app.add_subcommand("send", "Send log lines from stdin (through the agent library)");
   send->footer(R"(Exits 0 once every line is acknowledged by the server.
 
 Formats:
