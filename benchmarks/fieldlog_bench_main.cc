@@ -67,7 +67,8 @@ struct Flags {
   uint64_t seed = 1;
   int rare_every = 50000;
   // How it is driven.
-  int workers = 4;
+  int workers = 2;
+  std::string agent_gzip = "default";
   int concurrent_devices = 0;  // 0: all devices at once
   size_t window = 2048;
   size_t chunk = 256;
@@ -132,6 +133,7 @@ nlohmann::ordered_json Conditions(const Flags& flags, const FleetSpec& fleet) {
   o["seed"] = flags.seed;
   o["rare_every"] = flags.rare_every;
   o["workers"] = flags.workers;
+  o["agent_gzip"] = flags.agent_gzip;
   o["concurrent_devices"] = flags.concurrent_devices;
   o["window"] = flags.window;
   o["chunk"] = flags.chunk;
@@ -335,6 +337,7 @@ class Run {
     options.concurrent_devices =
         flags_.concurrent_devices > 0 ? flags_.concurrent_devices : flags_.devices;
     options.agents_dir = work_dir_ + "/agents";
+    options.agent_gzip = flags_.agent_gzip;
     options.window = flags_.window;
     options.chunk = flags_.chunk;
     options.max_duration = absl::Seconds(flags_.max_seconds);
@@ -363,6 +366,9 @@ class Run {
     }
     report->conditions()["ingest_seconds"] = seconds;
     report->conditions()["agent_reconnects"] = result->reconnects;
+    report->conditions()["workers_threads_before_load"] = result->idle_threads;
+    report->conditions()["workers_rss_mb_before_load"] =
+        static_cast<double>(result->idle_rss_bytes) / (1 << 20);
     report->Set("ingest.lines_per_sec", fieldlog_rate_, "lines/s", Better::kHigher,
                 Gate::kAbsolute,
                 "full speed, end to end: agent -> gRPC -> collector -> RocksDB WAL -> ack");
@@ -547,7 +553,12 @@ int Main(int argc, char** argv) {
   app.add_option("--rare-every", flags.rare_every,
                  "One line in about this many carries the rare-search token")
       ->capture_default_str();
-  app.add_option("--workers", flags.workers, "Bench worker processes running the agents")
+  app.add_option("--workers", flags.workers,
+                 "Bench worker processes running the agents (each one connection)")
+      ->capture_default_str();
+  app.add_option("--agent-gzip", flags.agent_gzip,
+                 "The agents' stream compression: default (as the agent ships), on, off")
+      ->check(CLI::IsMember({"default", "on", "off"}))
       ->capture_default_str();
   app.add_option("--concurrent-devices", flags.concurrent_devices,
                  "Agents alive at once over all workers (0: all devices); fewer runs the "
@@ -620,6 +631,7 @@ int Main(int argc, char** argv) {
   worker_cmd->add_option("--chunk", worker.chunk);
   worker_cmd->add_option("--max-seconds", max_seconds);
   worker_cmd->add_option("--agents-dir", worker.agents_dir);
+  worker_cmd->add_option("--agent-gzip", worker.agent_gzip);
 
   std::string listen_file;
   CLI::App* parse_ack_cmd = app.add_subcommand("parse-ack-server", "")->group("");

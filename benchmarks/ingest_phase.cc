@@ -31,7 +31,8 @@ struct WorkerState {
   nlohmann::json done;       // null until it finished part 2
   std::string error;
   uint64_t peak_rss = 0;
-  bool gone = false;
+  int idle_threads = 0;     // with its agents started, before the load
+  uint64_t idle_rss = 0;
 };
 
 std::vector<std::string> WorkerArgv(const IngestPhaseOptions& o, int first, int end,
@@ -54,7 +55,8 @@ std::vector<std::string> WorkerArgv(const IngestPhaseOptions& o, int first, int 
           "--window", absl::StrCat(o.window),
           "--chunk", absl::StrCat(o.chunk),
           "--max-seconds", absl::StrCat(absl::ToInt64Seconds(o.max_duration)),
-          "--agents-dir", o.agents_dir};
+          "--agents-dir", o.agents_dir,
+          "--agent-gzip", o.agent_gzip};
 }
 
 // Reads one worker's events until it is done, failed or gone.
@@ -162,7 +164,11 @@ absl::StatusOr<IngestResult> RunIngestPhase(const Fleet& fleet,
       if (!line) return absl::UnavailableError("a bench worker did not get ready within 2 minutes");
       nlohmann::json event = nlohmann::json::parse(*line, nullptr, false);
       if (!event.is_object()) continue;
-      if (event.value("event", "") == "ready") break;
+      if (event.value("event", "") == "ready") {
+        w.idle_threads = event.value("threads", 0);
+        w.idle_rss = event.value("rss_bytes", uint64_t{0});
+        break;
+      }
       if (event.value("event", "") == "error") {
         return absl::UnavailableError(absl::StrCat("bench worker: ", event.value("message", "")));
       }
@@ -278,6 +284,8 @@ absl::StatusOr<IngestResult> RunIngestPhase(const Fleet& fleet,
     result.reconnects += d.value("reconnects", uint64_t{0});
     if (d.contains("last_error")) result.last_agent_error = d["last_error"].get<std::string>();
     result.workers_peak_rss_bytes = std::max(result.workers_peak_rss_bytes, w.peak_rss);
+    result.idle_threads += w.idle_threads;
+    result.idle_rss_bytes += w.idle_rss;
     result.timed_out = result.timed_out || d.value("timed_out", false) ||
                        w.saturated.value("timed_out", false);
   }

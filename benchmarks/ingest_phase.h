@@ -36,10 +36,11 @@ struct IngestPhaseOptions {
   std::string ingest_key;
   pid_t server_pid = -1;   // -1: server CPU and memory are not measured
   std::string agents_dir;  // the agents' storage directories go under it
+  std::string agent_gzip = "default";  // see WorkerOptions
   FleetSpec fleet;         // lines_per_device covers both parts
   size_t saturated_lines = 2000;  // per device, part 1
   double steady_load = 0.5;       // part 2's rate, as a fraction of part 1's
-  int workers = 4;
+  int workers = 2;
   int concurrent_devices = 1000;  // over all workers
   size_t window = 2048;
   size_t chunk = 256;
@@ -68,6 +69,8 @@ struct IngestResult {
   double server_cpu_seconds = -1;    // over part 1
   uint64_t server_peak_rss_bytes = 0;
   uint64_t workers_peak_rss_bytes = 0;  // the largest worker
+  int idle_threads = 0;                 // all workers, agents started, before the load
+  uint64_t idle_rss_bytes = 0;          // likewise
   Histogram ack_round_trip_us;          // probe batch sent -> its Ack, part 2
   uint64_t probe_lines = 0;             // stored by the probes, not the agents
   std::string probe_error;

@@ -1,12 +1,14 @@
 #include "benchmarks/ingest_worker.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <atomic>
 #include <deque>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "benchmarks/histogram.h"
+#include "benchmarks/proc_stats.h"
 #include "fieldlog/agent.h"
 #include "nlohmann/json.hpp"
 
@@ -38,9 +41,14 @@ double CpuSecondsOfSelf() {
 // power cut, on its own flash) would measure the bench host's disk instead of
 // fieldlog. Written against whichever agent version is built (the spool came
 // with the agent rewrite, issue 3).
+// --agent-gzip sets the stream compression when asked to: on loopback it buys
+// nothing and costs CPU on both ends, on a phone it saves mobile data.
 template <typename Options>
-void SimulationTuning(Options* options) {
+void SimulationTuning(Options* options, const std::string& gzip) {
   if constexpr (requires { options->spool_fsync; }) options->spool_fsync = false;
+  if constexpr (requires { options->gzip; }) {
+    if (gzip != "default") options->gzip = gzip == "on";
+  }
 }
 
 // stdout is the protocol channel: one JSON object per line, whole lines only.
@@ -50,11 +58,18 @@ void Emit(const nlohmann::json& event) {
   std::cout << event.dump() << std::endl;
 }
 
+// The harness's own hot locks (a slot per append and per poll, the latency
+// histogram per acknowledged chunk) are std::mutex: Debian's Abseil is built
+// with absl::Mutex deadlock detection on, a graph lookup per lock, and the
+// harness must not add that to what the agents are measured to cost.
+using HarnessMutex = std::mutex;
+using HarnessLock = std::lock_guard<std::mutex>;
+
 // One simulated device while it is active.
 struct Slot {
-  absl::Mutex mu;
+  HarnessMutex mu;
   int device = -1;  // -1: empty
-  std::unique_ptr<Agent> agent ABSL_GUARDED_BY(mu);
+  std::unique_ptr<Agent> agent;  // guarded by mu
   GeneratedLines lines;  // owned by the driver thread
   size_t next = 0;       // lines appended (driver thread)
   // Lines resolved (acknowledged or rejected) per the agent's stats; written
@@ -66,7 +81,7 @@ struct Slot {
     uint64_t lines;    // lines in the chunk
     int64_t at_ns;     // when it was appended
   };
-  std::deque<Chunk> chunks ABSL_GUARDED_BY(mu);
+  std::deque<Chunk> chunks;  // guarded by mu
 };
 
 class Worker {
@@ -87,8 +102,25 @@ class Worker {
     for (Slot& slot : slots_) {
       if (!Activate(&slot)) return Fail(last_error_);
     }
-    if (!WaitConnected(absl::Seconds(60))) return Fail("agents did not connect: " + last_error_);
-    Emit({{"event", "ready"}});
+    WaitConnected(absl::Seconds(3));
+    // What the idle agents cost this process (a figure for choosing workers).
+    const std::optional<ProcessUsage> idle = ReadProcessUsage(::getpid());
+    Emit({{"event", "ready"},
+          {"agents", options_.end_device - options_.first_device},
+          {"threads", idle ? idle->threads : 0},
+          {"rss_bytes", idle ? idle->rss_bytes : 0}});
+    std::thread flusher([this] { RunFlusher(); });
+    struct StopFlusher {
+      Worker* worker;
+      std::thread& thread;
+      ~StopFlusher() {
+        {
+          absl::MutexLock lock(&worker->flush_mu_);
+          worker->flusher_stop_ = true;
+        }
+        thread.join();
+      }
+    } stop_flusher{this, flusher};
     std::string command;
     if (!std::getline(std::cin, command) || command != "go") return 1;
     const absl::Time deadline = absl::Now() + options_.max_duration;
@@ -127,14 +159,18 @@ class Worker {
   // worker's devices. Returns the part's totals.
   nlohmann::json RunPart(double rate, absl::Time deadline) {
     {
-      absl::MutexLock lock(&stats_mu_);
+      HarnessLock lock(stats_mu_);
       latency_ = Histogram();
     }
     stop_ = false;
     const int64_t start_ns = MonotonicNanos();
     last_ack_ns_ = start_ns;
     const double cpu_at_start = CpuSecondsOfSelf();
-    std::thread poller([this, deadline] { Poll(deadline); });
+    // Each poll reads every agent's stats(), which takes the agent's locks:
+    // at full speed every 10 ms is enough (only throughput counts there), at
+    // the steady rate every 2 ms (latency resolution).
+    const absl::Duration poll_every = rate == 0 ? absl::Milliseconds(10) : absl::Milliseconds(2);
+    std::thread poller([this, deadline, poll_every] { Poll(deadline, poll_every); });
     if (rate == 0) {
       Drive(saturated_lines_, deadline);
     } else {
@@ -146,7 +182,7 @@ class Worker {
     totals["last_ack_ns"] = last_ack_ns_.load();
     totals["cpu_seconds"] = CpuSecondsOfSelf() - cpu_at_start;
     totals["timed_out"] = absl::Now() >= deadline;
-    absl::MutexLock lock(&stats_mu_);
+    HarnessLock lock(stats_mu_);
     totals["log_to_ack_us"] = latency_.ToJson();
     return totals;
   }
@@ -166,7 +202,7 @@ class Worker {
     if (!options_.agents_dir.empty()) {
       agent_options.storage_dir = absl::StrCat(options_.agents_dir, "/", device);
     }
-    SimulationTuning(&agent_options);
+    SimulationTuning(&agent_options, options_.agent_gzip);
     std::string error;
     std::unique_ptr<Agent> agent = Agent::Start(agent_options, &error);
     if (agent == nullptr) {
@@ -177,7 +213,7 @@ class Worker {
     slot->lines = fleet_.Lines(device);
     slot->next = 0;
     slot->resolved = 0;
-    absl::MutexLock lock(&slot->mu);
+    HarnessLock lock(slot->mu);
     slot->device = device;
     slot->agent = std::move(agent);
     slot->chunks.clear();
@@ -188,14 +224,14 @@ class Worker {
   void Retire(Slot* slot) {
     std::unique_ptr<Agent> agent;
     {
-      absl::MutexLock lock(&slot->mu);
+      HarnessLock lock(slot->mu);
       agent = std::move(slot->agent);
       slot->device = -1;
     }
     if (agent == nullptr) return;
     const AgentStats stats = agent->stats();
     agent->Shutdown(std::chrono::seconds(2));
-    absl::MutexLock lock(&stats_mu_);
+    HarnessLock lock(stats_mu_);
     retired_.logged += stats.logged;
     retired_.acknowledged += stats.acknowledged;
     retired_.rejected += stats.rejected;
@@ -204,30 +240,53 @@ class Worker {
     if (!stats.last_error.empty()) last_agent_error_ = stats.last_error;
   }
 
-  bool WaitConnected(absl::Duration timeout) {
+  // Waits (up to `timeout`) for agents that connect as soon as they start,
+  // so connection setup stays out of the measured time. An agent that
+  // connects only once it has lines to send (the spooling agent does) connects
+  // inside the measured time, as it would in the field.
+  void WaitConnected(absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
       bool all = true;
       for (Slot& slot : slots_) {
-        absl::MutexLock lock(&slot.mu);
-        if (slot.agent == nullptr) continue;
-        const AgentStats stats = slot.agent->stats();
-        if (!stats.connected) {
+        HarnessLock lock(slot.mu);
+        if (slot.agent != nullptr && !slot.agent->stats().connected) {
           all = false;
-          last_error_ = stats.last_error;
           break;
         }
       }
-      if (all) return true;
+      if (all) return;
       absl::SleepFor(absl::Milliseconds(10));
     }
-    return false;
+  }
+
+  // Flush() may wait for the agent's spool, so the driver hands it to this
+  // thread instead of stalling the other devices.
+  void RunFlusher() {
+    for (;;) {
+      Slot* slot = nullptr;
+      {
+        absl::MutexLock lock(&flush_mu_);
+        flush_mu_.Await(absl::Condition(
+            +[](Worker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->flush_mu_) {
+              return !w->flush_queue_.empty() || w->flusher_stop_;
+            },
+            this));
+        if (flush_queue_.empty()) return;
+        slot = flush_queue_.front();
+        flush_queue_.pop_front();
+      }
+      HarnessLock lock(slot->mu);
+      // Zero timeout: asks the agent to send its partial batch now rather
+      // than when it is a batch age old, without waiting for the ack.
+      if (slot->agent != nullptr) slot->agent->Flush(std::chrono::milliseconds(0));
+    }
   }
 
   // Appends lines [slot.next, end) to the slot's agent and remembers them as
   // one chunk; asks the agent to send at once when they are its last.
   void AppendChunk(Slot& slot, size_t end, size_t part_end) {
-    absl::MutexLock lock(&slot.mu);
+    HarnessLock lock(slot.mu);
     for (size_t i = slot.next; i < end; ++i) {
       const LineView line = slot.lines[i];
       EntryFields fields;
@@ -240,9 +299,8 @@ class Worker {
     slot.chunks.push_back({end, end - slot.next, MonotonicNanos()});
     slot.next = end;
     if (end == part_end) {
-      // Zero timeout: only asks the agent to send its partial batch now
-      // rather than when it is a batch age old.
-      slot.agent->Flush(std::chrono::milliseconds(0));
+      absl::MutexLock flush_lock(&flush_mu_);
+      flush_queue_.push_back(&slot);
     }
   }
 
@@ -301,14 +359,14 @@ class Worker {
     stop_ = true;
   }
 
-  // The poller: every millisecond, reads each agent's acknowledged count,
-  // turns acknowledged chunks into latency samples and reports progress.
-  void Poll(absl::Time deadline) {
+  // The poller: every `every`, reads each agent's acknowledged count, turns
+  // acknowledged chunks into latency samples and reports progress.
+  void Poll(absl::Time deadline, absl::Duration every) {
     absl::Time next_progress = absl::Now();
     while (!stop_ && absl::Now() < deadline) {
       const int64_t now = MonotonicNanos();
       for (Slot& slot : slots_) {
-        absl::MutexLock lock(&slot.mu);
+        HarnessLock lock(slot.mu);
         if (slot.agent == nullptr) continue;
         const AgentStats stats = slot.agent->stats();
         const uint64_t resolved = stats.acknowledged + stats.rejected;
@@ -317,7 +375,7 @@ class Worker {
           while (!slot.chunks.empty() && slot.chunks.front().upto <= resolved) {
             const Slot::Chunk chunk = slot.chunks.front();
             slot.chunks.pop_front();
-            absl::MutexLock stats_lock(&stats_mu_);
+            HarnessLock stats_lock(stats_mu_);
             latency_.Add(static_cast<double>(now - chunk.at_ns) / 1e3, chunk.lines);
           }
           slot.resolved.store(resolved, std::memory_order_release);
@@ -329,14 +387,14 @@ class Worker {
         Emit(progress);
         next_progress = absl::Now() + absl::Milliseconds(200);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      absl::SleepFor(every);
     }
   }
 
   nlohmann::json Totals() {
     AgentStats sum;
     for (Slot& slot : slots_) {
-      absl::MutexLock lock(&slot.mu);
+      HarnessLock lock(slot.mu);
       if (slot.agent == nullptr) continue;
       const AgentStats s = slot.agent->stats();
       sum.logged += s.logged;
@@ -346,7 +404,7 @@ class Worker {
       sum.reconnects += s.reconnects;
       if (!s.last_error.empty()) sum.last_error = s.last_error;
     }
-    absl::MutexLock lock(&stats_mu_);
+    HarnessLock lock(stats_mu_);
     nlohmann::json totals = {{"logged", sum.logged + retired_.logged},
                              {"acked", sum.acknowledged + retired_.acknowledged},
                              {"rejected", sum.rejected + retired_.rejected},
@@ -368,10 +426,15 @@ class Worker {
   std::atomic<int64_t> last_ack_ns_{0};
   std::atomic<bool> stop_{false};
 
-  absl::Mutex stats_mu_;
-  Histogram latency_ ABSL_GUARDED_BY(stats_mu_);
-  AgentStats retired_ ABSL_GUARDED_BY(stats_mu_);
-  std::string last_agent_error_ ABSL_GUARDED_BY(stats_mu_);
+  absl::Mutex flush_mu_;
+  std::deque<Slot*> flush_queue_ ABSL_GUARDED_BY(flush_mu_);
+  bool flusher_stop_ ABSL_GUARDED_BY(flush_mu_) = false;
+
+  HarnessMutex stats_mu_;
+  // Guarded by stats_mu_:
+  Histogram latency_;
+  AgentStats retired_;
+  std::string last_agent_error_;
 };
 
 }  // namespace

@@ -29,8 +29,9 @@
 //
 // Log-to-ack time is measured through the public API only: for each chunk of
 // lines appended, the time from the Append calls until stats() counts the
-// chunk as acknowledged, polled every millisecond. (At full load it is mostly
-// queueing; the collector's own ack latency is ack_probe.h's job.)
+// chunk as acknowledged, polled every 2 ms at the steady rate (every 10 ms at
+// full speed, where it is mostly queueing anyway; the collector's own ack
+// latency is ack_probe.h's job).
 #ifndef FIELDLOG_BENCHMARKS_INGEST_WORKER_H_
 #define FIELDLOG_BENCHMARKS_INGEST_WORKER_H_
 
@@ -52,6 +53,9 @@ struct WorkerOptions {
   // Each agent's storage_dir is <agents_dir>/<device index>; empty: the
   // agent's default.
   std::string agents_dir;
+  // The agent's gzip option: "default" leaves it as shipped, "on" or "off"
+  // set it (when the agent has the option).
+  std::string agent_gzip = "default";
   size_t saturated_lines = 2000;   // per device, in part 1; the rest in part 2
   size_t window = 2048;           // lines logged but not acknowledged, per device
   size_t chunk = 256;             // lines appended per visit to a device

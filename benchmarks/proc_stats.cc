@@ -55,6 +55,8 @@ std::optional<ProcessUsage> ReadProcessUsage(pid_t pid) {
   status << status_file.rdbuf();
   usage.peak_rss_bytes = KilobytesField(status.str(), "VmHWM").value_or(0);
   usage.rss_bytes = KilobytesField(status.str(), "VmRSS").value_or(0);
+  // "Threads:" has no unit; KilobytesField multiplies by 1024.
+  usage.threads = static_cast<int>(KilobytesField(status.str(), "Threads").value_or(0) / 1024);
   return usage;
 }
 

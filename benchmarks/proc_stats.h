@@ -19,6 +19,7 @@ struct ProcessUsage {
   absl::Duration cpu;        // user + system time so far
   uint64_t peak_rss_bytes;   // VmHWM
   uint64_t rss_bytes;        // VmRSS
+  int threads;               // Threads
 };
 
 // nullopt when the process is gone or /proc cannot be read.

@@ -212,7 +212,7 @@ void RunSearch(benchmark::State& state, bool by_user, bool newest, uint32_t limi
     query::SearchSpec spec;
     spec.app = s.app;
     if (by_user) {
-      spec.user_id = "user-" + std::to_string(i++ % (kDevices / 2));
+      spec.filters.user_id = "user-" + std::to_string(i++ % (kDevices / 2));
     } else {
       spec.device_id = s.fleet->DeviceId(i++ % kDevices);
     }
@@ -220,7 +220,7 @@ void RunSearch(benchmark::State& state, bool by_user, bool newest, uint32_t limi
     spec.to_us = s.fleet->spec().start_us + s.fleet->spec().span_us + 3'600'000'000;
     spec.limit = limit;
     spec.newest_first = newest;
-    spec.text = text;
+    spec.filters.text = text;
     absl::StatusOr<query::SearchResult> result = query::Search(*s.store, spec);
     if (!result.ok()) state.SkipWithError("search failed");
     rows += result->lines.size();
