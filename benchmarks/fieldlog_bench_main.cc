@@ -492,8 +492,8 @@ class Run {
     if (!flags_.no_app_text) {
       report->Set("query.app_text_ms", absl::ToDoubleMilliseconds(result->app_text_time), "ms",
                   Better::kLower, Gate::kAbsolute,
-                  absl::StrCat("rare text across the app: one Search per device, ",
-                               result->app_text_matches, " matches"));
+                  absl::StrCat("rare text across the app (", result->app_text_method, "), ",
+                               result->app_text_matches, " lines"));
     }
     return absl::OkStatus();
   }

@@ -8,9 +8,9 @@
 //                 view or an export gets)
 //   user text     a user's lines containing the rare token (most users have
 //                 none, so the whole of her day is searched)
-//   app text      the rare token across the whole app: the Search API needs
-//                 a user or a device, so this is one Search per device,
-//                 `fanout` at a time
+//   app text      the rare token across the whole app: which users and
+//                 devices logged it (QueryService/Affected; against a server
+//                 without it, one Search per device, `fanout` at a time)
 //
 // Each answer is checked against what the fleet logged (counts), so a fast
 // wrong answer shows up as a problem rather than as a good figure.
@@ -47,6 +47,7 @@ struct QueryResult {
   Histogram user_text_us;
   absl::Duration app_text_time;
   uint64_t app_text_matches = 0;
+  std::string app_text_method;
   uint64_t expected_rare = 0;
   std::vector<std::string> problems;  // answers that did not match the data
 };

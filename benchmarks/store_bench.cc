@@ -102,6 +102,36 @@ void BM_BlockDecode(benchmark::State& state) {
 }
 BENCHMARK(BM_BlockDecode)->Arg(512)->Arg(4096);
 
+// Where a block's bytes go, on fieldlog-bench's fleet shape: a 512-line batch
+// of one device whose lines are spread over a day (about 33 s apart) and
+// received together. Variants change one column's entropy at a time:
+//   0  as fieldlog-bench sends it
+//   1  receive time equal to the line's time (the receive column costs ~0)
+//   2  lines 1.5 ms apart (dense logging: small time deltas)
+//   3  both
+void BM_BlockEncodeFleetShape(benchmark::State& state) {
+  const int variant = static_cast<int>(state.range(0));
+  LineGenerator generator(5);
+  Batch batch(generator, 512, 1);
+  const int64_t step = (variant & 2) ? 1500 : 33'000'000;
+  for (size_t i = 0; i < batch.views.size(); ++i) {
+    store::EntryView& v = batch.views[i];
+    v.device_time_us = v.time_us = kBaseTime + static_cast<int64_t>(i) * step;
+    v.receive_time_us = (variant & 1) ? v.time_us : kBaseTime + 512 * step + 300'000;
+  }
+  store::BlockBuilder builder;
+  std::string payload;
+  store::BlockMeta meta;
+  for (auto _ : state) {
+    for (const store::EntryView& v : batch.views) builder.Add(v);
+    builder.Finish(&payload, &meta);
+    benchmark::DoNotOptimize(payload.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 512);
+  state.counters["bytes_per_line"] = static_cast<double>(payload.size()) / 512;
+}
+BENCHMARK(BM_BlockEncodeFleetShape)->DenseRange(0, 3);
+
 // fieldlog's write path: batches of 512 lines from 1,000 devices in turn.
 void BM_WriterAppend(benchmark::State& state) {
   const std::string path = TempPath("writer");
