@@ -88,9 +88,10 @@ struct LoadedStore {
   }
 };
 
+// Built on first use; destroyed at exit, which removes its directory.
 LoadedStore& Loaded() {
-  static LoadedStore* loaded = new LoadedStore();  // lives until exit, by design
-  return *loaded;
+  static LoadedStore loaded;
+  return loaded;
 }
 
 void BM_BlockKeyEncode(benchmark::State& state) {

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +14,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-
-extern char** environ;
 
 namespace fieldlog::bench {
 namespace {
@@ -29,41 +27,49 @@ int DecodeWaitStatus(int status) {
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const SubprocessOptions& options) {
   if (options.argv.empty()) return absl::InvalidArgumentError("no program to start");
   std::unique_ptr<Subprocess> child(new Subprocess());
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
   int in[2] = {-1, -1}, out[2] = {-1, -1};
-  if (options.pipe_stdin) {
-    if (::pipe2(in, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (options.pipe_stdin && ::pipe2(in, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  if (options.pipe_stdout && ::pipe2(out, O_CLOEXEC) != 0) {
+    return absl::InternalError("pipe failed");
   }
-  if (options.pipe_stdout) {
-    if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  } else if (!options.output_path.empty()) {
-    posix_spawn_file_actions_addopen(&actions, 1, options.output_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-  }
-  if (!options.output_path.empty()) {
-    posix_spawn_file_actions_addopen(&actions, 2, options.output_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-  }
+  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int output_fd =
+      options.output_path.empty()
+          ? -1
+          : ::open(options.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // Everything the child needs is prepared before fork: between fork and
+  // exec only async-signal-safe calls are allowed in a threaded process.
   std::vector<char*> argv;
   for (const std::string& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  const int error =
-      posix_spawn(&child->pid_, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (in[0] >= 0) ::close(in[0]);
-  if (out[1] >= 0) ::close(out[1]);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Die with fieldlog-bench, however it ends (a crash included), so no
+    // server or worker outlives a run.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(options.pipe_stdin ? in[0] : null_fd, 0);
+    if (options.pipe_stdout) {
+      ::dup2(out[1], 1);
+    } else if (output_fd >= 0) {
+      ::dup2(output_fd, 1);
+    }
+    if (output_fd >= 0) ::dup2(output_fd, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  for (int fd : {in[0], out[1], null_fd, output_fd}) {
+    if (fd >= 0) ::close(fd);
+  }
   child->stdin_fd_ = in[1];
   child->stdout_fd_ = out[0];
-  if (error != 0) {
-    child->pid_ = -1;
+  if (pid < 0) {
     return absl::InternalError(
-        absl::StrCat("cannot start ", options.argv[0], ": ", std::strerror(error)));
+        absl::StrCat("cannot start ", options.argv[0], ": ", std::strerror(fork_errno)));
   }
+  child->pid_ = pid;
   return child;
 }
 

@@ -1,7 +1,11 @@
 // Subprocess: a child process of fieldlog-bench (the server under test, the
-// bench workers, the parse-and-ack reference), started with posix_spawn, with
-// optional pipes to its stdin and from its stdout, and killed on destruction
-// if it is still running, so no child outlives a failed run.
+// bench workers, the parse-and-ack reference), with optional pipes to its
+// stdin and from its stdout. It is killed on destruction if still running,
+// and by the kernel (PR_SET_PDEATHSIG) if fieldlog-bench dies first, so no
+// child outlives a run, failed or crashed.
+//
+// Start from the thread that will outlive the child (the main thread): the
+// death signal follows the thread that forked.
 //
 // (tests/testing/test_util.h has ChildProcess for the test suite; it reports
 // through GoogleTest and has no pipes, so the benchmark binary has its own.)
