@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <set>
+#include <thread>
 #include <fstream>
 
 #include "common/time_util.h"
@@ -310,6 +312,131 @@ TEST_F(CliTest, BackupWhileServingAndRestore) {
   std::vector<nlohmann::json> lines = JsonLines(read.out);
   ASSERT_EQ(lines.size(), 1u) << read.err;
   EXPECT_EQ(lines[0]["message"], "kept");
+}
+
+TEST_F(CliTest, SupportCommandsAnswerWithWhatWasSent) {
+  const std::string jsonl =
+      R"({"level":"error","tag":"Checkout","message":"PaymentTimeout after 10s","attributes":{"app.version":"3.2.1"}})"
+      "\n"
+      R"({"level":"info","tag":"UI","message":"tap pay"})"
+      "\n";
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "phone", "--user",
+                      "alice@example.com", "--format", "jsonl"},
+                     "", jsonl)
+                .exit_code,
+            0);
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "tablet", "--user",
+                      "bob@example.com", "--level", "error", "--tag", "Checkout"},
+                     "", "PaymentTimeout on tablet\n")
+                .exit_code,
+            0);
+
+  // A typo in the e-mail: exit 3 and a suggestion.
+  ProcessResult typo =
+      Fieldlog({"logs", "--app", "shop", "--user", "alice@exampel.com"}, read_token_);
+  EXPECT_EQ(typo.exit_code, 3);
+  EXPECT_NE(typo.err.find("no user 'alice@exampel.com' in app shop; users starting with 'alice': "
+                          "alice@example.com"),
+            std::string::npos)
+      << typo.err;
+
+  ProcessResult by_attr = Fieldlog({"logs", "--app", "shop", "--user", "alice@example.com",
+                                    "--attr", "app.version=3.2.1", "--regex", "Payment(Timeout)",
+                                    "-o", "json"},
+                                   read_token_);
+  ASSERT_EQ(JsonLines(by_attr.out).size(), 1u) << by_attr.err;
+
+  ProcessResult users = Fieldlog({"users", "--app", "shop", "ali", "-o", "json"}, read_token_);
+  ASSERT_EQ(users.exit_code, 0);
+  ASSERT_EQ(JsonLines(users.out).size(), 1u);
+  EXPECT_EQ(JsonLines(users.out)[0]["user_id"], "alice@example.com");
+
+  ProcessResult device =
+      Fieldlog({"devices", "--app", "shop", "--device", "phone", "-o", "json"}, read_token_);
+  ASSERT_EQ(device.exit_code, 0) << device.err;
+  const nlohmann::json details = nlohmann::json::parse(device.out);
+  EXPECT_EQ(details["lines"], 2);
+  EXPECT_EQ(details["users"][0]["user_id"], "alice@example.com");
+
+  ProcessResult affected = Fieldlog(
+      {"affected", "--app", "shop", "--grep", "paymenttimeout", "--since", "1h", "-o", "json"},
+      read_token_);
+  ASSERT_EQ(affected.exit_code, 0) << affected.err;
+  const nlohmann::json who = nlohmann::json::parse(affected.out);
+  EXPECT_EQ(who["matching_lines"], 2);
+  EXPECT_EQ(who["users"], 2);
+  EXPECT_EQ(who["devices"], 2);
+
+  ProcessResult stats =
+      Fieldlog({"stats", "--app", "shop", "--since", "1h", "-o", "json"}, read_token_);
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  const nlohmann::json counts = nlohmann::json::parse(stats.out);
+  EXPECT_EQ(counts["levels"]["error"], 2);
+  EXPECT_EQ(counts["levels"]["info"], 1);
+  EXPECT_EQ(counts["tags"][0]["tag"], "Checkout");
+  EXPECT_EQ(counts["tags"][0]["errors"], 2);
+  ProcessResult readable = Fieldlog({"stats", "--app", "shop", "--since", "1h"}, read_token_);
+  EXPECT_NE(readable.out.find("Checkout"), std::string::npos) << readable.out;
+
+  ProcessResult audit = Fieldlog({"audit", "--app", "shop", "-o", "json"}, admin_token_);
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  std::set<std::string> actions;
+  for (const nlohmann::json& e : JsonLines(audit.out)) actions.insert(e["action"]);
+  for (const char* action : {"search", "devices", "users", "device", "affected", "stats"}) {
+    EXPECT_TRUE(actions.count(action)) << action;
+  }
+  EXPECT_EQ(Fieldlog({"audit", "--app", "shop"}, read_token_).exit_code, 4);
+}
+
+TEST_F(CliTest, TailPrintsNewLinesAsTheyArrive) {
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1", "--user", "carol"}, "",
+                     "before\n")
+                .exit_code,
+            0);
+  const std::string out_path = dir_.path() + "/tail.out";
+  ChildProcess tail({BinDir() + "/fieldlog", "--server", address_, "--token", read_token_, "tail",
+                     "--app", "shop", "--user", "carol", "-o", "json"},
+                    out_path);
+  const auto read_out = [&] {
+    std::ifstream in(out_path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (int i = 0; i < 100 && read_out().find("before") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(read_out().find("before"), std::string::npos) << "the backlog comes first";
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1", "--user", "carol"}, "",
+                     "live one\n")
+                .exit_code,
+            0);
+  while (read_out().find("live one") == std::string::npos &&
+         std::chrono::steady_clock::now() - sent < std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(read_out().find("live one"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(2));
+  tail.Kill(SIGTERM);
+}
+
+TEST_F(CliTest, AConfigFileHoldsServerAndToken) {
+  const std::string config = dir_.path() + "/config.json";
+  std::ofstream(config) << R"({"server": ")" << address_ << R"(", "token": ")" << read_token_
+                        << R"("})";
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1", "--user", "dave"}, "",
+                     "hi\n")
+                .exit_code,
+            0);
+  ProcessResult read = RunProcess({BinDir() + "/fieldlog", "logs", "--app", "shop", "--user",
+                                   "dave", "-o", "json"},
+                                  "", {"FIELDLOG_CONFIG=" + config, "HOME=/nonexistent"});
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(JsonLines(read.out).size(), 1u);
+  std::ofstream(config) << "not json";
+  EXPECT_EQ(RunProcess({BinDir() + "/fieldlog", "logs", "--app", "shop", "--user", "dave"}, "",
+                       {"FIELDLOG_CONFIG=" + config})
+                .exit_code,
+            2);
 }
 
 }  // namespace

@@ -105,6 +105,9 @@ int RunLogs(const LogsFlags& flags, const GlobalOptions& global) {
   request.set_device_id(flags.device);
   request.set_newest_first(flags.newest_first);
   if (!flags.filters.Apply(&request)) return kExitUsage;
+  // Flags first, so a typo fails before any call to the server.
+  int64_t from, to;
+  if (!flags.range.Resolve(&from, &to)) return kExitUsage;
   auto stub = v1::QueryService::NewStub(MakeChannel(global));
   if (!flags.user.empty()) {
     if (int code = CheckUser(*stub, global, flags.app, flags.user); code != kExitOk) return code;
@@ -114,8 +117,6 @@ int RunLogs(const LogsFlags& flags, const GlobalOptions& global) {
                      static_cast<uint32_t>(std::min<uint64_t>(flags.limit, kMaxTailBacklog)),
                      global, *stub);
   }
-  int64_t from, to;
-  if (!flags.range.Resolve(&from, &to)) return kExitUsage;
   request.set_from_unix_micros(from);
   request.set_to_unix_micros(to);
 
