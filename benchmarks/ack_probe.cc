@@ -81,9 +81,7 @@ void AckProbe::Run(int probe) {
     if (!acked) break;
     round_trips_[probe].Add(absl::ToDoubleMicroseconds(absl::Now() - sent));
     lines_ += response.ack().accepted();
-    for (absl::Time until = absl::Now() + options_.pause; !stop_ && absl::Now() < until;) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    if (!stop_) absl::SleepFor(options_.pause);
   }
   stream->WritesDone();
   grpc::Status status = stream->Finish();

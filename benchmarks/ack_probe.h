@@ -4,8 +4,10 @@
 // batch was put on the wire, and at full load the time from Log() to the ack
 // is mostly the queue the benchmark itself built. So a few probe devices of
 // their own speak the ingest protocol directly, alongside the agents: each
-// sends one batch (the agent's default size), waits for its Ack, records the
-// round trip, pauses, and repeats. That round trip is what an agent waits
+// sends one batch, waits for its Ack, records the round trip, pauses, and
+// repeats. The batch is small (64 lines), like the batches agents send at a
+// steady rate (a device logging tens of lines a second sends what it has
+// every batch age), so the probes add little load. That round trip is what an agent waits
 // between sending a batch and being allowed to forget it: parsing,
 // validation, the block write, the WAL and its sync policy, and the queueing
 // in front of them under the fleet's load.
@@ -30,8 +32,8 @@ struct AckProbeOptions {
   std::string address;
   std::string ingest_key;
   int probes = 2;
-  size_t batch_lines = 512;
-  absl::Duration pause = absl::Milliseconds(100);
+  size_t batch_lines = 64;
+  absl::Duration pause = absl::Milliseconds(20);
 };
 
 class AckProbe {

@@ -63,7 +63,7 @@ struct Flags {
   int devices = 1000;
   int lines_per_device = 2000;
   int steady_lines = 500;
-  double steady_load = 0.5;
+  double steady_load = 0.25;
   uint64_t seed = 1;
   int rare_every = 50000;
   // How it is driven.
@@ -413,13 +413,24 @@ class Run {
         const Histogram& rtt = result->ack_round_trip_us;
         report->Set("ingest.ack_latency_p50_ms", rtt.Quantile(0.5) / 1e3, "ms", Better::kLower,
                     Gate::kAbsolute,
-                    absl::StrCat("steady load: 512-line batch sent -> its Ack (", rtt.count(),
-                                 " probe batches)"));
+                    absl::StrCat("steady load: ", result->probe_batch_lines,
+                                 "-line batch sent -> its Ack (", rtt.count(), " probes)"));
         report->Set("ingest.ack_latency_p99_ms", rtt.Quantile(0.99) / 1e3, "ms",
                     Better::kLower, Gate::kAbsolute, "");
         report->Set("ingest.ack_latency_p999_ms", rtt.Quantile(0.999) / 1e3, "ms",
                     Better::kLower, Gate::kAbsolute, "");
       }
+      const double steady_lines =
+          static_cast<double>(steady.acked + result->probe_lines);
+      if (result->steady_server_cpu_seconds >= 0) {
+        report->Set("ingest.steady_server_cpu_us_per_line",
+                    result->steady_server_cpu_seconds * 1e6 / steady_lines, "us/line",
+                    Better::kLower, Gate::kAbsolute,
+                    "server CPU per line at the steady rate (agents send small batches)");
+      }
+      report->Set("ingest.steady_agents_cpu_us_per_line",
+                  steady.workers_cpu_seconds * 1e6 / static_cast<double>(steady.acked), "us/line",
+                  Better::kLower, Gate::kAbsolute, "");
       report->Set("ingest.log_to_ack_p50_ms", steady.log_to_ack_us.Quantile(0.5) / 1e3, "ms",
                   Better::kLower, Gate::kAbsolute,
                   "steady load: Append() -> the agent counts it acknowledged");

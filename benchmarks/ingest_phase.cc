@@ -217,10 +217,12 @@ absl::StatusOr<IngestResult> RunIngestPhase(const Fleet& fleet,
                                HumanNumber(result.saturated.acked /
                                            absl::ToDoubleSeconds(result.saturated.elapsed))));
   }
+  std::optional<ProcessUsage> server_after_part1;
   if (options.server_pid > 0) {
-    const std::optional<ProcessUsage> server_after = ReadProcessUsage(options.server_pid);
-    if (server_before && server_after) {
-      result.server_cpu_seconds = absl::ToDoubleSeconds(server_after->cpu - server_before->cpu);
+    server_after_part1 = ReadProcessUsage(options.server_pid);
+    if (server_before && server_after_part1) {
+      result.server_cpu_seconds =
+          absl::ToDoubleSeconds(server_after_part1->cpu - server_before->cpu);
     }
   }
 
@@ -238,6 +240,7 @@ absl::StatusOr<IngestResult> RunIngestPhase(const Fleet& fleet,
       probe_options.ingest_key = options.ingest_key;
       probe_options.probes = options.ack_probes;
       probe = std::make_unique<AckProbe>(fleet, probe_options);
+      result.probe_batch_lines = probe_options.batch_lines;
     }
     const int64_t steady_ns = MonotonicNanos();
     for (WorkerState& w : states) {
@@ -249,6 +252,13 @@ absl::StatusOr<IngestResult> RunIngestPhase(const Fleet& fleet,
                                    steady_ns);
         !s.ok()) {
       return s;
+    }
+    if (options.server_pid > 0) {
+      const std::optional<ProcessUsage> server_after = ReadProcessUsage(options.server_pid);
+      if (server_after_part1 && server_after) {
+        result.steady_server_cpu_seconds =
+            absl::ToDoubleSeconds(server_after->cpu - server_after_part1->cpu);
+      }
     }
     if (probe != nullptr) {
       result.ack_round_trip_us = probe->Stop();

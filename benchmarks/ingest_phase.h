@@ -39,7 +39,7 @@ struct IngestPhaseOptions {
   std::string agent_gzip = "default";  // see WorkerOptions
   FleetSpec fleet;         // lines_per_device covers both parts
   size_t saturated_lines = 2000;  // per device, part 1
-  double steady_load = 0.5;       // part 2's rate, as a fraction of part 1's
+  double steady_load = 0.25;      // part 2's rate, as a fraction of part 1's
   int workers = 2;
   int concurrent_devices = 1000;  // over all workers
   size_t window = 2048;
@@ -67,11 +67,13 @@ struct IngestResult {
   uint64_t reconnects = 0;
   std::string last_agent_error;
   double server_cpu_seconds = -1;    // over part 1
+  double steady_server_cpu_seconds = -1;  // over part 2
   uint64_t server_peak_rss_bytes = 0;
   uint64_t workers_peak_rss_bytes = 0;  // the largest worker
   int idle_threads = 0;                 // all workers, agents started, before the load
   uint64_t idle_rss_bytes = 0;          // likewise
   Histogram ack_round_trip_us;          // probe batch sent -> its Ack, part 2
+  size_t probe_batch_lines = 0;
   uint64_t probe_lines = 0;             // stored by the probes, not the agents
   std::string probe_error;
   bool timed_out = false;

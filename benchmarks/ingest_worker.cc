@@ -337,7 +337,9 @@ class Worker {
   }
 
   // Part 2's driver: every device logs its remaining lines at an equal share
-  // of `rate`, until all are acknowledged.
+  // of `rate`, until all are acknowledged. Devices start at staggered times
+  // within a second: in a fleet they are independent, and starting together
+  // would line their agents' batch ages up into a burst every second.
   void Pace(double rate, absl::Time deadline) {
     size_t active = 0;
     for (Slot& slot : slots_) active += slot.device >= 0 ? 1 : 0;
@@ -345,12 +347,16 @@ class Worker {
     const size_t first = saturated_lines_;
     const int64_t start_ns = MonotonicNanos();
     while (absl::Now() < deadline) {
-      const double seconds = static_cast<double>(MonotonicNanos() - start_ns) / 1e9;
-      const size_t due = std::min(total_lines_, first + static_cast<size_t>(per_device * seconds));
+      const int64_t now_ns = MonotonicNanos();
       bool pending = false;
       for (Slot& slot : slots_) {
         if (slot.device < 0) continue;
         if (slot.resolved.load(std::memory_order_acquire) < total_lines_) pending = true;
+        const int64_t offset_ns = static_cast<int64_t>(Mix(slot.device) % 1'000'000'000);
+        const double seconds = static_cast<double>(now_ns - start_ns - offset_ns) / 1e9;
+        if (seconds <= 0) continue;
+        const size_t due =
+            std::min(total_lines_, first + 1 + static_cast<size_t>(per_device * seconds));
         if (slot.next < due) AppendChunk(slot, due, total_lines_);
       }
       if (!pending) break;
