@@ -4,10 +4,9 @@
 
 namespace fieldlog::query {
 
-absl::Status RecordRead(store::Store* store, const ReadAccess& access,
-                        const grpc::CallbackServerContext& context, absl::string_view action,
-                        absl::string_view user_id, absl::string_view device_id,
-                        absl::string_view details) {
+absl::Status RecordRead(store::Store* store, const ReadAccess& access, absl::string_view peer,
+                        absl::string_view action, absl::string_view user_id,
+                        absl::string_view device_id, absl::string_view details) {
   store::AuditRecord record;
   record.set_time_unix_micros(NowUnixMicros());
   record.set_key_id(access.who.key_id);
@@ -16,7 +15,7 @@ absl::Status RecordRead(store::Store* store, const ReadAccess& access,
   record.set_user_id(std::string(user_id));
   record.set_device_id(std::string(device_id));
   record.set_details(std::string(details));
-  record.set_peer(context.peer());
+  record.set_peer(std::string(peer));
   return store->AppendAudit(access.app.app_id(), record);
 }
 

@@ -4,8 +4,6 @@
 #ifndef FIELDLOG_QUERY_AUDIT_H_
 #define FIELDLOG_QUERY_AUDIT_H_
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "query/access.h"
@@ -15,10 +13,9 @@ namespace fieldlog::query {
 
 // Records one read. Fails (and the read must then fail) when the trail
 // cannot be written: a read the trail misses would be worse than no read.
-absl::Status RecordRead(store::Store* store, const ReadAccess& access,
-                        const grpc::CallbackServerContext& context, absl::string_view action,
-                        absl::string_view user_id, absl::string_view device_id,
-                        absl::string_view details);
+absl::Status RecordRead(store::Store* store, const ReadAccess& access, absl::string_view peer,
+                        absl::string_view action, absl::string_view user_id,
+                        absl::string_view device_id, absl::string_view details);
 
 }  // namespace fieldlog::query
 

@@ -1,12 +1,12 @@
 // QueryService: the gRPC face of the query side (proto/fieldlog/v1/query.proto),
-// written with gRPC's callback API. Every call is authorised (a read token
-// reads its own app, the admin token every app) and recorded in the audit
-// trail before it is answered.
+// written with gRPC's callback API over QueryHandlers, which authorise every
+// call and record it in the audit trail before answering.
 #ifndef FIELDLOG_QUERY_QUERY_SERVICE_H_
 #define FIELDLOG_QUERY_QUERY_SERVICE_H_
 
 #include "common/worker_pool.h"
 #include "fieldlog/v1/query.grpc.pb.h"
+#include "query/handlers.h"
 #include "query/tail.h"
 #include "store/store.h"
 
@@ -17,8 +17,8 @@ inline constexpr size_t kLinesPerChunk = 500;
 
 class QueryService final : public v1::QueryService::CallbackService {
  public:
-  QueryService(store::Store* store, TailHub* tails, WorkerPool* workers)
-      : store_(store), tails_(tails), workers_(workers) {}
+  QueryService(QueryHandlers* handlers, TailHub* tails, WorkerPool* workers)
+      : handlers_(*handlers), tails_(tails), workers_(workers) {}
 
   grpc::ServerWriteReactor<v1::SearchResponse>* Search(grpc::CallbackServerContext* context,
                                                        const v1::SearchRequest* request) override;
@@ -44,7 +44,7 @@ class QueryService final : public v1::QueryService::CallbackService {
                                        v1::ListIssuesResponse* response) override;
 
  private:
-  store::Store* const store_;
+  QueryHandlers& handlers_;
   TailHub* const tails_;
   WorkerPool* const workers_;
 };

@@ -15,6 +15,7 @@
 #include "collector/ingest_service.h"
 #include "common/worker_pool.h"
 #include "common/limits.h"
+#include "query/handlers.h"
 #include "query/query_service.h"
 #include "query/tail.h"
 #include "store/writer.h"
@@ -104,8 +105,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   query::TailHub* hub = server->tail_hub_.get();
   server->store_->writer().SetObserver(
       [hub](const store::AppendEvent& event) { hub->Notify(event); });
+  server->query_handlers_ = std::make_unique<query::QueryHandlers>(server->store_.get());
   server->query_service_ = std::make_unique<query::QueryService>(
-      server->store_.get(), server->tail_hub_.get(), server->query_workers_.get());
+      server->query_handlers_.get(), server->tail_hub_.get(), server->query_workers_.get());
   AppDefaults defaults;
   defaults.app_lines_per_second = options.ingest.default_app_lines_per_second;
   defaults.device_lines_per_second = options.ingest.default_device_lines_per_second;

@@ -25,6 +25,7 @@ class IngestCore;
 class IngestService;
 }  // namespace fieldlog::collector
 namespace fieldlog::query {
+class QueryHandlers;
 class QueryService;
 class TailHub;
 }  // namespace fieldlog::query
@@ -95,6 +96,7 @@ class Server {
   std::unique_ptr<collector::IngestService> ingest_service_;
   std::unique_ptr<WorkerPool> query_workers_;
   std::unique_ptr<query::TailHub> tail_hub_;
+  std::unique_ptr<query::QueryHandlers> query_handlers_;
   std::unique_ptr<query::QueryService> query_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -1,0 +1,67 @@
+// QueryHandlers: the query side's operations, independent of the protocol.
+// Each authorises the caller (a read token reads its own app, the admin token
+// every app), records the read in the audit trail, and does the work. The
+// gRPC QueryService and the HTTP API are thin adapters over these.
+//
+// Thread-safe.
+#ifndef FIELDLOG_QUERY_HANDLERS_H_
+#define FIELDLOG_QUERY_HANDLERS_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "fieldlog/v1/query.pb.h"
+#include "query/access.h"
+#include "store/store.h"
+
+namespace fieldlog::query {
+
+// Who is asking: the credential they presented and where they are.
+struct Caller {
+  std::optional<std::string> secret;
+  std::string peer;
+};
+
+class QueryHandlers {
+ public:
+  explicit QueryHandlers(store::Store* store) : store_(store) {}
+
+  // One page of a search: its lines and, when more match, next_cursor.
+  absl::StatusOr<v1::SearchResponse> Search(const Caller& caller, const v1::SearchRequest& request);
+  absl::StatusOr<v1::ListDevicesResponse> ListDevices(const Caller& caller,
+                                                      const v1::ListDevicesRequest& request);
+  absl::StatusOr<v1::DeviceDetails> GetDevice(const Caller& caller,
+                                              const v1::GetDeviceRequest& request);
+  absl::StatusOr<v1::FindUsersResponse> FindUsers(const Caller& caller,
+                                                  const v1::FindUsersRequest& request);
+  absl::StatusOr<v1::StatsResponse> Stats(const Caller& caller, const v1::StatsRequest& request);
+  absl::StatusOr<v1::AffectedResponse> Affected(const Caller& caller,
+                                                const v1::AffectedRequest& request);
+  absl::StatusOr<v1::ListIssuesResponse> ListIssues(const Caller& caller,
+                                                    const v1::ListIssuesRequest& request);
+  // Authorises and audits a tail; the caller then runs it.
+  absl::StatusOr<ReadAccess> AuthorizeTail(const Caller& caller, const v1::TailRequest& request);
+  // One line by device and seq (what an issue link points at).
+  absl::StatusOr<v1::LogLine> FindLine(const Caller& caller, const std::string& app,
+                                       const std::string& device_id, uint64_t seq);
+  // The app the caller reads: a read token's own app, or `app` for the admin.
+  absl::StatusOr<ReadAccess> WhoAmI(const Caller& caller, const std::string& app);
+
+  store::Store* store() const { return store_; }
+
+ private:
+  absl::StatusOr<ReadAccess> Authorize(const Caller& caller, absl::string_view app) const;
+  absl::Status Audit(const Caller& caller, const ReadAccess& access, absl::string_view action,
+                     absl::string_view user_id, absl::string_view device_id,
+                     absl::string_view details);
+
+  store::Store* const store_;
+};
+
+// The filters of a search, in words, for the audit trail.
+std::string DescribeFilters(const v1::SearchRequest& request);
+
+}  // namespace fieldlog::query
+
+#endif  // FIELDLOG_QUERY_HANDLERS_H_
