@@ -14,9 +14,6 @@
 namespace fieldlog::query {
 namespace {
 
-// Lines a tail reads from one device per wake-up; the rest follows on the
-// next one, so a burst cannot make a tail hold unbounded memory.
-constexpr size_t kMaxLinesPerFetch = 2000;
 // Chunks waiting for a slow client before the tail stops reading more.
 constexpr size_t kMaxQueuedChunks = 4;
 
@@ -92,6 +89,121 @@ size_t TailHub::tails() const {
 }
 
 // ---------------------------------------------------------------------------
+// TailFollower
+
+absl::StatusOr<std::unique_ptr<TailFollower>> TailFollower::Start(store::Store* store,
+                                                                 const store::AppRecord& app,
+                                                                 const v1::TailRequest& request) {
+  std::unique_ptr<TailFollower> follower(new TailFollower(store, app));
+  if (absl::Status s = follower->Init(request); !s.ok()) return s;
+  return follower;
+}
+
+absl::Status TailFollower::Init(const v1::TailRequest& request) {
+  const v1::SearchRequest& filter = request.filter();
+  user_id_ = filter.user_id();
+  device_id_ = filter.device_id();
+  if (user_id_.empty() && device_id_.empty()) {
+    return absl::InvalidArgumentError("name a user_id or a device_id to follow");
+  }
+  if (request.backlog() > kMaxTailBacklog) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("backlog is at most ", kMaxTailBacklog, " lines"));
+  }
+  absl::StatusOr<LineFilters> filters = FiltersFromRequest(filter);
+  if (!filters.ok()) return filters.status();
+  absl::StatusOr<RowFilter> row_filter = RowFilter::Make(*filters);
+  if (!row_filter.ok()) return row_filter.status();
+  filter_.emplace(*std::move(row_filter));
+
+  // What counts as new: everything above each device's watermark now.
+  if (absl::Status s = RefreshDevices(/*initial=*/true); !s.ok()) return s;
+
+  // The backlog: the newest matching lines already stored, oldest first.
+  const uint32_t backlog = request.backlog() == 0 ? kDefaultTailBacklog : request.backlog();
+  SearchSpec spec;
+  spec.app = app_;
+  spec.device_id = device_id_;
+  spec.filters = *filters;
+  const int64_t now = NowUnixMicros();
+  spec.to_us = now + int64_t{3600} * 1'000'000;
+  spec.from_us = now - int64_t{24} * 3600 * 1'000'000;
+  spec.limit = backlog;
+  spec.newest_first = true;
+  absl::StatusOr<SearchResult> result = Search(*store_, spec);
+  if (!result.ok()) return result.status();
+  for (auto it = result->lines.rbegin(); it != result->lines.rend(); ++it) {
+    auto known = known_.find(it->device_id());
+    if (known != known_.end() && it->seq() > known->second) continue;  // comes live
+    *backlog_.add_lines() = std::move(*it);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TailFollower::RefreshDevices(bool initial) {
+  store::Reader reader(*store_);
+  std::vector<std::string> devices;
+  if (!device_id_.empty()) {
+    devices.push_back(device_id_);
+  } else {
+    absl::StatusOr<std::vector<store::UserDevice>> listed =
+        reader.ListUserDevices(app_.app_id(), user_id_);
+    if (!listed.ok()) return listed.status();
+    for (store::UserDevice& d : *listed) devices.push_back(std::move(d.device_id));
+  }
+  for (const std::string& device : devices) {
+    if (known_.contains(device)) continue;
+    uint64_t watermark = 0;
+    if (initial) {
+      absl::StatusOr<std::optional<store::DeviceRecord>> record =
+          reader.GetDevice(app_.app_id(), device);
+      if (!record.ok()) return record.status();
+      if (*record && !(*record)->stored().empty()) {
+        watermark = (*record)->stored().rbegin()->last();
+      }
+    }
+    known_[device] = watermark;  // a device seen later is new from its first line
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TailFollower::CollectNewLines(v1::SearchResponse* chunk) {
+  // A user may start using another device: look for new ones now and then.
+  if (!device_id_.empty() || known_.empty() || ++refreshes_ % 5 == 0) {
+    if (absl::Status s = RefreshDevices(/*initial=*/false); !s.ok()) return s;
+  }
+  store::Reader reader(*store_);
+  for (auto& [device, known] : known_) {
+    absl::StatusOr<std::vector<store::BlockRef>> blocks =
+        reader.ListBlocksAfter(app_.app_id(), device, known);
+    if (!blocks.ok()) return blocks.status();
+    std::vector<std::pair<uint64_t, v1::LogLine>> lines;
+    uint64_t newest = known;
+    for (const store::BlockRef& ref : *blocks) {
+      newest = std::max(newest, ref.meta.last_seq());
+      if (!filter_->BlockMayMatch(ref.meta)) continue;
+      absl::StatusOr<store::BlockReader> block =
+          reader.ReadBlock(app_.app_id(), device, ref.first_seq);
+      if (!block.ok()) return block.status();
+      for (size_t row = 0; row < block->size(); ++row) {
+        if (block->seq(row) <= known || !filter_->Matches(*block, row)) continue;
+        FillLogLine(*block, row, app_.name(), device,
+                    &lines.emplace_back(block->seq(row), v1::LogLine()).second);
+      }
+    }
+    std::sort(lines.begin(), lines.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (lines.size() > TailFollower::kMaxLinesPerFetch) {
+      lines.resize(TailFollower::kMaxLinesPerFetch);
+      newest = lines.back().first;  // the rest comes next time
+    }
+    for (auto& [seq, line] : lines) *chunk->add_lines() = std::move(line);
+    known = newest;
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
 // TailReactor
 
 namespace {
@@ -143,82 +255,20 @@ class TailReactor final : public grpc::ServerWriteReactor<v1::SearchResponse> {
 
  private:
   absl::Status Start(const v1::TailRequest& request) {
-    const v1::SearchRequest& filter = request.filter();
-    user_id_ = filter.user_id();
-    device_id_ = filter.device_id();
-    if (user_id_.empty() && device_id_.empty()) {
-      return absl::InvalidArgumentError("name a user_id or a device_id to follow");
-    }
-    if (request.backlog() > kMaxTailBacklog) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("backlog is at most ", kMaxTailBacklog, " lines"));
-    }
-    absl::StatusOr<LineFilters> filters = FiltersFromRequest(filter);
-    if (!filters.ok()) return filters.status();
-    absl::StatusOr<RowFilter> row_filter = RowFilter::Make(*filters);
-    if (!row_filter.ok()) return row_filter.status();
-    filter_.emplace(*std::move(row_filter));
-
-    // What counts as new: everything above each device's watermark now.
-    if (absl::Status s = RefreshDevices(/*initial=*/true); !s.ok()) return s;
-
-    // The backlog: the newest matching lines already stored, oldest first.
-    const uint32_t backlog = request.backlog() == 0 ? kDefaultTailBacklog : request.backlog();
-    SearchSpec spec;
-    spec.app = app_;
-    spec.device_id = device_id_;
-    spec.filters = *filters;
-    const int64_t now = NowUnixMicros();
-    spec.to_us = now + int64_t{3600} * 1'000'000;
-    spec.from_us = now - int64_t{24} * 3600 * 1'000'000;
-    spec.limit = backlog;
-    spec.newest_first = true;
-    absl::StatusOr<SearchResult> result = Search(*store_, spec);
-    if (!result.ok()) return result.status();
-    v1::SearchResponse chunk;
-    for (auto it = result->lines.rbegin(); it != result->lines.rend(); ++it) {
-      auto known = known_.find(it->device_id());
-      if (known != known_.end() && it->seq() > known->second) continue;  // comes live
-      *chunk.add_lines() = std::move(*it);
-    }
+    absl::StatusOr<std::unique_ptr<TailFollower>> follower =
+        TailFollower::Start(store_, app_, request);
+    if (!follower.ok()) return follower.status();
+    follower_ = *std::move(follower);
     {
       absl::MutexLock lock(&mu_);
-      chunks_.push_back(std::move(chunk));  // also tells the client the tail is live
+      chunks_.push_back(follower_->backlog());  // also tells the client the tail is live
       WriteNextLocked();
     }
-    const uint64_t id = hub_->Subscribe(app_.app_id(), device_id_, user_id_, [this] { Wake(); });
+    const uint64_t id = hub_->Subscribe(app_.app_id(), follower_->device_id(),
+                                        follower_->user_id(), [this] { Wake(); });
     absl::MutexLock lock(&mu_);
     subscription_ = id;
     subscribed_ = true;
-    return absl::OkStatus();
-  }
-
-  // Learns the devices followed (a user may start using a new one) and, the
-  // first time, where each one's new lines start.
-  absl::Status RefreshDevices(bool initial) {
-    store::Reader reader(*store_);
-    std::vector<std::string> devices;
-    if (!device_id_.empty()) {
-      devices.push_back(device_id_);
-    } else {
-      absl::StatusOr<std::vector<store::UserDevice>> listed =
-          reader.ListUserDevices(app_.app_id(), user_id_);
-      if (!listed.ok()) return listed.status();
-      for (store::UserDevice& d : *listed) devices.push_back(std::move(d.device_id));
-    }
-    for (const std::string& device : devices) {
-      if (known_.contains(device)) continue;
-      uint64_t watermark = 0;
-      if (initial) {
-        absl::StatusOr<std::optional<store::DeviceRecord>> record =
-            reader.GetDevice(app_.app_id(), device);
-        if (!record.ok()) return record.status();
-        if (*record && !(*record)->stored().empty()) {
-          watermark = (*record)->stored().rbegin()->last();
-        }
-      }
-      known_[device] = watermark;  // a device seen later is new from its first line
-    }
     return absl::OkStatus();
   }
 
@@ -247,7 +297,7 @@ class TailReactor final : public grpc::ServerWriteReactor<v1::SearchResponse> {
         wake_again_ = false;
       }
       v1::SearchResponse chunk;
-      absl::Status status = CollectNewLines(&chunk);
+      absl::Status status = follower_->CollectNewLines(&chunk);
       absl::MutexLock lock(&mu_);
       if (!status.ok()) {
         end_status_ = ToGrpcStatus(status);
@@ -262,40 +312,6 @@ class TailReactor final : public grpc::ServerWriteReactor<v1::SearchResponse> {
         return;
       }
     }
-  }
-
-  absl::Status CollectNewLines(v1::SearchResponse* chunk) {
-    if (!device_id_.empty() || known_.empty() || ++refreshes_ % 5 == 0) {
-      if (absl::Status s = RefreshDevices(/*initial=*/false); !s.ok()) return s;
-    }
-    store::Reader reader(*store_);
-    for (auto& [device, known] : known_) {
-      absl::StatusOr<std::vector<store::BlockRef>> blocks =
-          reader.ListBlocksAfter(app_.app_id(), device, known);
-      if (!blocks.ok()) return blocks.status();
-      std::vector<std::pair<uint64_t, v1::LogLine>> lines;
-      uint64_t newest = known;
-      for (const store::BlockRef& ref : *blocks) {
-        newest = std::max(newest, ref.meta.last_seq());
-        if (!filter_->BlockMayMatch(ref.meta)) continue;
-        absl::StatusOr<store::BlockReader> block =
-            reader.ReadBlock(app_.app_id(), device, ref.first_seq);
-        if (!block.ok()) return block.status();
-        for (size_t row = 0; row < block->size(); ++row) {
-          if (block->seq(row) <= known || !filter_->Matches(*block, row)) continue;
-          FillLogLine(*block, row, app_.name(), device, &lines.emplace_back(block->seq(row), v1::LogLine()).second);
-        }
-      }
-      std::sort(lines.begin(), lines.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
-      if (lines.size() > kMaxLinesPerFetch) {
-        lines.resize(kMaxLinesPerFetch);
-        newest = lines.back().first;  // the rest comes next time
-      }
-      for (auto& [seq, line] : lines) *chunk->add_lines() = std::move(line);
-      known = newest;
-    }
-    return absl::OkStatus();
   }
 
   void Unsubscribe() {
@@ -329,12 +345,8 @@ class TailReactor final : public grpc::ServerWriteReactor<v1::SearchResponse> {
   TailHub* const hub_;
   WorkerPool* const workers_;
   const store::AppRecord app_;
-  std::string user_id_, device_id_;
-  std::optional<RowFilter> filter_;
-  // Per device followed: the highest seq already sent (or not to be sent).
-  // Only Fetch touches it, and one Fetch runs at a time.
-  absl::flat_hash_map<std::string, uint64_t> known_;
-  uint64_t refreshes_ = 0;
+  // Set in Start; then used by Fetch only, and one Fetch runs at a time.
+  std::unique_ptr<TailFollower> follower_;
 
   absl::Mutex mu_;
   std::deque<v1::SearchResponse> chunks_ ABSL_GUARDED_BY(mu_);

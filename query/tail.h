@@ -13,6 +13,8 @@
 #define FIELDLOG_QUERY_TAIL_H_
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -20,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/worker_pool.h"
+#include "query/row_filter.h"
 #include "fieldlog/v1/query.grpc.pb.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -58,6 +61,44 @@ class TailHub {
   absl::flat_hash_map<uint64_t, Subscriber> subscribers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread ticker_;
+};
+
+// What one tail has sent and how to find what comes next; the protocol side
+// (gRPC stream or HTTP server-sent events) decides when to ask.
+// Thread-compatible: one call at a time.
+class TailFollower {
+ public:
+  // Validates the request (INVALID_ARGUMENT), learns where each followed
+  // device's new lines start, and prepares the backlog.
+  static absl::StatusOr<std::unique_ptr<TailFollower>> Start(store::Store* store,
+                                                             const store::AppRecord& app,
+                                                             const v1::TailRequest& request);
+
+  // The newest matching lines stored before the tail began, oldest first.
+  const v1::SearchResponse& backlog() const { return backlog_; }
+
+  // Appends the matching lines stored since the last call, each device's in
+  // seq order (at most kMaxLinesPerFetch a device; the rest comes next call).
+  absl::Status CollectNewLines(v1::SearchResponse* out);
+
+  const std::string& device_id() const { return device_id_; }
+  const std::string& user_id() const { return user_id_; }
+
+  static constexpr size_t kMaxLinesPerFetch = 2000;
+
+ private:
+  TailFollower(store::Store* store, const store::AppRecord& app) : store_(store), app_(app) {}
+  absl::Status Init(const v1::TailRequest& request);
+  absl::Status RefreshDevices(bool initial);
+
+  store::Store* const store_;
+  const store::AppRecord app_;
+  std::string user_id_, device_id_;
+  std::optional<RowFilter> filter_;
+  v1::SearchResponse backlog_;
+  // Per device followed: the highest seq already sent (or not to be sent).
+  absl::flat_hash_map<std::string, uint64_t> known_;
+  uint64_t refreshes_ = 0;
 };
 
 // Starts a Tail call (see QueryService::Tail). `app` is authorised already.
