@@ -27,6 +27,10 @@ class HttpServer {
   void Get(const std::string& path,
            std::function<std::string(std::string* content_type)> handler);
 
+  // The underlying cpp-httplib server, for components that mount richer
+  // routes (the JSON API and the console). Call before Start.
+  httplib::Server& routes() { return *http_; }
+
   // Listens on host:port (port 0 picks a free port) and serves from a
   // background thread. Returns the address listened on.
   absl::StatusOr<std::string> Start(const std::string& listen);

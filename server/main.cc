@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
                  "Threads storing batches (0: one per core, at least 2)")
       ->capture_default_str();
   app.add_option("--http-listen", options.http_listen,
-                 "host:port for HTTP: /metrics and /healthz (empty: no HTTP)")
+                 "host:port for HTTP: the web console, the JSON API, /metrics and /healthz "
+                 "(empty: no HTTP)")
       ->capture_default_str();
   app.add_option("--tls-cert", options.tls_cert_path, "PEM certificate chain: serve TLS");
   app.add_option("--tls-key", options.tls_key_path, "PEM private key of --tls-cert");
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
   std::cout << "fieldlog-server is up\n"
             << "  gRPC (ingest, query, admin): " << address
             << (options.tls_cert_path.empty() ? " (plaintext)" : " (TLS)") << "\n"
-            << "  HTTP (/metrics, /healthz):   "
+            << "  web console and HTTP API:    "
             << ((*server)->http_address().empty() ? "off" : (*server)->http_address()) << "\n"
             << "  data directory:              " << options.data_dir << "\n"
             << "  admin token:                 " << (*server)->admin_token_path() << "\n"

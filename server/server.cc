@@ -13,9 +13,11 @@
 #include "absl/strings/str_split.h"
 #include "collector/ingest_core.h"
 #include "collector/ingest_service.h"
+#include "collector/otlp_service.h"
 #include "common/worker_pool.h"
 #include "common/limits.h"
 #include "query/handlers.h"
+#include "query/http_api.h"
 #include "query/query_service.h"
 #include "query/tail.h"
 #include "store/writer.h"
@@ -100,6 +102,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       server->store_.get(), options.ingest, server->ingest_metrics_.get());
   server->ingest_service_ = std::make_unique<collector::IngestService>(
       server->ingest_core_.get(), server->ingest_workers_.get());
+  server->otlp_service_ = std::make_unique<collector::OtlpService>(
+      server->ingest_core_.get(), server->store_.get(), server->ingest_workers_.get());
   server->query_workers_ = std::make_unique<WorkerPool>(2);
   server->tail_hub_ = std::make_unique<query::TailHub>();
   query::TailHub* hub = server->tail_hub_.get();
@@ -124,6 +128,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddListeningPort(options.grpc_listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxRequestBytes));
   builder.RegisterService(server->ingest_service_.get());
+  builder.RegisterService(server->otlp_service_.get());
   builder.RegisterService(server->query_service_.get());
   builder.RegisterService(server->admin_service_.get());
   server->grpc_server_ = builder.BuildAndStart();
@@ -143,6 +148,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       return metrics->RenderPrometheus();
     });
     server->http_->Get("/healthz", [](std::string*) { return std::string("ok\n"); });
+    query::MountHttpApi(&server->http_->routes(), server->query_handlers_.get(),
+                        server->tail_hub_.get());
     absl::StatusOr<std::string> http_address = server->http_->Start(options.http_listen);
     if (!http_address.ok()) return http_address.status();
     server->http_address_ = *std::move(http_address);

@@ -23,6 +23,7 @@ namespace fieldlog::collector {
 class IngestMetrics;
 class IngestCore;
 class IngestService;
+class OtlpService;
 }  // namespace fieldlog::collector
 namespace fieldlog::query {
 class QueryHandlers;
@@ -94,6 +95,7 @@ class Server {
   std::unique_ptr<WorkerPool> ingest_workers_;
   std::unique_ptr<collector::IngestCore> ingest_core_;
   std::unique_ptr<collector::IngestService> ingest_service_;
+  std::unique_ptr<collector::OtlpService> otlp_service_;
   std::unique_ptr<WorkerPool> query_workers_;
   std::unique_ptr<query::TailHub> tail_hub_;
   std::unique_ptr<query::QueryHandlers> query_handlers_;
