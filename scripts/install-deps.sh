@@ -16,6 +16,8 @@ packages=(
 )
 packages+=(libspdlog-dev)  # the agent's spdlog sink (agent/include/fieldlog/spdlog_sink.h), its test and benchmark
 
+packages+=(chromium)  # the web console's end-to-end tests (tests/web/; node and npm come with the machine)
+
 # Extra packages a caller needs (e.g. scripts/fuzz.sh asks for clang).
 packages+=("$@")
 

@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   app.add_option("--tls-client-ca", options.tls_client_ca_path,
                  "PEM CA: require client certificates it signed (mutual TLS)");
   app.add_option("--listen-file", listen_file,
-                 "Write the address listened on to this file once serving (for scripts)");
+                 "Once serving, write the gRPC address to this file (and the HTTP address on a "
+                 "second line), for scripts");
   CLI11_PARSE(app, argc, argv);
   options.sync = sync == "batch"  ? fieldlog::store::SyncPolicy::kEveryBatch
                  : sync == "none" ? fieldlog::store::SyncPolicy::kNone
@@ -104,7 +105,7 @@ int main(int argc, char** argv) {
             << "Stop with Ctrl-C." << std::endl;
   if (!listen_file.empty()) {
     const std::string tmp = listen_file + ".tmp";
-    std::ofstream(tmp) << address << "\n";
+    std::ofstream(tmp) << address << "\n" << (*server)->http_address() << "\n";
     std::rename(tmp.c_str(), listen_file.c_str());
   }
 

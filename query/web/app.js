@@ -349,11 +349,25 @@
     tail = controller;
     $('tail').setAttribute('aria-pressed', 'true');
     const mine = generation;
+    // Like tail -f: the newest page at the bottom, then what arrives.
+    try {
+      const newest = await api(appPath('search'), searchParams({ limit: PAGE, order: 'newest', from: '', to: '' }));
+      if (mine !== generation) return;
+      rows = [];
+      seen = new Set();
+      lastSession = new Map();
+      addLines(newest.lines.reverse(), false);
+      done = true;
+      render();
+      $('timeline').scrollTop = rows.length * ROW;
+    } catch (error) {
+      say(error.message);
+    }
     const params = searchParams({ backlog: 1 });
     delete params.from;
     delete params.to;
     delete params.order;
-    say('Live tail: new lines appear as they arrive.');
+    say('Live tail: new lines appear at the bottom as they arrive.');
     try {
       const response = await fetch(apiUrl(appPath('tail'), params), {
         headers: { Authorization: 'Bearer ' + session.token }, signal: controller.signal,
