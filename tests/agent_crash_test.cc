@@ -62,8 +62,8 @@ TEST(AgentCrashTest, KillDashNineMidStreamThenRestartLeavesEveryLineOnceBySeq) {
   std::string device;
   uint64_t spooled_before_kill = 0;
   {
-    ChildProcess app({BinDir() + "/agent_crash_helper", server.address(), keys.ingest_key,
-                      storage, "stream", std::to_string(kLines)},
+    ChildProcess app({BinDir() + "/agent_crash_helper", server.address(), keys.ingest_key, storage,
+                      "stream", std::to_string(kLines)},
                      log);
     // Kill it while it is still logging and streaming.
     for (int i = 0; i < 600 && LastSpooled(log, &device) < 30000; ++i) {
@@ -78,8 +78,8 @@ TEST(AgentCrashTest, KillDashNineMidStreamThenRestartLeavesEveryLineOnceBySeq) {
   const size_t stored_at_kill = DeviceLines(server, keys, device).size();
   EXPECT_LT(stored_at_kill, static_cast<size_t>(kLines)) << "killed in the middle";
 
-  ProcessResult resumed = RunProcess({BinDir() + "/agent_crash_helper", server.address(),
-                                      keys.ingest_key, storage, "resume"});
+  ProcessResult resumed = RunProcess(
+      {BinDir() + "/agent_crash_helper", server.address(), keys.ingest_key, storage, "resume"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
   EXPECT_NE(resumed.out.find("device " + device), std::string::npos) << "same device id";
 
@@ -104,8 +104,8 @@ TEST(AgentCrashTest, ACrashLeavesAMarkerAfterTheLinesBeforeIt) {
   TempDir dir;
   const std::string storage = dir.path() + "/app";
   // Nobody listens at first: the lines and the marker wait on disk.
-  ProcessResult crashed = RunProcess({BinDir() + "/agent_crash_helper", "127.0.0.1:1",
-                                      keys.ingest_key, storage, "crash", "300"});
+  ProcessResult crashed = RunProcess(
+      {BinDir() + "/agent_crash_helper", "127.0.0.1:1", keys.ingest_key, storage, "crash", "300"});
   EXPECT_EQ(crashed.exit_code, 128 + SIGSEGV) << crashed.err;
   std::string device, session;
   {
@@ -115,8 +115,8 @@ TEST(AgentCrashTest, ACrashLeavesAMarkerAfterTheLinesBeforeIt) {
   }
   ASSERT_FALSE(device.empty());
 
-  ProcessResult resumed = RunProcess({BinDir() + "/agent_crash_helper", server.address(),
-                                      keys.ingest_key, storage, "resume"});
+  ProcessResult resumed = RunProcess(
+      {BinDir() + "/agent_crash_helper", server.address(), keys.ingest_key, storage, "resume"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
   const std::vector<v1::LogLine> lines = DeviceLines(server, keys, device);
   ASSERT_EQ(lines.size(), 301u) << "the 300 lines still in memory at the crash, and the marker";

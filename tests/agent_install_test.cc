@@ -29,10 +29,10 @@ TEST(AgentInstallTest, ExamplesBuildAgainstTheInstalledPackageAndShip) {
       Shell("cmake --install " FIELDLOG_BUILD_DIR " --component agent --prefix " + prefix,
             std::chrono::seconds(60));
   ASSERT_EQ(installed.exit_code, 0) << installed.out << installed.err;
-  for (const char* file : {"include/fieldlog/agent.h", "include/fieldlog/fieldlog_c.h",
-                           "include/fieldlog/spdlog_sink.h", "lib/libfieldlog.so",
-                           "lib/cmake/fieldlog/fieldlogConfig.cmake",
-                           "lib/pkgconfig/fieldlog.pc"}) {
+  for (const char* file :
+       {"include/fieldlog/agent.h", "include/fieldlog/fieldlog_c.h",
+        "include/fieldlog/spdlog_sink.h", "lib/libfieldlog.so",
+        "lib/cmake/fieldlog/fieldlogConfig.cmake", "lib/pkgconfig/fieldlog.pc"}) {
     EXPECT_TRUE(std::filesystem::exists(prefix + "/" + file)) << file;
   }
   EXPECT_FALSE(std::filesystem::exists(prefix + "/bin")) << "only the agent is installed";
@@ -47,20 +47,19 @@ TEST(AgentInstallTest, ExamplesBuildAgainstTheInstalledPackageAndShip) {
   ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
 
   // pkg-config alone, from C.
-  ProcessResult compiled = Shell(
-      "PKG_CONFIG_PATH=" + prefix + "/lib/pkgconfig cc -o " + dir.path() +
-          "/hello_c_pkgconfig " FIELDLOG_SOURCE_DIR
-          "/agent/examples/hello_fieldlog_c.c $(PKG_CONFIG_PATH=" + prefix +
-          "/lib/pkgconfig pkg-config --cflags --libs fieldlog)",
-      std::chrono::seconds(120));
+  ProcessResult compiled =
+      Shell("PKG_CONFIG_PATH=" + prefix + "/lib/pkgconfig cc -o " + dir.path() +
+                "/hello_c_pkgconfig " FIELDLOG_SOURCE_DIR
+                "/agent/examples/hello_fieldlog_c.c $(PKG_CONFIG_PATH=" +
+                prefix + "/lib/pkgconfig pkg-config --cflags --libs fieldlog)",
+            std::chrono::seconds(120));
   ASSERT_EQ(compiled.exit_code, 0) << compiled.out << compiled.err;
 
   TestServer server;
   const AppKeys keys = server.CreateApp("shop");
   const std::vector<std::string> env = {"LD_LIBRARY_PATH=" + prefix + "/lib"};
-  ProcessResult cpp = RunProcess({build + "/hello_fieldlog", server.address(), keys.ingest_key,
-                                  "carol@example.com"},
-                                 "", env);
+  ProcessResult cpp = RunProcess(
+      {build + "/hello_fieldlog", server.address(), keys.ingest_key, "carol@example.com"}, "", env);
   EXPECT_EQ(cpp.exit_code, 0) << cpp.out << cpp.err;
   EXPECT_NE(cpp.out.find("5 lines acknowledged"), std::string::npos) << cpp.out;
   ProcessResult c = RunProcess({dir.path() + "/hello_c_pkgconfig", server.address(),

@@ -97,8 +97,8 @@ TEST(AgentSpoolTest, LinesGoThroughRingAndSpoolIntoWhatTheCollectorParses) {
   users.Set("alice@example.com");
   const Attribute attributes[] = {{"cart", 3}, {"total", 42.5}, {"ok", true}, {"who", "bob"}};
   ASSERT_TRUE(WriteLine(&rings.Local()->ring,
-                        {4, 0, 1700000000123456, users.version(), "Checkout",
-                         "payment \xFF failed", "/src/app/checkout.cc", 42, "Pay", attributes, 4}));
+                        {4, 0, 1700000000123456, users.version(), "Checkout", "payment \xFF failed",
+                         "/src/app/checkout.cc", 42, "Pay", attributes, 4}));
   ASSERT_TRUE(spooler.Drain().ok());
   ASSERT_TRUE(spool->Sync().ok());
   auto entries = ReadAll(*spool);
@@ -137,7 +137,8 @@ TEST(AgentSpoolTest, SeqsContinueAcrossRestartsAndUnreleasedEntriesStay) {
   {
     auto spool = OpenSpool(dir.path());
     spool->SetContext("s1", "");
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(spool->Append(3, 0, Body(3, "a" + std::to_string(i))), i + 1u);
+    for (int i = 0; i < 5; ++i)
+      EXPECT_EQ(spool->Append(3, 0, Body(3, "a" + std::to_string(i))), i + 1u);
     ASSERT_TRUE(spool->Commit().ok());
     spool->Release(2);
   }
@@ -164,7 +165,8 @@ TEST(AgentSpoolTest, ATornOrCorruptSpoolIsSkippedReportedAndNeverCrashes) {
     auto spool = OpenSpool(dir.path());
     spool->SetContext("s", "u");
     for (int round = 0; round < 3; ++round) {
-      for (int i = 0; i < 10; ++i) spool->Append(3, 0, Body(3, "r" + std::to_string(round) + "-" + std::to_string(i)));
+      for (int i = 0; i < 10; ++i)
+        spool->Append(3, 0, Body(3, "r" + std::to_string(round) + "-" + std::to_string(i)));
       ASSERT_TRUE(spool->Commit().ok());  // one chunk per round
     }
   }
@@ -203,7 +205,8 @@ TEST(AgentSpoolTest, ATornOrCorruptSpoolIsSkippedReportedAndNeverCrashes) {
   for (int n = 0; n < 200; ++n) {
     TempDir junk;
     std::string bytes = "FLSPOOL1";
-    for (int i = 0; i < n * 7; ++i) bytes.push_back(static_cast<char>((i * 2654435761u) >> (n % 24)));
+    for (int i = 0; i < n * 7; ++i)
+      bytes.push_back(static_cast<char>((i * 2654435761u) >> (n % 24)));
     { std::ofstream(junk.path() + "/0000000000000001.seg", std::ios::binary) << bytes; }
     Spool::Recovery r;
     auto s = OpenSpool(junk.path(), 8 << 20, &r);
@@ -241,8 +244,7 @@ TEST(AgentSpoolTest, TheCapEvictsDebugFirstThenInfoThenTheOldestWithGapMarkers) 
       ++gaps;
       gap_lines += raw.gap_count;
       EXPECT_EQ(e.kind(), v1::ENTRY_KIND_GAP);
-      EXPECT_TRUE(e.message().starts_with(std::to_string(raw.gap_count) + " line"))
-          << e.message();
+      EXPECT_TRUE(e.message().starts_with(std::to_string(raw.gap_count) + " line")) << e.message();
     } else {
       ++kept[raw.level];
     }
@@ -261,15 +263,18 @@ TEST(AgentSpoolTest, TheCapEvictsDebugFirstThenInfoThenTheOldestWithGapMarkers) 
   std::map<uint8_t, uint64_t> kept2;
   uint64_t gap_lines2 = 0;
   for (const auto& [raw, e] : entries) {
-    if (raw.kind == Spool::kKindGap) gap_lines2 += raw.gap_count;
-    else ++kept2[raw.level];
+    if (raw.kind == Spool::kKindGap)
+      gap_lines2 += raw.gap_count;
+    else
+      ++kept2[raw.level];
   }
   EXPECT_EQ(kept2[2] + kept2[3] + kept2[4] + gap_lines2, appended);
   EXPECT_GT(kept2[4], kept2[3]) << "warn outlives info";
   EXPECT_GE(kept2[3], kept2[2]) << "info outlives debug";
   EXPECT_EQ(entries.back().first.seq, appended) << "the newest line is kept";
   // Seqs stay strictly increasing through the rewrites.
-  for (size_t i = 1; i < entries.size(); ++i) EXPECT_LT(entries[i - 1].first.seq, entries[i].first.seq);
+  for (size_t i = 1; i < entries.size(); ++i)
+    EXPECT_LT(entries[i - 1].first.seq, entries[i].first.seq);
 }
 
 TEST(AgentSpoolTest, ThePiiScrubberReplacesEmailsAndCardNumbers) {

@@ -111,8 +111,8 @@ TEST(AgentTest, OverlongAndInvalidTextIsFixedNotDropped) {
             " \xE2\x80\xA6[cut " + std::to_string(3 * kMaxMessageBytes - kept) + " bytes]");
   EXPECT_EQ(lines[1].tag().size(), kMaxTagBytes);
   const size_t kept_tag = lines[1].tag().find_first_not_of('t');
-  EXPECT_TRUE(lines[1].tag().ends_with(" \xE2\x80\xA6[cut " + std::to_string(500 - kept_tag) +
-                                       " bytes]"))
+  EXPECT_TRUE(
+      lines[1].tag().ends_with(" \xE2\x80\xA6[cut " + std::to_string(500 - kept_tag) + " bytes]"))
       << lines[1].tag();
   EXPECT_EQ(lines[1].message(), "bad \xEF\xBF\xBD utf8");
   EXPECT_FALSE(FindInvalidUtf8(lines[1].attributes(0).key()));
@@ -144,7 +144,10 @@ TEST(AgentTest, LevelsBelowTheMinimumCostNothing) {
   EXPECT_FALSE(agent->Enabled(Level::kInfo));
   EXPECT_TRUE(agent->Enabled(Level::kError));
   int evaluated = 0;
-  const auto expensive = [&] { ++evaluated; return std::string("costly"); };
+  const auto expensive = [&] {
+    ++evaluated;
+    return std::string("costly");
+  };
   FIELDLOG_DEBUG(*agent, "T", expensive());
   FIELDLOG_ERROR(*agent, "T", expensive(), {"code", 42});
   EXPECT_EQ(evaluated, 1) << "arguments below the minimum level are not evaluated";
@@ -175,7 +178,9 @@ TEST(AgentTest, ManyThreadsLogAtOnce) {
   TestServer server;
   const AppKeys keys = server.CreateApp("shop");
   std::string error;
-  auto agent = Agent::Start(FastOptions(server.address(), keys.ingest_key), &error);
+  AgentOptions options = FastOptions(server.address(), keys.ingest_key);
+  options.queue_bytes_per_thread = 4 << 20;  // room for every line: none may drop here
+  auto agent = Agent::Start(options, &error);
   ASSERT_NE(agent, nullptr);
   constexpr int kThreads = 4, kLines = 2500;
   std::vector<std::thread> threads;

@@ -5,11 +5,10 @@
 // thread's order, with its thread's user, or is counted in a gap marker.
 #include <stdlib.h>
 
-#include <cstdio>
-#include <functional>
-
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -32,7 +31,8 @@ struct Parsed {
   std::map<std::string, int64_t> ints;
 };
 
-bool ParseFields(std::string_view data, const std::function<void(int, uint64_t, std::string_view)>& fn) {
+bool ParseFields(std::string_view data,
+                 const std::function<void(int, uint64_t, std::string_view)>& fn) {
   size_t pos = 0;
   while (pos < data.size()) {
     uint64_t tag, value = 0;
@@ -128,8 +128,17 @@ TEST(AgentTsanTest, ManyThreadsLogWhileTheBackgroundThreadSpools) {
       for (int i = 0; i < kLines; ++i) {
         if (t == 0 && i % 5000 == 0) users.Set("user-" + std::to_string(i / 5000));
         const Attribute attributes[] = {{"thread", t}, {"i", i}};
-        const LineFields fields{3, 0, 1700000000000000 + i, users.version(), "T", message,
-                                __FILE__, __LINE__, __func__, attributes, 2};
+        const LineFields fields{3,
+                                0,
+                                1700000000000000 + i,
+                                users.version(),
+                                "T",
+                                message,
+                                __FILE__,
+                                __LINE__,
+                                __func__,
+                                attributes,
+                                2};
         if (rings.Local()->Log(fields) && !kicked.exchange(true)) waker.Wake();
         if (i % 128 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
       }
@@ -155,7 +164,9 @@ TEST(AgentTsanTest, ManyThreadsLogWhileTheBackgroundThreadSpools) {
     ASSERT_LT(last[t], i) << "thread " << t << " out of order";
     last[t] = i;
     EXPECT_EQ(p.message, "thread " + std::to_string(t));
-    if (t == 0) EXPECT_EQ(e.user_id, "user-" + std::to_string(i / 5000));
+    if (t == 0) {
+      EXPECT_EQ(e.user_id, "user-" + std::to_string(i / 5000));
+    }
     ++lines;
   }
   EXPECT_EQ(lines + gap_lines, uint64_t{kThreads} * kLines);

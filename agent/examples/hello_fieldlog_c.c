@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   }
   fieldlog_set_user(agent, argc > 4 ? argv[4] : "dave@example.com");
   FIELDLOG_C_INFO(agent, "App", "started from C");
-  fieldlog_attribute attributes[] = {FIELDLOG_ATTR_INT("items", 2), FIELDLOG_ATTR_STR("via", "ffi")};
+  fieldlog_attribute attributes[] = {FIELDLOG_ATTR_INT("items", 2),
+                                     FIELDLOG_ATTR_STR("via", "ffi")};
   fieldlog_log(agent, FIELDLOG_LEVEL_WARN, "Cart", "cart is slow", attributes, 2);
   fieldlog_log(agent, FIELDLOG_LEVEL_ERROR, "Checkout", "payment failed", NULL, 0);
   const int ok = fieldlog_flush(agent, 10000);

@@ -2,11 +2,11 @@
 // its logs through the fieldlog agent.
 //
 //   hello_spdlog SERVER INGEST_KEY [USER]
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "fieldlog/agent.h"
 #include "fieldlog/spdlog_sink.h"

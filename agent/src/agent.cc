@@ -7,6 +7,8 @@
 // the rare calls (SetUser, Flush, SendIssue, ...). The background thread owns
 // the spool, the spooler and the sender. gRPC's threads hand stream events to
 // the sender's queue.
+#include "fieldlog/agent.h"
+
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,7 +34,6 @@
 #include "agent/src/waker.h"
 #include "common/limits.h"
 #include "common/text.h"
-#include "fieldlog/agent.h"
 #include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog {
@@ -50,9 +51,12 @@ int64_t NowMicros() { return absl::GetCurrentTimeNanos() / 1000; }
 
 const char* ConsentName(Consent c) {
   switch (c) {
-    case Consent::kPending: return "pending";
-    case Consent::kGranted: return "granted";
-    case Consent::kDenied: return "denied";
+    case Consent::kPending:
+      return "pending";
+    case Consent::kGranted:
+      return "granted";
+    case Consent::kDenied:
+      return "denied";
   }
   return "pending";
 }
@@ -178,16 +182,15 @@ class AgentImpl final : public Agent {
            std::initializer_list<Attribute> attributes, SourceLocation location) override {
     if (!Enabled(level)) return;
     Write({static_cast<uint8_t>(level), 0, NowMicros(), users_.version(), tag, message,
-           location.file, location.line, location.function, attributes.begin(),
-           attributes.size()});
+           location.file, location.line, location.function, attributes.begin(), attributes.size()});
   }
 
   void Append(const EntryFields& e) override {
     if (!Enabled(e.level)) return;
     Write({static_cast<uint8_t>(e.level), 0,
            e.time_unix_micros != 0 ? e.time_unix_micros : NowMicros(), users_.version(), e.tag,
-           e.message, e.location.file, e.location.line, e.location.function,
-           e.attributes.data(), e.attributes.size()});
+           e.message, e.location.file, e.location.line, e.location.function, e.attributes.data(),
+           e.attributes.size()});
   }
 
   void SetUser(std::string_view user_id) override {
@@ -352,8 +355,8 @@ class AgentImpl final : public Agent {
     std::vector<Attribute> views;
     for (const KeyValue& kv : copy) views.push_back(kv.view());
     if (!Enabled(Level::kInfo)) return;
-    Write({kLevelInfo, 0, NowMicros(), users_.version(), "fieldlog", "session attributes",
-           nullptr, 0, nullptr, views.data(), views.size()});
+    Write({kLevelInfo, 0, NowMicros(), users_.version(), "fieldlog", "session attributes", nullptr,
+           0, nullptr, views.data(), views.size()});
   }
 
   std::string SendMarker(uint8_t kind, std::string_view message, std::string_view title) {
@@ -365,9 +368,8 @@ class AgentImpl final : public Agent {
     if (!running_ || stopping_ || consent_ == Consent::kDenied) return "";
     markers_.push_back(request);
     waker_.Wake();
-    const auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return request->done || !running_;
-    };
+    const auto done = [&]()
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return request->done || !running_; };
     mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
     if (!request->done || request->seq == 0 || !seq_base_) return "";
     return absl::StrCat(options_.console_url, "/i/", device_id_, "/", *seq_base_ + request->seq);
@@ -459,8 +461,8 @@ class AgentImpl final : public Agent {
       if (stopping) break;
       Clock::time_point deadline = std::min(next_sync, sender_->NextDeadline());
       if (debug_until > NowMicros()) {
-        deadline = std::min(deadline, Clock::now() + std::chrono::microseconds(
-                                                         debug_until - NowMicros() + 1000));
+        deadline = std::min(
+            deadline, Clock::now() + std::chrono::microseconds(debug_until - NowMicros() + 1000));
       }
       waker_.Wait(token, deadline);
     }
@@ -552,7 +554,8 @@ std::unique_ptr<Agent> Agent::Start(const AgentOptions& options, std::string* er
   }
   Setup setup;
   setup.options = options;
-  setup.options.queue_bytes_per_thread = std::max<size_t>(options.queue_bytes_per_thread, 128 * 1024);
+  setup.options.queue_bytes_per_thread =
+      std::max<size_t>(options.queue_bytes_per_thread, 128 * 1024);
   setup.storage_dir = options.storage_dir;
   if (setup.storage_dir.empty()) {
     const char* base = std::getenv("TMPDIR");

@@ -108,30 +108,54 @@ int fieldlog_options_set(fieldlog_options* o, const char* name_c, const char* va
   const std::string value(View(value_c));
   int64_t n = 0;
   const bool numeric = ParseNumber(std::string_view(value), &n);
-  if (name == "server") x.server = value;
-  else if (name == "ingest_key") x.ingest_key = value;
-  else if (name == "storage_dir") x.storage_dir = value;
-  else if (name == "device_id") x.device_id = value;
-  else if (name == "tls_ca_pem") x.tls_ca_pem = value;
-  else if (name == "tls_server_name") x.tls_server_name = value;
-  else if (name == "console_url") x.console_url = value;
-  else if (name.starts_with("device.")) x.device_attributes.emplace_back(std::string(name.substr(7)), value);
-  else if (name.starts_with("session.")) x.session_attributes.emplace_back(std::string(name.substr(8)), value);
-  else if (!numeric) return -1;
-  else if (name == "min_level" && n >= 1 && n <= 6) x.min_level = static_cast<fieldlog::Level>(n);
-  else if (name == "min_upload_level" && n >= 1 && n <= 6) x.min_upload_level = static_cast<fieldlog::Level>(n);
-  else if (name == "flush_interval_ms") x.flush_interval = std::chrono::milliseconds(n);
-  else if (name == "spool_max_bytes") x.spool_max_bytes = static_cast<size_t>(n);
-  else if (name == "queue_bytes_per_thread") x.queue_bytes_per_thread = static_cast<size_t>(n);
-  else if (name == "batch_max_entries") x.batch_max_entries = static_cast<size_t>(n);
-  else if (name == "batch_max_bytes") x.batch_max_bytes = static_cast<size_t>(n);
-  else if (name == "batch_max_age_ms") x.batch_max_age = std::chrono::milliseconds(n);
-  else if (name == "gzip") x.gzip = n != 0;
-  else if (name == "tls") x.tls = n != 0;
-  else if (name == "scrub_pii") x.scrub_pii = n != 0;
-  else if (name == "crash_handler") x.crash_handler = n != 0;
-  else if (name == "default_consent" && n >= 0 && n <= 2) x.default_consent = static_cast<fieldlog::Consent>(n);
-  else return -1;
+  if (name == "server")
+    x.server = value;
+  else if (name == "ingest_key")
+    x.ingest_key = value;
+  else if (name == "storage_dir")
+    x.storage_dir = value;
+  else if (name == "device_id")
+    x.device_id = value;
+  else if (name == "tls_ca_pem")
+    x.tls_ca_pem = value;
+  else if (name == "tls_server_name")
+    x.tls_server_name = value;
+  else if (name == "console_url")
+    x.console_url = value;
+  else if (name.starts_with("device."))
+    x.device_attributes.emplace_back(std::string(name.substr(7)), value);
+  else if (name.starts_with("session."))
+    x.session_attributes.emplace_back(std::string(name.substr(8)), value);
+  else if (!numeric)
+    return -1;
+  else if (name == "min_level" && n >= 1 && n <= 6)
+    x.min_level = static_cast<fieldlog::Level>(n);
+  else if (name == "min_upload_level" && n >= 1 && n <= 6)
+    x.min_upload_level = static_cast<fieldlog::Level>(n);
+  else if (name == "flush_interval_ms")
+    x.flush_interval = std::chrono::milliseconds(n);
+  else if (name == "spool_max_bytes")
+    x.spool_max_bytes = static_cast<size_t>(n);
+  else if (name == "queue_bytes_per_thread")
+    x.queue_bytes_per_thread = static_cast<size_t>(n);
+  else if (name == "batch_max_entries")
+    x.batch_max_entries = static_cast<size_t>(n);
+  else if (name == "batch_max_bytes")
+    x.batch_max_bytes = static_cast<size_t>(n);
+  else if (name == "batch_max_age_ms")
+    x.batch_max_age = std::chrono::milliseconds(n);
+  else if (name == "gzip")
+    x.gzip = n != 0;
+  else if (name == "tls")
+    x.tls = n != 0;
+  else if (name == "scrub_pii")
+    x.scrub_pii = n != 0;
+  else if (name == "crash_handler")
+    x.crash_handler = n != 0;
+  else if (name == "default_consent" && n >= 0 && n <= 2)
+    x.default_consent = static_cast<fieldlog::Consent>(n);
+  else
+    return -1;
   return 0;
 }
 

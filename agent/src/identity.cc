@@ -45,7 +45,8 @@ std::string LoadOrCreateDeviceId(const std::string& storage_dir, bool* created,
                                  std::string* error) {
   *created = false;
   const std::string path = storage_dir + "/device_id";
-  if (std::optional<std::string> id = ReadStateFile(path); id && !id->empty() && id->size() <= 128) {
+  if (std::optional<std::string> id = ReadStateFile(path);
+      id && !id->empty() && id->size() <= 128) {
     return *id;
   }
   std::string id = NewUuidV4();

@@ -28,8 +28,7 @@ std::string NewUuidV4();
 // The device id kept in `storage_dir`/device_id, created on first use;
 // `created` tells whether it was made now. Returns "" and sets `error` when
 // the directory or file cannot be used.
-std::string LoadOrCreateDeviceId(const std::string& storage_dir, bool* created,
-                                 std::string* error);
+std::string LoadOrCreateDeviceId(const std::string& storage_dir, bool* created, std::string* error);
 
 // A small text file's first line; nullopt when it does not exist.
 std::optional<std::string> ReadStateFile(const std::string& path);

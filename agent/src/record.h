@@ -105,18 +105,41 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   const size_t attribute_count = std::min(f.attribute_count, kMaxAttributes);
   h.attribute_count = static_cast<uint8_t>(attribute_count);
 
-  size_t size = sizeof(RecordHeader) + h.tag_copied + h.message_copied + h.file_copied +
-                h.function_copied + attribute_count * sizeof(AttributeHeader);
-  size_t value_budget = kMaxRecordBytes > size ? kMaxRecordBytes - size : 0;
+  const size_t fixed = sizeof(RecordHeader) + h.tag_copied + h.message_copied + h.file_copied +
+                       h.function_copied + attribute_count * sizeof(AttributeHeader);
+  const size_t budget = kMaxRecordBytes > fixed ? kMaxRecordBytes - fixed : 0;
+  // The common case: every key and value within its limit and all of them
+  // within the record's budget, so each is copied whole.
+  size_t raw = 0;
+  bool whole = true;
   for (size_t i = 0; i < attribute_count; ++i) {
     const Attribute& a = f.attributes[i];
-    const size_t key = std::min(a.key().size(), kMaxAttributeKeyBytes);
-    const size_t value =
-        a.type() == Attribute::Type::kString
-            ? std::min({a.string_value().size(), kMaxAttributeValueBytes, value_budget})
-            : 0;
-    value_budget -= std::min(value_budget, key + value);
-    size += key + value;
+    const size_t value = a.type() == Attribute::Type::kString ? a.string_value().size() : 0;
+    whole &= a.key().size() <= kMaxAttributeKeyBytes && value <= kMaxAttributeValueBytes;
+    raw += a.key().size() + value;
+  }
+  whole &= raw <= budget;
+  // Otherwise keys are cut to their limit and string values share what is
+  // left of the budget, in order.
+  const auto copied = [&](const Attribute& a, size_t* left, uint16_t* key, uint32_t* value) {
+    *key = static_cast<uint16_t>(std::min(a.key().size(), kMaxAttributeKeyBytes));
+    *value = a.type() == Attribute::Type::kString
+                 ? static_cast<uint32_t>(
+                       std::min({a.string_value().size(), kMaxAttributeValueBytes, *left}))
+                 : 0;
+    *left -= std::min<size_t>(*left, *key + *value);
+  };
+  size_t size = fixed;
+  if (whole) {
+    size += raw;
+  } else {
+    size_t left = budget;
+    for (size_t i = 0; i < attribute_count; ++i) {
+      uint16_t key;
+      uint32_t value;
+      copied(f.attributes[i], &left, &key, &value);
+      size += key + value;
+    }
   }
   size = RingBuffer::Aligned(size);
   h.size = static_cast<uint32_t>(size);
@@ -132,19 +155,15 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   p += h.file_copied;
   std::memcpy(p, function.data(), h.function_copied);
   p += h.function_copied;
-  value_budget = kMaxRecordBytes - (sizeof(RecordHeader) + h.tag_copied + h.message_copied +
-                                    h.file_copied + h.function_copied +
-                                    attribute_count * sizeof(AttributeHeader));
+  size_t left = budget;
   for (size_t i = 0; i < attribute_count; ++i) {
     const Attribute& a = f.attributes[i];
     AttributeHeader ah{};
     ah.type = static_cast<uint8_t>(a.type());
-    ah.key_copied = static_cast<uint16_t>(std::min(a.key().size(), kMaxAttributeKeyBytes));
     switch (a.type()) {
       case Attribute::Type::kString:
-        ah.value_size = static_cast<uint32_t>(std::min<size_t>(a.string_value().size(), UINT32_MAX));
-        ah.value_copied = static_cast<uint32_t>(
-            std::min({a.string_value().size(), kMaxAttributeValueBytes, value_budget}));
+        ah.value_size =
+            static_cast<uint32_t>(std::min<size_t>(a.string_value().size(), UINT32_MAX));
         break;
       case Attribute::Type::kInt:
         ah.number = a.int_value();
@@ -158,7 +177,12 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
         ah.number = a.bool_value() ? 1 : 0;
         break;
     }
-    value_budget -= std::min<size_t>(value_budget, ah.key_copied + ah.value_copied);
+    if (whole) {
+      ah.key_copied = static_cast<uint16_t>(a.key().size());
+      ah.value_copied = ah.value_size;
+    } else {
+      copied(a, &left, &ah.key_copied, &ah.value_copied);
+    }
     std::memcpy(p, &ah, sizeof(ah));
     p += sizeof(ah);
     std::memcpy(p, a.key().data(), ah.key_copied);

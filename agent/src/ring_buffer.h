@@ -79,8 +79,7 @@ class RingBuffer {
   }
   // Consumer: everything published and unread, as up to two spans (the
   // second is the part that wrapped to the start of the buffer).
-  void PeekAll(const char** first, size_t* first_size, const char** second,
-               size_t* second_size) {
+  void PeekAll(const char** first, size_t* first_size, const char** second, size_t* second_size) {
     const uint64_t head = published_head_.load(std::memory_order_acquire);
     const uint64_t tail = tail_.load(std::memory_order_relaxed);
     const size_t pos = tail & mask_;
@@ -96,8 +95,7 @@ class RingBuffer {
   }
   // Consumer: true when nothing is published and unread.
   bool Empty() const {
-    return published_head_.load(std::memory_order_acquire) ==
-           tail_.load(std::memory_order_relaxed);
+    return published_head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_relaxed);
   }
 
   // Raw access for the crash handler (async-signal-safe reads).

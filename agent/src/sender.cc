@@ -170,8 +170,8 @@ void Sender::HandleAck(const v1::Ack& ack) {
   stats_.acknowledged += batch.lines - rejected;
   stats_.rejected += rejected;
   if (ack.rejected_size() > 0) {
-    stats_.last_error = absl::StrCat("entry seq ", ack.rejected(0).seq(),
-                                     " rejected: ", ack.rejected(0).reason());
+    stats_.last_error =
+        absl::StrCat("entry seq ", ack.rejected(0).seq(), " rejected: ", ack.rejected(0).reason());
   }
 }
 
@@ -192,9 +192,9 @@ void Sender::HandleDone(const StreamEvent& event) {
   inflight_.clear();
   ResetReading();
   std::chrono::milliseconds delay;
-  const bool throttled = event.pushback_ms >= 0 &&
-                         (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-                          status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  const bool throttled =
+      event.pushback_ms >= 0 && (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                                 status.error_code() == grpc::StatusCode::UNAVAILABLE);
   if (throttled) {
     // The server said how long to wait; add up to a quarter more so a fleet
     // told the same does not come back in lockstep.
@@ -212,9 +212,9 @@ void Sender::HandleDone(const StreamEvent& event) {
   stats_.connected = false;
   stats_.last_status_code = status.error_code();
   if (!status.ok()) {
-    stats_.last_error = absl::StrCat("stream to ", options_.server, " ended: ",
-                                     status.error_message().empty() ? "(no message)"
-                                                                    : status.error_message());
+    stats_.last_error = absl::StrCat(
+        "stream to ", options_.server,
+        " ended: ", status.error_message().empty() ? "(no message)" : status.error_message());
   }
 }
 
@@ -290,7 +290,11 @@ void Sender::SendDue() {
     while (!held_ && !open_.closed && open_.count < options_.batch_max_entries &&
            open_.entries.size() < options_.batch_max_bytes && spool_->Next(&e)) {
       if (!AddToOpen(e.seq, e.level, e.kind, e.body, e.session_id, e.user_id)) {
-        held_ = HeldEntry{e.seq, e.level, e.kind, std::string(e.body), std::string(e.session_id),
+        held_ = HeldEntry{e.seq,
+                          e.level,
+                          e.kind,
+                          std::string(e.body),
+                          std::string(e.session_id),
                           std::string(e.user_id)};
       }
     }

@@ -12,6 +12,9 @@
 #ifndef FIELDLOG_AGENT_SRC_SENDER_H_
 #define FIELDLOG_AGENT_SRC_SENDER_H_
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,9 +24,6 @@
 #include <optional>
 #include <random>
 #include <string>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

@@ -160,8 +160,9 @@ std::string GapBody(uint64_t count, int64_t time_us, std::string_view reason) {
   wire::PutVarintField(&body, wire::kEntryTime, static_cast<uint64_t>(time_us));
   wire::PutVarintField(&body, wire::kEntryLevel, kLevelWarn);
   wire::PutBytesField(&body, wire::kEntryTag, "fieldlog");
-  wire::PutBytesField(&body, wire::kEntryMessage,
-                      absl::StrCat(count, count == 1 ? " line" : " lines", " dropped: ", std::string(reason)));
+  wire::PutBytesField(
+      &body, wire::kEntryMessage,
+      absl::StrCat(count, count == 1 ? " line" : " lines", " dropped: ", std::string(reason)));
   std::string attribute, value;
   wire::PutVarintField(&value, 2, count);  // Value.int_value
   wire::PutBytesField(&attribute, 1, "dropped");
@@ -171,8 +172,8 @@ std::string GapBody(uint64_t count, int64_t time_us, std::string_view reason) {
   return body;
 }
 
-void PutEntryRecord(std::string* out, uint8_t level, uint8_t kind, uint64_t seq,
-                    uint64_t gap_count, std::string_view body) {
+void PutEntryRecord(std::string* out, uint8_t level, uint8_t kind, uint64_t seq, uint64_t gap_count,
+                    std::string_view body) {
   std::string head;
   head.push_back(static_cast<char>(kRecordEntry));
   head.push_back(static_cast<char>(level));
@@ -293,8 +294,8 @@ absl::Status Spool::Recover(Recovery* recovery) {
     ++recovery->segments;
     if (parsed.skipped > 0) {
       recovery->corrupt_bytes += parsed.skipped;
-      absl::StrAppend(&recovery->report, recovery->report.empty() ? "" : "; ", "segment ",
-                      path, ": ", parsed.skipped, " damaged bytes skipped");
+      absl::StrAppend(&recovery->report, recovery->report.empty() ? "" : "; ", "segment ", path,
+                      ": ", parsed.skipped, " damaged bytes skipped");
       std::string good;
       for (std::string_view payload : parsed.payloads) {
         good.append(FrameChunks(payload));
@@ -458,9 +459,7 @@ absl::Status Spool::MaybeRollReleased() {
   return absl::OkStatus();
 }
 
-void Spool::Release(uint64_t seq) {
-  released_ = std::max(released_, std::min(seq, last_seq()));
-}
+void Spool::Release(uint64_t seq) { released_ = std::max(released_, std::min(seq, last_seq())); }
 
 absl::Status Spool::EvictIfNeeded() {
   if (bytes() <= options_.max_bytes) return absl::OkStatus();
@@ -520,8 +519,7 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
         changed = true;
         return;
       }
-      const bool evict = max_level == kAllLevels ||
-                         (e.kind == kKindLog && e.level <= max_level) ||
+      const bool evict = max_level == kAllLevels || (e.kind == kKindLog && e.level <= max_level) ||
                          (e.kind == kKindGap && gap_at != std::string::npos);
       if (evict) {
         changed = true;

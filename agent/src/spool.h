@@ -56,9 +56,9 @@ class Spool {
   // What Open() found.
   struct Recovery {
     uint64_t segments = 0;
-    uint64_t entries = 0;         // entries found (released or not)
-    uint64_t corrupt_bytes = 0;   // bytes skipped as torn or corrupt
-    std::string report;           // human-readable, empty when all was well
+    uint64_t entries = 0;        // entries found (released or not)
+    uint64_t corrupt_bytes = 0;  // bytes skipped as torn or corrupt
+    std::string report;          // human-readable, empty when all was well
   };
   // One entry read back. Views are valid until the next call on the spool.
   struct Entry {
@@ -145,14 +145,14 @@ class Spool {
   uint64_t generation_ = 0;
 
   // Appending.
-  std::string pending_;        // sealed chunks, then the open one
+  std::string pending_;                    // sealed chunks, then the open one
   size_t open_chunk_ = std::string::npos;  // offset of the open chunk's header
   std::string session_, user_;
   bool context_written_ = false;  // restated in the current segment
   uint64_t pending_last_seq_ = 0;
 
   // Reading.
-  uint64_t read_after_ = 0;  // Next() returns seqs above this
+  uint64_t read_after_ = 0;    // Next() returns seqs above this
   uint64_t read_segment_ = 0;  // first_seq of the segment being read; 0: seek
   uint64_t read_generation_ = 0;
   uint64_t read_offset_ = 0;

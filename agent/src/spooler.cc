@@ -101,8 +101,11 @@ std::string UserTable::Get(uint32_t version) const {
 }
 
 void UserTable::Trim(uint32_t version) {
+  // Lines of an older version may still wait in another thread's buffer, so
+  // keep a generous window of versions behind the one just spooled.
+  constexpr size_t kKept = 256;
   std::lock_guard<std::mutex> lock(mu_);
-  while (users_.size() > 1 && users_.begin()->first < version) users_.erase(users_.begin());
+  while (users_.size() > kKept && users_.begin()->first < version) users_.erase(users_.begin());
 }
 
 Spooler::Spooler(ThreadRings* rings, UserTable* users, Spool* spool, Options options)
@@ -172,8 +175,7 @@ void Spooler::SpoolLine(const LineRecord& line) {
     wire::PutVarintField(&body_, wire::kEntryTime, static_cast<uint64_t>(h.time_us));
     wire::PutVarintField(&body_, wire::kEntryLevel, h.level);
     PutText(&body_, wire::kEntryTag, line.tag, h.tag_size, kMaxTagBytes, &scratch_);
-    PutText(&body_, wire::kEntryMessage, line.message, h.message_size, kMaxMessageBytes,
-            &scratch_);
+    PutText(&body_, wire::kEntryMessage, line.message, h.message_size, kMaxMessageBytes, &scratch_);
     for (const AttributeRecord& a : line.attributes) {
       PutAttribute(&body_, a.key, a.type, a.value, a.value_size, a.number, &scratch_);
     }
@@ -223,16 +225,15 @@ void Spooler::SpoolLine(const LineRecord& line) {
     wire::PutVarintField(&body_, wire::kEntryTime, static_cast<uint64_t>(h.time_us));
     wire::PutVarintField(&body_, wire::kEntryLevel, h.level);
     PutText(&body_, wire::kEntryTag, e.tag, e.tag.size(), kMaxTagBytes, &scratch_);
-    PutText(&body_, wire::kEntryMessage, e.message, e.message.size(), kMaxMessageBytes,
-            &scratch_);
+    PutText(&body_, wire::kEntryMessage, e.message, e.message.size(), kMaxMessageBytes, &scratch_);
     for (const KeyValue& kv : e.attributes) {
       const Attribute a = kv.view();
-      PutAttribute(&body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
-                   a.type() == Attribute::Type::kDouble
-                       ? std::bit_cast<int64_t>(a.double_value())
-                       : (a.type() == Attribute::Type::kBool ? int64_t{a.bool_value()}
-                                                             : a.int_value()),
-                   &scratch_);
+      PutAttribute(
+          &body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
+          a.type() == Attribute::Type::kDouble
+              ? std::bit_cast<int64_t>(a.double_value())
+              : (a.type() == Attribute::Type::kBool ? int64_t{a.bool_value()} : a.int_value()),
+          &scratch_);
     }
   }
   PutText(&body_, wire::kEntryFile, line.file, line.file.size(), kMaxFileBytes, &scratch_);
@@ -251,9 +252,8 @@ uint64_t Spooler::AppendMarker(uint8_t level, uint8_t kind, int64_t time_us, std
 }
 
 uint64_t Spooler::AppendMarkerIn(std::string_view session_id, std::string_view user_id,
-                                 uint8_t level, uint8_t kind, int64_t time_us,
-                                 std::string_view tag, std::string_view message,
-                                 std::span<const Attribute> attributes) {
+                                 uint8_t level, uint8_t kind, int64_t time_us, std::string_view tag,
+                                 std::string_view message, std::span<const Attribute> attributes) {
   spool_->SetContext(session_id, user_id);
   context_set_ = false;  // the next line restates its own
   return AppendEntry(level, kind, time_us, tag, message, attributes);
@@ -267,12 +267,12 @@ uint64_t Spooler::AppendEntry(uint8_t level, uint8_t kind, int64_t time_us, std:
   PutText(&body_, wire::kEntryTag, tag, tag.size(), kMaxTagBytes, &scratch_);
   PutText(&body_, wire::kEntryMessage, message, message.size(), kMaxMessageBytes, &scratch_);
   for (const Attribute& a : attributes) {
-    PutAttribute(&body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
-                 a.type() == Attribute::Type::kDouble
-                     ? std::bit_cast<int64_t>(a.double_value())
-                     : (a.type() == Attribute::Type::kBool ? int64_t{a.bool_value()}
-                                                           : a.int_value()),
-                 &scratch_);
+    PutAttribute(
+        &body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
+        a.type() == Attribute::Type::kDouble
+            ? std::bit_cast<int64_t>(a.double_value())
+            : (a.type() == Attribute::Type::kBool ? int64_t{a.bool_value()} : a.int_value()),
+        &scratch_);
   }
   if (kind != 0) wire::PutVarintField(&body_, wire::kEntryKind, kind);
   ++spooled_;

@@ -36,7 +36,8 @@ class UserTable {
   void Set(std::string_view user_id);
   // The user of `version` (the newest known if it was forgotten).
   std::string Get(uint32_t version) const;
-  // Forgets versions older than `version` (the spooler has passed them).
+  // Forgets the oldest versions below `version` (the spooler has passed
+  // it), keeping the last 256.
   void Trim(uint32_t version);
 
  private:

@@ -1,8 +1,8 @@
 #include "agent/src/stream_client.h"
 
-#include <cstdlib>
-
 #include <grpcpp/impl/codegen/proto_utils.h>
+
+#include <cstdlib>
 
 namespace fieldlog::agent {
 namespace {

@@ -10,12 +10,12 @@
 #ifndef FIELDLOG_AGENT_SRC_STREAM_CLIENT_H_
 #define FIELDLOG_AGENT_SRC_STREAM_CLIENT_H_
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include <deque>
 #include <functional>
 #include <string>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

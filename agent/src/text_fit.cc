@@ -13,8 +13,8 @@ absl::string_view ToAbsl(std::string_view s) { return {s.data(), s.size()}; }
 bool IsContinuation(char c) { return (static_cast<uint8_t>(c) & 0xC0) == 0x80; }
 
 bool IsEmailLocal(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-         c == '%' || c == '+' || c == '-';
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '%' ||
+         c == '+' || c == '-';
 }
 bool IsEmailDomain(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';

@@ -4,8 +4,7 @@
 
 namespace fieldlog::agent::wire {
 namespace {
-constexpr int kBatchId = 1, kBatchSession = 2, kBatchUser = 3, kBatchSentAt = 4,
-              kBatchEntries = 5;
+constexpr int kBatchId = 1, kBatchSession = 2, kBatchUser = 3, kBatchSentAt = 4, kBatchEntries = 5;
 constexpr int kRequestBatch = 2;
 constexpr int kEntrySeq = 1;
 }  // namespace
@@ -37,9 +36,8 @@ void AppendBatchEntry(std::string* out, uint64_t seq, std::string_view body) {
   out->append(body.data(), body.size());
 }
 
-std::string BatchRequest(uint64_t batch_id, std::string_view session_id,
-                         std::string_view user_id, int64_t sent_at_unix_micros,
-                         std::string_view entries) {
+std::string BatchRequest(uint64_t batch_id, std::string_view session_id, std::string_view user_id,
+                         int64_t sent_at_unix_micros, std::string_view entries) {
   std::string header;
   PutVarintField(&header, kBatchId, batch_id);
   PutBytesField(&header, kBatchSession, session_id);

@@ -65,9 +65,8 @@ void AppendBatchEntry(std::string* out, uint64_t seq, std::string_view body);
 // The serialized IngestRequest{batch: {batch_id, session_id, user_id,
 // sent_at_unix_micros, entries}}, where `entries` holds AppendBatchEntry's
 // output.
-std::string BatchRequest(uint64_t batch_id, std::string_view session_id,
-                         std::string_view user_id, int64_t sent_at_unix_micros,
-                         std::string_view entries);
+std::string BatchRequest(uint64_t batch_id, std::string_view session_id, std::string_view user_id,
+                         int64_t sent_at_unix_micros, std::string_view entries);
 
 }  // namespace fieldlog::agent::wire
 

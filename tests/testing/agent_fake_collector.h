@@ -5,14 +5,14 @@
 #ifndef FIELDLOG_TESTS_TESTING_AGENT_FAKE_COLLECTOR_H_
 #define FIELDLOG_TESTS_TESTING_AGENT_FAKE_COLLECTOR_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

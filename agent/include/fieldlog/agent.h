@@ -238,8 +238,8 @@ struct AgentStats {
   uint64_t not_uploaded = 0;  // lines below the upload level, not sent
   uint64_t batches_sent = 0;
   uint64_t reconnects = 0;
-  uint64_t throttled = 0;         // times the server asked us to wait
-  uint64_t spool_bytes = 0;       // bytes on disk now
+  uint64_t throttled = 0;              // times the server asked us to wait
+  uint64_t spool_bytes = 0;            // bytes on disk now
   uint64_t corrupt_bytes_skipped = 0;  // damaged spool bytes found at start
   bool connected = false;
   // gRPC status code the last stream ended with (0 = OK or none yet), e.g.

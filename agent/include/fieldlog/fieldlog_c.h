@@ -58,10 +58,14 @@ typedef struct fieldlog_attribute {
   int bool_value;
 } fieldlog_attribute;
 
-#define FIELDLOG_ATTR_STR(k, v) {(k), FIELDLOG_ATTR_STRING, (v), 0, 0.0, 0}
-#define FIELDLOG_ATTR_INT(k, v) {(k), FIELDLOG_ATTR_INT, 0, (v), 0.0, 0}
-#define FIELDLOG_ATTR_DBL(k, v) {(k), FIELDLOG_ATTR_DOUBLE, 0, 0, (v), 0}
-#define FIELDLOG_ATTR_BOOL(k, v) {(k), FIELDLOG_ATTR_BOOL, 0, 0, 0.0, (v)}
+#define FIELDLOG_ATTR_STR(k, v) \
+  { (k), FIELDLOG_ATTR_STRING, (v), 0, 0.0, 0 }
+#define FIELDLOG_ATTR_INT(k, v) \
+  { (k), FIELDLOG_ATTR_INT, 0, (v), 0.0, 0 }
+#define FIELDLOG_ATTR_DBL(k, v) \
+  { (k), FIELDLOG_ATTR_DOUBLE, 0, 0, (v), 0 }
+#define FIELDLOG_ATTR_BOOL(k, v) \
+  { (k), FIELDLOG_ATTR_BOOL, 0, 0, 0.0, (v) }
 
 fieldlog_options* fieldlog_options_new(void);
 void fieldlog_options_free(fieldlog_options* options);

@@ -14,12 +14,12 @@
 #ifndef FIELDLOG_SPDLOG_SINK_H_
 #define FIELDLOG_SPDLOG_SINK_H_
 
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+
 #include <chrono>
 #include <mutex>
 #include <string_view>
-
-#include <spdlog/details/null_mutex.h>
-#include <spdlog/sinks/base_sink.h>
 
 #include "fieldlog/agent.h"
 
@@ -34,22 +34,34 @@ class BasicSpdlogSink final : public spdlog::sinks::base_sink<Mutex> {
   void sink_it_(const spdlog::details::log_msg& msg) override {
     Level level;
     switch (msg.level) {
-      case spdlog::level::trace: level = Level::kTrace; break;
-      case spdlog::level::debug: level = Level::kDebug; break;
-      case spdlog::level::info: level = Level::kInfo; break;
-      case spdlog::level::warn: level = Level::kWarn; break;
-      case spdlog::level::err: level = Level::kError; break;
-      case spdlog::level::critical: level = Level::kFatal; break;
-      default: return;
+      case spdlog::level::trace:
+        level = Level::kTrace;
+        break;
+      case spdlog::level::debug:
+        level = Level::kDebug;
+        break;
+      case spdlog::level::info:
+        level = Level::kInfo;
+        break;
+      case spdlog::level::warn:
+        level = Level::kWarn;
+        break;
+      case spdlog::level::err:
+        level = Level::kError;
+        break;
+      case spdlog::level::critical:
+        level = Level::kFatal;
+        break;
+      default:
+        return;
     }
     if (!agent_->Enabled(level)) return;
     EntryFields entry;
     entry.level = level;
     entry.tag = std::string_view(msg.logger_name.data(), msg.logger_name.size());
     entry.message = std::string_view(msg.payload.data(), msg.payload.size());
-    entry.time_unix_micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 msg.time.time_since_epoch())
-                                 .count();
+    entry.time_unix_micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(msg.time.time_since_epoch()).count();
     if (!msg.source.empty()) {
       entry.location = {msg.source.filename, static_cast<uint32_t>(msg.source.line),
                         msg.source.funcname};
