@@ -59,14 +59,10 @@ inline constexpr uint64_t kRetryWindowLines = 65536;
 
 // The first seq for the next OTLP lines of a device whose highest stored seq
 // is `watermark`.
-inline uint64_t NextOtlpSeq(uint64_t watermark) {
-  return std::max(watermark, kOtlpSeqBase) + 1;
-}
+inline uint64_t NextOtlpSeq(uint64_t watermark) { return std::max(watermark, kOtlpSeqBase) + 1; }
 
 // True when the device's lines were numbered by the fieldlog agent.
-inline bool IsAgentDevice(uint64_t watermark) {
-  return watermark > 0 && watermark <= kOtlpSeqBase;
-}
+inline bool IsAgentDevice(uint64_t watermark) { return watermark > 0 && watermark <= kOtlpSeqBase; }
 
 // Every stored field of a line, encoded so that two lines are equal exactly
 // when their keys are (seq, corrected and receive times excluded).

@@ -78,11 +78,21 @@ void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           absl::StrAppend(out, "\\u00", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
@@ -280,8 +290,10 @@ ResourceInfo MapResource(const ResourceLogs& resource_logs) {
   ResourceInfo info;
   std::string id = FirstText(attributes, {kInstallationId, kDeviceId});
   if (!id.empty()) {
-    if (absl::Status s = ValidateId(id, "the resource's device id (app.installation.id or "
-                                        "device.id)", 1, kMaxDeviceIdBytes);
+    if (absl::Status s = ValidateId(id,
+                                    "the resource's device id (app.installation.id or "
+                                    "device.id)",
+                                    1, kMaxDeviceIdBytes);
         !s.ok()) {
       info.device_problem = std::string(s.message());
     }
@@ -290,8 +302,10 @@ ResourceInfo MapResource(const ResourceLogs& resource_logs) {
     id = FirstText(attributes, {kServiceInstanceId, kServiceName});
     id = absl::StrCat(kFallbackPrefix, id.empty() ? kUnknownService : View(id));
     CutText(&id, kMaxDeviceIdBytes);
-    if (absl::Status s = ValidateId(id, "the fallback device id (from service.instance.id or "
-                                        "service.name)", 1, kMaxDeviceIdBytes);
+    if (absl::Status s = ValidateId(id,
+                                    "the fallback device id (from service.instance.id or "
+                                    "service.name)",
+                                    1, kMaxDeviceIdBytes);
         !s.ok()) {
       info.device_problem = std::string(s.message());
     }
@@ -318,7 +332,8 @@ ResourceInfo MapResource(const ResourceLogs& resource_logs) {
   return info;
 }
 
-constexpr absl::string_view kLevelNames[] = {"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+constexpr absl::string_view kLevelNames[] = {"",     "TRACE", "DEBUG", "INFO",
+                                             "WARN", "ERROR", "FATAL"};
 
 // A level named by severity text, or INFO for text that names none.
 v1::Level LevelFromText(absl::string_view text) {
@@ -368,8 +383,7 @@ std::optional<RejectedRecord> MapRecord(const LogRecord& record, const RecordCon
 
   uint64_t time_ns = record.time_unix_nano();
   if (time_ns == 0) time_ns = record.observed_time_unix_nano();
-  entry.set_time_unix_micros(time_ns != 0 ? static_cast<int64_t>(time_ns / 1000)
-                                          : context.now_us);
+  entry.set_time_unix_micros(time_ns != 0 ? static_cast<int64_t>(time_ns / 1000) : context.now_us);
 
   std::string message = AnyValueText(record.body());
   if (std::optional<size_t> bad = FindInvalidUtf8(message)) {
@@ -393,7 +407,8 @@ std::optional<RejectedRecord> MapRecord(const LogRecord& record, const RecordCon
     int64_t n = 0;
     if (v.value_case() == AnyValue::kIntValue) {
       n = v.int_value();
-    } else if (v.value_case() != AnyValue::kStringValue || !absl::SimpleAtoi(v.string_value(), &n)) {
+    } else if (v.value_case() != AnyValue::kStringValue ||
+               !absl::SimpleAtoi(v.string_value(), &n)) {
       return std::nullopt;
     }
     if (n <= 0 || n > UINT32_MAX) return std::nullopt;
@@ -470,9 +485,7 @@ std::optional<RejectedRecord> MapRecord(const LogRecord& record, const RecordCon
   }
 
   // The record's own user and session win over the resource's.
-  out->user_id = !user_id.empty()      ? user_id
-                 : !enduser_id.empty() ? enduser_id
-                                       : resource.user_id;
+  out->user_id = !user_id.empty() ? user_id : !enduser_id.empty() ? enduser_id : resource.user_id;
   out->session_id = !session_id.empty() ? session_id : resource.session_id;
   if (absl::Status s = ValidateId(out->user_id, "user id", 0, kMaxUserIdBytes); !s.ok()) {
     return reject("invalid_user", std::string(s.message()));

@@ -1,9 +1,9 @@
 #include "collector/otlp_service.h"
 
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <memory>
 #include <utility>
-
-#include <grpcpp/support/proto_buffer_reader.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
@@ -92,8 +92,8 @@ absl::Status OtlpService::StoreDevice(const store::Credential& app, otlp::Device
                             "(resource attribute app.installation.id or device.id)"));
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<bool>> stored = otlp::FindStored(
-      *store_, app.app_id, device.device_id(), *watermark, group.records);
+  absl::StatusOr<std::vector<bool>> stored =
+      otlp::FindStored(*store_, app.app_id, device.device_id(), *watermark, group.records);
   if (!stored.ok()) return stored.status();
   // A line found stored may still await its fsync: answer no sooner than
   // everything written so far is durable.
@@ -190,15 +190,14 @@ grpc::ServerUnaryReactor* OtlpService::Export(grpc::CallbackServerContext* conte
   for (const otlp::RejectedRecord& r : mapped->rejected) core_->metrics().Rejected(r.code)->Add();
 
   for (const otlp::DeviceRecords& group : mapped->devices) {
-    const absl::Duration wait =
-        core_->Admit(*app, group.device.device_id(), group.records.size());
+    const absl::Duration wait = core_->Admit(*app, group.device.device_id(), group.records.size());
     if (wait > absl::ZeroDuration()) {
       AddRetryPushback(context, wait);
-      finish(RetryableStatus(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                             absl::StrCat("over the ingest rate limit of the app or of device '",
-                                          group.device.device_id(),
-                                          "'; nothing of this export was stored"),
-                             wait));
+      finish(RetryableStatus(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("over the ingest rate limit of the app or of device '",
+                       group.device.device_id(), "'; nothing of this export was stored"),
+          wait));
       return reactor;
     }
   }
@@ -221,16 +220,16 @@ grpc::ServerUnaryReactor* OtlpService::Export(grpc::CallbackServerContext* conte
       }
     }
     const size_t total = mapped->total_records;
-    core_->WhenDurable(outcome->sequence, [this, finish, response_bytes, received, total,
-                                           outcome](absl::Status s) {
-      if (!s.ok()) {
-        finish(ToGrpcStatus(s));
-        return;
-      }
-      core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
-      *response_bytes = Serialize(MakeResponse(total, outcome->rejected));
-      finish(grpc::Status::OK);
-    });
+    core_->WhenDurable(outcome->sequence,
+                       [this, finish, response_bytes, received, total, outcome](absl::Status s) {
+                         if (!s.ok()) {
+                           finish(ToGrpcStatus(s));
+                           return;
+                         }
+                         core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
+                         *response_bytes = Serialize(MakeResponse(total, outcome->rejected));
+                         finish(grpc::Status::OK);
+                       });
   });
   return reactor;
 }

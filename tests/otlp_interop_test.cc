@@ -81,9 +81,7 @@ class OtlpInteropTest : public ::testing::Test {
     return JsonLines(logs.out);
   }
 
-  std::string Time(int64_t offset_ms) const {
-    return FormatRfc3339((base_ms_ + offset_ms) * 1000);
-  }
+  std::string Time(int64_t offset_ms) const { return FormatRfc3339((base_ms_ + offset_ms) * 1000); }
 
   const std::string sdk_dir_ = FIELDLOG_OTLP_INTEROP_DIR;
   TempDir data_;

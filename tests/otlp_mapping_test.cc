@@ -237,7 +237,8 @@ TEST_F(MappingTest, SourceLocationTraceAndSeverityDetailsAreKept) {
   LogRecord* record = AddRecord();
   record->set_severity_number(opentelemetry::proto::logs::v1::SEVERITY_NUMBER_WARN2);
   record->set_severity_text("Warning");
-  record->set_trace_id(std::string("\x5b\x8e\xff\xf7\x98\x03\x81\x03\xd2\x69\xb6\x33\x81\x3f\xc6\x0c", 16));
+  record->set_trace_id(
+      std::string("\x5b\x8e\xff\xf7\x98\x03\x81\x03\xd2\x69\xb6\x33\x81\x3f\xc6\x0c", 16));
   record->set_span_id(std::string(8, '\0'));  // all zero: no span
   record->set_event_name("checkout.failed");
   auto* attributes = record->mutable_attributes();
@@ -304,8 +305,7 @@ TEST_F(MappingTest, RejectsOnlyTheRecordsThatCannotBeStoredAndSaysWhy) {
   AddRecord("too old", kNowNs - uint64_t{40} * 24 * 3600 * 1'000'000'000);
   AddRecord("in the future", kNowNs + uint64_t{2} * 3600 * 1'000'000'000);
   LogRecord* severity = AddRecord("odd severity");
-  severity->set_severity_number(
-      static_cast<opentelemetry::proto::logs::v1::SeverityNumber>(30));
+  severity->set_severity_number(static_cast<opentelemetry::proto::logs::v1::SeverityNumber>(30));
   LogRecord* user = AddRecord("long user");
   Put(user->mutable_attributes(), "user.id", std::string(300, 'u'));
   ResourceLogs* bad_device = request_.add_resource_logs();

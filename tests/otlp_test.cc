@@ -3,13 +3,13 @@
 // stored once (also across a restart and under concurrency); partial success;
 // malformed, unauthenticated and throttled exports get the status the OTLP
 // specification prescribes.
+#include <grpcpp/generic/generic_stub.h>
+
 #include <atomic>
 #include <future>
 #include <map>
 #include <set>
 #include <thread>
-
-#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -78,8 +78,8 @@ class OtlpTest : public ::testing::Test {
       : server_(std::make_unique<TestServer>(std::move(options))),
         keys_(server_->CreateApp("shop")) {}
 
-  grpc::Status Export(const ExportLogsServiceRequest& request,
-                      ExportLogsServiceResponse* response, const std::string& key) {
+  grpc::Status Export(const ExportLogsServiceRequest& request, ExportLogsServiceResponse* response,
+                      const std::string& key) {
     auto stub = LogsService::NewStub(server_->channel());
     return stub->Export(ContextWith(key).get(), request, response);
   }
@@ -413,7 +413,8 @@ TEST_F(OtlpTest, ADeviceTheAgentFeedsIsNotNumberedByOtlp) {
     *batch.add_entries() = testing::MakeEntry(seq, "from the agent");
   }
   v1::Ack ack;
-  ASSERT_TRUE(testing::SendBatch(*server_->IngestStub(), keys_.ingest_key, device, batch, &ack).ok());
+  ASSERT_TRUE(
+      testing::SendBatch(*server_->IngestStub(), keys_.ingest_key, device, batch, &ack).ok());
 
   ExportLogsServiceRequest request;
   AddRecord(AddResource(&request, "shared-1"), "from OpenTelemetry", NowNanos());
