@@ -101,6 +101,12 @@ absl::StatusOr<std::vector<bool>> FindStored(const store::Store& store, store::A
       continue;
     }
     absl::StatusOr<store::BlockReader> lines = reader.ReadBlock(app, device_id, block.first_seq);
+    if (absl::IsDataLoss(lines.status())) {
+      // A corrupt block cannot be compared with; failing here would refuse
+      // every export of the device for good. At worst a retry of lines in it
+      // is stored again.
+      continue;
+    }
     if (!lines.ok()) return lines.status();
     for (size_t row = 0; row < lines->size(); ++row) {
       const int64_t time = lines->device_time_us(row);
