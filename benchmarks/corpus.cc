@@ -32,7 +32,8 @@ void ParseAndroid(const std::string& path, std::vector<CorpusLine>* out) {
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
-    std::vector<absl::string_view> head = absl::StrSplit(line, absl::ByAnyChar(" "), absl::SkipEmpty());
+    std::vector<absl::string_view> head =
+        absl::StrSplit(line, absl::ByAnyChar(" "), absl::SkipEmpty());
     const size_t colon = line.find(": ");
     if (head.size() < 6 || colon == std::string::npos) continue;
     CorpusLine c;
@@ -65,8 +66,8 @@ void ParseMac(const std::string& path, std::vector<CorpusLine>* out) {
     std::string process = line.substr(space + 1, colon - space - 1);
     process = process.substr(0, process.find('['));
     const std::string message = line.substr(colon + 2);
-    const bool error = message.find("rror") != std::string::npos ||
-                       message.find("fail") != std::string::npos;
+    const bool error =
+        message.find("rror") != std::string::npos || message.find("fail") != std::string::npos;
     out->push_back({error ? v1::LEVEL_ERROR : v1::LEVEL_INFO, process, message});
   }
 }

@@ -81,8 +81,7 @@ void BM_BlockEncode(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
   state.counters["bytes_per_line"] = static_cast<double>(payload.size()) / state.range(0);
-  state.counters["text_bytes_per_line"] =
-      static_cast<double>(raw_message_bytes) / state.range(0);
+  state.counters["text_bytes_per_line"] = static_cast<double>(raw_message_bytes) / state.range(0);
 }
 BENCHMARK(BM_BlockEncode)->Arg(512)->Arg(4096);
 
@@ -162,8 +161,8 @@ void BM_WriterAppend(benchmark::State& state) {
     ++i;
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
-  store->db()->CompactRange(rocksdb::CompactRangeOptions(),
-                            store->family(store::Family::kBlocks), nullptr, nullptr);
+  store->db()->CompactRange(rocksdb::CompactRangeOptions(), store->family(store::Family::kBlocks),
+                            nullptr, nullptr);
   store->db()->CompactRange(rocksdb::CompactRangeOptions(),
                             store->family(store::Family::kBlockMeta), nullptr, nullptr);
   const uint64_t bytes = SstBytes(store->db(), store->family(store::Family::kBlocks)) +

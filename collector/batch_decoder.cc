@@ -26,7 +26,8 @@ void DecodeBatch(const v1::Batch& batch, int64_t now_us, std::optional<int64_t> 
       v1::Rejection& rejection = out->rejected.emplace_back();
       rejection.set_index(i);
       rejection.set_seq(entry.seq());
-      rejection.set_reason(absl::StrCat("entry ", i, " (seq ", entry.seq(), "): ", problem->reason));
+      rejection.set_reason(
+          absl::StrCat("entry ", i, " (seq ", entry.seq(), "): ", problem->reason));
       out->rejected_codes.push_back(problem->code);
       continue;
     }

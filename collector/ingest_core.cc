@@ -11,8 +11,7 @@
 
 namespace fieldlog::collector {
 
-IngestCore::IngestCore(store::Store* store, const IngestOptions& options,
-                       IngestMetrics* metrics)
+IngestCore::IngestCore(store::Store* store, const IngestOptions& options, IngestMetrics* metrics)
     : store_(store), options_(options), metrics_(metrics) {}
 
 absl::StatusOr<store::Credential> IngestCore::AuthenticateIngest(
@@ -55,8 +54,8 @@ absl::Duration IngestCore::Admit(const store::Credential& app, absl::string_view
 }
 
 absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
-                                               const v1::Device& device, bool update_device,
-                                               const v1::Batch& batch) {
+                                                   const v1::Device& device, bool update_device,
+                                                   const v1::Batch& batch) {
   if (absl::Status s = ValidateBatch(batch); !s.ok()) return s;
   const int64_t now = NowUnixMicros();
   std::optional<int64_t> offset_estimate;

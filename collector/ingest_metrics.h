@@ -22,14 +22,14 @@ class IngestMetrics {
         batches(registry->GetCounter("fieldlog_ingest_batches_total", "Batches stored")),
         throttled(registry->GetCounter("fieldlog_ingest_throttled_total",
                                        "Requests refused for a rate limit")),
-        ack_latency(registry->GetHistogram(
-            "fieldlog_ingest_ack_latency_seconds",
-            "From receiving a batch to acknowledging it (durable)", LatencyBuckets())) {}
+        ack_latency(registry->GetHistogram("fieldlog_ingest_ack_latency_seconds",
+                                           "From receiving a batch to acknowledging it (durable)",
+                                           LatencyBuckets())) {}
 
   // Lines refused, by reason (see collector/validation.h for the codes).
   Counter* Rejected(absl::string_view reason) {
-    return registry_->GetCounter("fieldlog_ingest_rejected_lines_total",
-                                 "Lines refused, by reason", {{"reason", std::string(reason)}});
+    return registry_->GetCounter("fieldlog_ingest_rejected_lines_total", "Lines refused, by reason",
+                                 {{"reason", std::string(reason)}});
   }
   // Ingest calls that ended with an error, by gRPC status code name.
   Counter* CallErrors(absl::string_view code) {

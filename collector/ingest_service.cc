@@ -1,9 +1,9 @@
 #include "collector/ingest_service.h"
 
+#include <grpcpp/support/proto_buffer_reader.h>
+
 #include <deque>
 #include <optional>
-
-#include <grpcpp/support/proto_buffer_reader.h>
 
 #include "absl/strings/str_cat.h"
 #include "collector/validation.h"
@@ -200,21 +200,21 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         continue;
       }
       // May run at once on this thread, or later on the group committer's.
-      core_->WhenDurable(stored->sequence, [this, received,
-                                            ack = std::move(stored->ack)](absl::Status s) {
-        absl::MutexLock lock(&mu_);
-        --awaiting_durable_;
-        if (s.ok()) {
-          core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
-          v1::IngestResponse reply;
-          *reply.mutable_ack() = ack;
-          QueueReplyLocked(reply);
-        } else {
-          EndLocked(ToGrpcStatus(s));
-        }
-        MaybeReadLocked();
-        MaybeFinishLocked();
-      });
+      core_->WhenDurable(stored->sequence,
+                         [this, received, ack = std::move(stored->ack)](absl::Status s) {
+                           absl::MutexLock lock(&mu_);
+                           --awaiting_durable_;
+                           if (s.ok()) {
+                             core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
+                             v1::IngestResponse reply;
+                             *reply.mutable_ack() = ack;
+                             QueueReplyLocked(reply);
+                           } else {
+                             EndLocked(ToGrpcStatus(s));
+                           }
+                           MaybeReadLocked();
+                           MaybeFinishLocked();
+                         });
     }
   }
 
@@ -232,8 +232,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
   void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const size_t outstanding = work_.size() + (storing_ ? 1 : 0) + awaiting_durable_ +
-                               replies_.size();
+    const size_t outstanding =
+        work_.size() + (storing_ ? 1 : 0) + awaiting_durable_ + replies_.size();
     if (!reading_ && !end_status_ && outstanding < IngestService::kMaxOutstanding) {
       reading_ = true;
       StartRead(&read_buffer_);
@@ -288,7 +288,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   bool device_stored_ ABSL_GUARDED_BY(mu_) = false;
   // Read, not yet stored; with the time each arrived (for ack latency).
   std::deque<std::pair<v1::Batch, absl::Time>> work_ ABSL_GUARDED_BY(mu_);
-  bool storing_ ABSL_GUARDED_BY(mu_) = false;        // a worker runs StoreQueued
+  bool storing_ ABSL_GUARDED_BY(mu_) = false;         // a worker runs StoreQueued
   size_t awaiting_durable_ ABSL_GUARDED_BY(mu_) = 0;  // stored, ack not yet queued
   std::deque<grpc::ByteBuffer> replies_ ABSL_GUARDED_BY(mu_);
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
@@ -345,7 +345,7 @@ grpc::ServerUnaryReactor* IngestService::Push(grpc::CallbackServerContext* conte
   grpc::ByteBuffer copy = *request_bytes;
   if (!Parse(&copy, request.get())) {
     finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "the request is not a valid fieldlog.v1.PushRequest protobuf"));
+                        "the request is not a valid fieldlog.v1.PushRequest protobuf"));
     return reactor;
   }
   absl::StatusOr<store::Credential> app =

@@ -4,8 +4,8 @@
 
 namespace fieldlog::collector {
 
-absl::Duration RateLimiter::Refill(Bucket& bucket, double rate, double burst_seconds,
-                                   double lines, absl::Time now) {
+absl::Duration RateLimiter::Refill(Bucket& bucket, double rate, double burst_seconds, double lines,
+                                   absl::Time now) {
   const double capacity = rate * burst_seconds;
   if (bucket.fresh) {
     bucket.tokens = capacity;
@@ -33,8 +33,8 @@ absl::Duration RateLimiter::Admit(store::AppId app, absl::string_view device_id,
   Bucket* device_bucket = nullptr;
   if (limit_app) {
     app_bucket = &apps_[app];
-    wait = std::max(wait, Refill(*app_bucket, limits.app_lines_per_second, limits.burst_seconds,
-                                 lines, now));
+    wait = std::max(
+        wait, Refill(*app_bucket, limits.app_lines_per_second, limits.burst_seconds, lines, now));
   }
   if (limit_device) {
     if (devices_.size() >= kMaxDeviceBuckets) {

@@ -1,7 +1,7 @@
-#include "absl/strings/string_view.h"
 #include "collector/validation.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/limits.h"
 #include "common/text.h"
@@ -35,17 +35,17 @@ std::optional<EntryProblem> CheckAttributes(
   for (int i = 0; i < attributes.size(); ++i) {
     const v1::Attribute& a = attributes[i];
     if (a.key().empty()) return problem(absl::StrCat("attribute ", i, " has an empty key"));
-    if (auto text = CheckText(a.key(), absl::StrCat("attribute ", i, " key"),
-                              kMaxAttributeKeyBytes)) {
+    if (auto text =
+            CheckText(a.key(), absl::StrCat("attribute ", i, " key"), kMaxAttributeKeyBytes)) {
       return problem(std::move(text->reason));
     }
     if (HasControlCharacter(a.key())) {
       return problem(absl::StrCat("attribute ", i, " key holds a control character"));
     }
     if (a.value().kind_case() == v1::Value::kStringValue) {
-      if (auto text = CheckText(a.value().string_value(),
-                                absl::StrCat("attribute '", a.key(), "' value"),
-                                kMaxAttributeValueBytes)) {
+      if (auto text =
+              CheckText(a.value().string_value(), absl::StrCat("attribute '", a.key(), "' value"),
+                        kMaxAttributeValueBytes)) {
         return problem(std::move(text->reason));
       }
     }
@@ -121,9 +121,9 @@ std::optional<EntryProblem> ValidateEntry(const v1::Entry& entry, int64_t correc
                      " in the future of the server clock")};
   }
   if (corrected < now - kMaxEntryAge) {
-    return EntryProblem{"too_old", absl::StrCat("time ", FormatRfc3339(corrected_time_us),
-                                                " is older than ",
-                                                absl::FormatDuration(kMaxEntryAge))};
+    return EntryProblem{"too_old",
+                        absl::StrCat("time ", FormatRfc3339(corrected_time_us), " is older than ",
+                                     absl::FormatDuration(kMaxEntryAge))};
   }
   if (!v1::Level_IsValid(entry.level())) {
     return EntryProblem{"invalid_level", absl::StrCat("level ", static_cast<int>(entry.level()),

@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog::collector {

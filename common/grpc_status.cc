@@ -4,10 +4,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 
 namespace fieldlog {
 
@@ -62,8 +62,8 @@ std::optional<std::string> CredentialFromMetadata(const grpc::ServerContextBase&
   }
   if (auto it = metadata.find(grpc::string_ref(alternate_header.data(), alternate_header.size()));
       it != metadata.end()) {
-    return std::string(absl::StripAsciiWhitespace(
-        absl::string_view(it->second.data(), it->second.size())));
+    return std::string(
+        absl::StripAsciiWhitespace(absl::string_view(it->second.data(), it->second.size())));
   }
   return std::nullopt;
 }

@@ -3,13 +3,13 @@
 #ifndef FIELDLOG_COMMON_GRPC_STATUS_H_
 #define FIELDLOG_COMMON_GRPC_STATUS_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <optional>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace fieldlog {

@@ -62,7 +62,8 @@ std::optional<v1::Level> ParseLevel(absl::string_view name) {
 }
 
 std::string ValueToText(const v1::Value& value) {
-  if (value.kind_case() == v1::Value::kStringValue || value.kind_case() == v1::Value::KIND_NOT_SET) {
+  if (value.kind_case() == v1::Value::kStringValue ||
+      value.kind_case() == v1::Value::KIND_NOT_SET) {
     return value.string_value();
   }
   return ValueToJson(value).dump();

@@ -27,7 +27,8 @@ absl::string_view KindName(v1::EntryKind kind);
 nlohmann::json ValueToJson(const v1::Value& value);
 std::string ValueToText(const v1::Value& value);
 
-nlohmann::json AttributesToJson(const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes);
+nlohmann::json AttributesToJson(
+    const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes);
 
 // One line: app, device_id, user_id, session_id, seq, time, device_time,
 // receive_time, level, tag, message, attributes (and file, line, function,

@@ -64,7 +64,8 @@ Histogram* MetricsRegistry::GetHistogram(absl::string_view name, absl::string_vi
                                          std::vector<double> bounds) {
   absl::MutexLock lock(&mu_);
   Family& family = FamilyLocked(name, "histogram", help);
-  if (family.histogram == nullptr) family.histogram = std::make_unique<Histogram>(std::move(bounds));
+  if (family.histogram == nullptr)
+    family.histogram = std::make_unique<Histogram>(std::move(bounds));
   return family.histogram.get();
 }
 

@@ -1,8 +1,9 @@
-#include "absl/strings/string_view.h"
 #include "common/text.h"
 
 #include <algorithm>
 #include <cstdint>
+
+#include "absl/strings/string_view.h"
 
 namespace fieldlog {
 namespace {

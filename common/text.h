@@ -2,10 +2,11 @@
 #ifndef FIELDLOG_COMMON_TEXT_H_
 #define FIELDLOG_COMMON_TEXT_H_
 
-#include "absl/strings/string_view.h"
 #include <cstddef>
 #include <optional>
 #include <string>
+
+#include "absl/strings/string_view.h"
 
 namespace fieldlog {
 

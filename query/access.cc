@@ -1,7 +1,7 @@
-#include "absl/strings/string_view.h"
 #include "query/access.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace fieldlog::query {
 
@@ -19,8 +19,8 @@ absl::StatusOr<ReadAccess> AuthorizeRead(const store::Catalog& catalog,
       break;
     case store::CREDENTIAL_KIND_READ:
       if (credential->app_name != app_name) {
-        return absl::PermissionDeniedError(absl::StrCat("this token reads app '",
-                                                        credential->app_name, "' only"));
+        return absl::PermissionDeniedError(
+            absl::StrCat("this token reads app '", credential->app_name, "' only"));
       }
       break;
     default:

@@ -69,8 +69,8 @@ absl::StatusOr<v1::StatsResponse> ComputeStats(const store::Store& store,
                                                const store::AppRecord& app,
                                                const v1::StatsRequest& request, int64_t now_us) {
   int64_t from, to;
-  if (absl::Status s =
-          ResolveTimeRange(request.from_unix_micros(), request.to_unix_micros(), now_us, &from, &to);
+  if (absl::Status s = ResolveTimeRange(request.from_unix_micros(), request.to_unix_micros(),
+                                        now_us, &from, &to);
       !s.ok()) {
     return s;
   }
@@ -161,8 +161,8 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
   }
   const uint32_t limit = request.limit() == 0 ? kDefaultAffectedLimit : request.limit();
   int64_t from, to;
-  if (absl::Status s =
-          ResolveTimeRange(request.from_unix_micros(), request.to_unix_micros(), now_us, &from, &to);
+  if (absl::Status s = ResolveTimeRange(request.from_unix_micros(), request.to_unix_micros(),
+                                        now_us, &from, &to);
       !s.ok()) {
     return s;
   }
@@ -182,43 +182,43 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
   absl::flat_hash_map<std::string, v1::AffectedDevice> devices;
   uint64_t scanned = 0, matching = 0;
   if (from < to) {
-    absl::Status status = ForEachBlock(
-        store, app, "", "", from, to, *filter,
-        [&](absl::string_view device_id, const store::BlockReader& block) {
-          for (size_t row = 0; row < block.size(); ++row) {
-            ++scanned;
-            const int64_t t = block.time_us(row);
-            if (t < from || t >= to || !filter->Matches(block, row)) continue;
-            ++matching;
-            const absl::string_view user_id = block.user_id(row);
-            v1::AffectedDevice& device = devices[device_id];
-            if (device.lines() == 0) {
-              device.set_device_id(std::string(device_id));
-              device.set_first_unix_micros(t);
-            }
-            device.set_lines(device.lines() + 1);
-            device.set_first_unix_micros(std::min(device.first_unix_micros(), t));
-            if (t >= device.last_unix_micros()) {
-              device.set_last_unix_micros(t);
-              device.set_user_id(std::string(user_id));
-            }
-            if (user_id.empty()) continue;
-            v1::AffectedUser& user = users[user_id];
-            if (user.lines() == 0) {
-              user.set_user_id(std::string(user_id));
-              user.set_first_unix_micros(t);
-            }
-            user.set_lines(user.lines() + 1);
-            user.set_first_unix_micros(std::min(user.first_unix_micros(), t));
-            user.set_last_unix_micros(std::max(user.last_unix_micros(), t));
-            // A device's blocks come together, so a change of device is a new one.
-            std::string& last_device = last_device_of_user[user_id];
-            if (last_device != device_id) {
-              last_device = std::string(device_id);
-              user.set_devices(user.devices() + 1);
-            }
-          }
-        });
+    absl::Status status =
+        ForEachBlock(store, app, "", "", from, to, *filter,
+                     [&](absl::string_view device_id, const store::BlockReader& block) {
+                       for (size_t row = 0; row < block.size(); ++row) {
+                         ++scanned;
+                         const int64_t t = block.time_us(row);
+                         if (t < from || t >= to || !filter->Matches(block, row)) continue;
+                         ++matching;
+                         const absl::string_view user_id = block.user_id(row);
+                         v1::AffectedDevice& device = devices[device_id];
+                         if (device.lines() == 0) {
+                           device.set_device_id(std::string(device_id));
+                           device.set_first_unix_micros(t);
+                         }
+                         device.set_lines(device.lines() + 1);
+                         device.set_first_unix_micros(std::min(device.first_unix_micros(), t));
+                         if (t >= device.last_unix_micros()) {
+                           device.set_last_unix_micros(t);
+                           device.set_user_id(std::string(user_id));
+                         }
+                         if (user_id.empty()) continue;
+                         v1::AffectedUser& user = users[user_id];
+                         if (user.lines() == 0) {
+                           user.set_user_id(std::string(user_id));
+                           user.set_first_unix_micros(t);
+                         }
+                         user.set_lines(user.lines() + 1);
+                         user.set_first_unix_micros(std::min(user.first_unix_micros(), t));
+                         user.set_last_unix_micros(std::max(user.last_unix_micros(), t));
+                         // A device's blocks come together, so a change of device is a new one.
+                         std::string& last_device = last_device_of_user[user_id];
+                         if (last_device != device_id) {
+                           last_device = std::string(device_id);
+                           user.set_devices(user.devices() + 1);
+                         }
+                       }
+                     });
     if (!status.ok()) return status;
   }
   response.set_scanned_lines(scanned);
@@ -230,7 +230,8 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
   for (auto& [id, user] : users) sorted_users.push_back(std::move(user));
   std::sort(sorted_users.begin(), sorted_users.end(),
             [](const v1::AffectedUser& a, const v1::AffectedUser& b) {
-              return std::make_tuple(a.lines(), b.user_id()) > std::make_tuple(b.lines(), a.user_id());
+              return std::make_tuple(a.lines(), b.user_id()) >
+                     std::make_tuple(b.lines(), a.user_id());
             });
   if (sorted_users.size() > limit) sorted_users.resize(limit);
   for (v1::AffectedUser& u : sorted_users) *response.add_users() = std::move(u);

@@ -1,7 +1,7 @@
-#include "absl/strings/string_view.h"
 #include "query/cursor.h"
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/string_view.h"
 #include "store/coding.h"
 
 namespace fieldlog::query {

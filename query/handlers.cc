@@ -16,9 +16,12 @@ namespace fieldlog::query {
 
 std::string DescribeFilters(const v1::SearchRequest& r) {
   std::vector<std::string> parts;
-  if (r.from_unix_micros() != 0) parts.push_back(absl::StrCat("from=", FormatRfc3339(r.from_unix_micros())));
-  if (r.to_unix_micros() != 0) parts.push_back(absl::StrCat("to=", FormatRfc3339(r.to_unix_micros())));
-  if (r.min_level() != v1::LEVEL_UNSPECIFIED) parts.push_back(absl::StrCat("level>=", r.min_level()));
+  if (r.from_unix_micros() != 0)
+    parts.push_back(absl::StrCat("from=", FormatRfc3339(r.from_unix_micros())));
+  if (r.to_unix_micros() != 0)
+    parts.push_back(absl::StrCat("to=", FormatRfc3339(r.to_unix_micros())));
+  if (r.min_level() != v1::LEVEL_UNSPECIFIED)
+    parts.push_back(absl::StrCat("level>=", r.min_level()));
   if (!r.text().empty()) parts.push_back(absl::StrCat("text=", r.text()));
   if (!r.regex().empty()) parts.push_back(absl::StrCat("regex=", r.regex()));
   if (!r.session_id().empty()) parts.push_back(absl::StrCat("session=", r.session_id()));
@@ -108,14 +111,14 @@ absl::StatusOr<ReadAccess> QueryHandlers::WhoAmI(const Caller& caller, const std
   return Authorize(caller, app);
 }
 
-absl::StatusOr<v1::ListDevicesResponse> QueryHandlers::ListDevices(const Caller& caller, const v1::ListDevicesRequest& request) {
+absl::StatusOr<v1::ListDevicesResponse> QueryHandlers::ListDevices(
+    const Caller& caller, const v1::ListDevicesRequest& request) {
   v1::ListDevicesResponse response;
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
     if (request.user_id().empty()) return absl::InvalidArgumentError("name a user_id");
-    if (absl::Status s = Audit(caller, *access, "devices", request.user_id(), "", "");
-        !s.ok()) {
+    if (absl::Status s = Audit(caller, *access, "devices", request.user_id(), "", ""); !s.ok()) {
       return s;
     }
     store::Reader reader(*store_);
@@ -144,14 +147,14 @@ absl::StatusOr<v1::ListDevicesResponse> QueryHandlers::ListDevices(const Caller&
   return response;
 }
 
-absl::StatusOr<v1::DeviceDetails> QueryHandlers::GetDevice(const Caller& caller, const v1::GetDeviceRequest& request) {
+absl::StatusOr<v1::DeviceDetails> QueryHandlers::GetDevice(const Caller& caller,
+                                                           const v1::GetDeviceRequest& request) {
   v1::DeviceDetails response;
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
     if (request.device_id().empty()) return absl::InvalidArgumentError("name a device_id");
-    if (absl::Status s = Audit(caller, *access, "device", "", request.device_id(), "");
-        !s.ok()) {
+    if (absl::Status s = Audit(caller, *access, "device", "", request.device_id(), ""); !s.ok()) {
       return s;
     }
     store::Reader reader(*store_);
@@ -159,8 +162,8 @@ absl::StatusOr<v1::DeviceDetails> QueryHandlers::GetDevice(const Caller& caller,
         reader.GetDevice(access->app.app_id(), request.device_id());
     if (!device.ok()) return device.status();
     if (!*device) {
-      return absl::NotFoundError(absl::StrCat("no device '", request.device_id(), "' in app ",
-                                              access->app.name()));
+      return absl::NotFoundError(
+          absl::StrCat("no device '", request.device_id(), "' in app ", access->app.name()));
     }
     const store::DeviceRecord& record = **device;
     response.set_device_id(record.device_id());
@@ -191,15 +194,16 @@ absl::StatusOr<v1::DeviceDetails> QueryHandlers::GetDevice(const Caller& caller,
   return response;
 }
 
-absl::StatusOr<v1::FindUsersResponse> QueryHandlers::FindUsers(const Caller& caller, const v1::FindUsersRequest& request) {
+absl::StatusOr<v1::FindUsersResponse> QueryHandlers::FindUsers(
+    const Caller& caller, const v1::FindUsersRequest& request) {
   v1::FindUsersResponse response;
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
     if (request.prefix().empty()) return absl::InvalidArgumentError("the prefix is empty");
     if (request.limit() > 1000) return absl::InvalidArgumentError("limit is at most 1000");
-    if (absl::Status s = Audit(caller, *access, "users", "", "",
-                                    absl::StrCat("prefix=", request.prefix()));
+    if (absl::Status s =
+            Audit(caller, *access, "users", "", "", absl::StrCat("prefix=", request.prefix()));
         !s.ok()) {
       return s;
     }
@@ -221,13 +225,14 @@ absl::StatusOr<v1::FindUsersResponse> QueryHandlers::FindUsers(const Caller& cal
   return response;
 }
 
-absl::StatusOr<v1::StatsResponse> QueryHandlers::Stats(const Caller& caller, const v1::StatsRequest& request) {
+absl::StatusOr<v1::StatsResponse> QueryHandlers::Stats(const Caller& caller,
+                                                       const v1::StatsRequest& request) {
   v1::StatsResponse response;
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    if (absl::Status s = Audit(caller, *access, "stats", request.user_id(),
-                                    request.device_id(), "");
+    if (absl::Status s =
+            Audit(caller, *access, "stats", request.user_id(), request.device_id(), "");
         !s.ok()) {
       return s;
     }
@@ -241,15 +246,16 @@ absl::StatusOr<v1::StatsResponse> QueryHandlers::Stats(const Caller& caller, con
   return response;
 }
 
-absl::StatusOr<v1::AffectedResponse> QueryHandlers::Affected(const Caller& caller, const v1::AffectedRequest& request) {
+absl::StatusOr<v1::AffectedResponse> QueryHandlers::Affected(const Caller& caller,
+                                                             const v1::AffectedRequest& request) {
   v1::AffectedResponse response;
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    if (absl::Status s = Audit(
-            caller, *access, "affected", "", "",
-            absl::StrCat(request.text().empty() ? "regex=" : "text=",
-                         request.text().empty() ? request.regex() : request.text()));
+    if (absl::Status s =
+            Audit(caller, *access, "affected", "", "",
+                  absl::StrCat(request.text().empty() ? "regex=" : "text=",
+                               request.text().empty() ? request.regex() : request.text()));
         !s.ok()) {
       return s;
     }
@@ -263,13 +269,13 @@ absl::StatusOr<v1::AffectedResponse> QueryHandlers::Affected(const Caller& calle
   return response;
 }
 
-absl::StatusOr<v1::ListIssuesResponse> QueryHandlers::ListIssues(const Caller& caller, const v1::ListIssuesRequest& request) {
+absl::StatusOr<v1::ListIssuesResponse> QueryHandlers::ListIssues(
+    const Caller& caller, const v1::ListIssuesRequest& request) {
   v1::ListIssuesResponse response;
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    if (absl::Status s = Audit(caller, *access, "issues", request.user_id(), "", "");
-        !s.ok()) {
+    if (absl::Status s = Audit(caller, *access, "issues", request.user_id(), "", ""); !s.ok()) {
       return s;
     }
     absl::StatusOr<v1::ListIssuesResponse> issues =

@@ -45,10 +45,10 @@ void SendJson(httplib::Response& res, const nlohmann::ordered_json& body, int st
 }
 
 void SendError(httplib::Response& res, const absl::Status& status) {
-  SendJson(res,
-           {{"error", std::string(status.message())},
-            {"code", absl::StatusCodeToString(status.code())}},
-           HttpStatus(status.code()));
+  SendJson(
+      res,
+      {{"error", std::string(status.message())}, {"code", absl::StatusCodeToString(status.code())}},
+      HttpStatus(status.code()));
 }
 
 Caller CallerOf(const httplib::Request& req) {
@@ -143,13 +143,13 @@ nlohmann::ordered_json LinesJson(const google::protobuf::RepeatedPtrField<v1::Lo
 }
 
 // Serves `route` with the app name from the path (match 1).
-void AppRoute(httplib::Server* http, const std::string& pattern,
-              std::function<void(const httplib::Request&, httplib::Response&, const std::string&)>
-                  handler) {
-  http->Get(pattern, [handler = std::move(handler)](const httplib::Request& req,
-                                                    httplib::Response& res) {
-    handler(req, res, req.matches[1].str());
-  });
+void AppRoute(
+    httplib::Server* http, const std::string& pattern,
+    std::function<void(const httplib::Request&, httplib::Response&, const std::string&)> handler) {
+  http->Get(pattern,
+            [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+              handler(req, res, req.matches[1].str());
+            });
 }
 
 // One live tail over server-sent events: wakes when the hub says the
@@ -191,20 +191,20 @@ void MountHttpApi(httplib::Server* http, QueryHandlers* handlers, TailHub* hub) 
   http->Get("/api/v1/whoami", [handlers](const httplib::Request& req, httplib::Response& res) {
     absl::StatusOr<ReadAccess> access = handlers->WhoAmI(CallerOf(req), Param(req, "app"));
     if (!access.ok()) return SendError(res, access.status());
-    SendJson(res, {{"app", access->app.name()},
-                   {"credential",
-                    access->who.kind == store::CREDENTIAL_KIND_ADMIN ? "admin" : "read"}});
+    SendJson(res,
+             {{"app", access->app.name()},
+              {"credential", access->who.kind == store::CREDENTIAL_KIND_ADMIN ? "admin" : "read"}});
   });
 
-  AppRoute(http, R"(/api/v1/apps/([^/]+)/search)",
-           [handlers](const httplib::Request& req, httplib::Response& res, const std::string& app) {
-             absl::StatusOr<v1::SearchRequest> request = SearchRequestOf(req, app);
-             if (!request.ok()) return SendError(res, request.status());
-             absl::StatusOr<v1::SearchResponse> page = handlers->Search(CallerOf(req), *request);
-             if (!page.ok()) return SendError(res, page.status());
-             SendJson(res, {{"lines", LinesJson(page->lines())},
-                            {"next_cursor", page->next_cursor()}});
-           });
+  AppRoute(
+      http, R"(/api/v1/apps/([^/]+)/search)",
+      [handlers](const httplib::Request& req, httplib::Response& res, const std::string& app) {
+        absl::StatusOr<v1::SearchRequest> request = SearchRequestOf(req, app);
+        if (!request.ok()) return SendError(res, request.status());
+        absl::StatusOr<v1::SearchResponse> page = handlers->Search(CallerOf(req), *request);
+        if (!page.ok()) return SendError(res, page.status());
+        SendJson(res, {{"lines", LinesJson(page->lines())}, {"next_cursor", page->next_cursor()}});
+      });
 
   AppRoute(http, R"(/api/v1/apps/([^/]+)/devices)",
            [handlers](const httplib::Request& req, httplib::Response& res, const std::string& app) {
@@ -225,31 +225,30 @@ void MountHttpApi(httplib::Server* http, QueryHandlers* handlers, TailHub* hub) 
              SendJson(res, {{"devices", list}});
            });
 
-  http->Get(R"(/api/v1/apps/([^/]+)/devices/([^/]+))",
-            [handlers](const httplib::Request& req, httplib::Response& res) {
-              v1::GetDeviceRequest request;
-              request.set_app(req.matches[1].str());
-              request.set_device_id(req.matches[2].str());
-              absl::StatusOr<v1::DeviceDetails> device =
-                  handlers->GetDevice(CallerOf(req), request);
-              if (!device.ok()) return SendError(res, device.status());
-              nlohmann::ordered_json users = nlohmann::ordered_json::array();
-              for (const v1::DeviceUser& u : device->users()) {
-                users.push_back({{"user_id", u.user_id()},
-                                 {"first_seen", FormatRfc3339(u.first_seen_unix_micros())},
-                                 {"last_seen", FormatRfc3339(u.last_seen_unix_micros())},
-                                 {"lines", u.lines()}});
-              }
-              SendJson(res, {{"device_id", device->device_id()},
-                             {"first_seen", FormatRfc3339(device->first_seen_unix_micros())},
-                             {"last_seen", FormatRfc3339(device->last_seen_unix_micros())},
-                             {"lines", device->lines()},
-                             {"last_user_id", device->last_user_id()},
-                             {"clock_offset_seconds",
-                              static_cast<double>(device->clock_offset_micros()) / 1e6},
-                             {"attributes", AttributesToJson(device->attributes())},
-                             {"users", users}});
-            });
+  http->Get(R"(/api/v1/apps/([^/]+)/devices/([^/]+))", [handlers](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    v1::GetDeviceRequest request;
+    request.set_app(req.matches[1].str());
+    request.set_device_id(req.matches[2].str());
+    absl::StatusOr<v1::DeviceDetails> device = handlers->GetDevice(CallerOf(req), request);
+    if (!device.ok()) return SendError(res, device.status());
+    nlohmann::ordered_json users = nlohmann::ordered_json::array();
+    for (const v1::DeviceUser& u : device->users()) {
+      users.push_back({{"user_id", u.user_id()},
+                       {"first_seen", FormatRfc3339(u.first_seen_unix_micros())},
+                       {"last_seen", FormatRfc3339(u.last_seen_unix_micros())},
+                       {"lines", u.lines()}});
+    }
+    SendJson(res,
+             {{"device_id", device->device_id()},
+              {"first_seen", FormatRfc3339(device->first_seen_unix_micros())},
+              {"last_seen", FormatRfc3339(device->last_seen_unix_micros())},
+              {"lines", device->lines()},
+              {"last_user_id", device->last_user_id()},
+              {"clock_offset_seconds", static_cast<double>(device->clock_offset_micros()) / 1e6},
+              {"attributes", AttributesToJson(device->attributes())},
+              {"users", users}});
+  });
 
   AppRoute(http, R"(/api/v1/apps/([^/]+)/users)",
            [handlers](const httplib::Request& req, httplib::Response& res, const std::string& app) {
@@ -259,7 +258,8 @@ void MountHttpApi(httplib::Server* http, QueryHandlers* handlers, TailHub* hub) 
              absl::StatusOr<uint32_t> limit = NumberParam(req, "limit");
              if (!limit.ok()) return SendError(res, limit.status());
              request.set_limit(*limit);
-             absl::StatusOr<v1::FindUsersResponse> users = handlers->FindUsers(CallerOf(req), request);
+             absl::StatusOr<v1::FindUsersResponse> users =
+                 handlers->FindUsers(CallerOf(req), request);
              if (!users.ok()) return SendError(res, users.status());
              nlohmann::ordered_json list = nlohmann::ordered_json::array();
              for (const v1::UserSummary& u : users->users()) {
@@ -281,7 +281,8 @@ void MountHttpApi(httplib::Server* http, QueryHandlers* handlers, TailHub* hub) 
              absl::StatusOr<int64_t> to = TimeParam(req, "to");
              absl::StatusOr<uint32_t> interval = NumberParam(req, "interval");
              absl::StatusOr<uint32_t> top = NumberParam(req, "top");
-             for (const absl::Status& s : {from.status(), to.status(), interval.status(), top.status()}) {
+             for (const absl::Status& s :
+                  {from.status(), to.status(), interval.status(), top.status()}) {
                if (!s.ok()) return SendError(res, s);
              }
              request.set_from_unix_micros(*from);
@@ -300,8 +301,8 @@ void MountHttpApi(httplib::Server* http, QueryHandlers* handlers, TailHub* hub) 
              };
              nlohmann::ordered_json buckets = nlohmann::ordered_json::array();
              for (const v1::StatsBucket& b : stats->buckets()) {
-               buckets.push_back({{"start_us", b.start_unix_micros()},
-                                  {"levels", levels(b.level_counts())}});
+               buckets.push_back(
+                   {{"start_us", b.start_unix_micros()}, {"levels", levels(b.level_counts())}});
              }
              nlohmann::ordered_json tags = nlohmann::ordered_json::array();
              for (const v1::TagStats& t : stats->tags()) {
@@ -412,77 +413,77 @@ void MountHttpApi(httplib::Server* http, QueryHandlers* handlers, TailHub* hub) 
               SendJson(res, LinesJson(one)[0]);
             });
 
-  AppRoute(http, R"(/api/v1/apps/([^/]+)/tail)", [handlers, hub](const httplib::Request& req,
-                                                              httplib::Response& res,
-                                                              const std::string& app) {
-    v1::TailRequest request;
-    absl::StatusOr<v1::SearchRequest> filter = SearchRequestOf(req, app);
-    if (!filter.ok()) return SendError(res, filter.status());
-    *request.mutable_filter() = *std::move(filter);
-    absl::StatusOr<uint32_t> backlog = NumberParam(req, "backlog");
-    if (!backlog.ok()) return SendError(res, backlog.status());
-    request.set_backlog(*backlog);
-    absl::StatusOr<ReadAccess> access = handlers->AuthorizeTail(CallerOf(req), request);
-    if (!access.ok()) return SendError(res, access.status());
-    if (open_http_tails.fetch_add(1) >= kMaxHttpTails) {
-      open_http_tails.fetch_sub(1);
-      return SendError(res, absl::ResourceExhaustedError(
-                                "too many live tails open on this server; try again shortly"));
-    }
-    absl::StatusOr<std::unique_ptr<TailFollower>> follower =
-        TailFollower::Start(handlers->store(), access->app, request);
-    if (!follower.ok()) {
-      open_http_tails.fetch_sub(1);
-      return SendError(res, follower.status());
-    }
-    auto tail = std::make_shared<HttpTail>();
-    tail->follower = *std::move(follower);
-    tail->hub = hub;
-    tail->subscription = hub->Subscribe(access->app.app_id(), tail->follower->device_id(),
-                                        tail->follower->user_id(), [raw = tail.get()] {
-                                          absl::MutexLock lock(&raw->mu);
-                                          raw->woken = true;
-                                        });
-    res.set_header("Cache-Control", "no-store");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [tail](size_t, httplib::DataSink& sink) {
-          const auto send = [&](const v1::SearchResponse& lines) {
-            const std::string event = absl::StrCat(
-                "event: lines\ndata: ",
-                nlohmann::ordered_json{{"lines", LinesJson(lines.lines())}}.dump(
-                    -1, ' ', false, nlohmann::json::error_handler_t::replace),
-                "\n\n");
-            tail->last_write = absl::Now();
-            return sink.write(event.data(), event.size());
-          };
-          if (!tail->sent_backlog) {
-            tail->sent_backlog = true;
-            return send(tail->follower->backlog());
-          }
-          {
-            absl::MutexLock lock(&tail->mu);
-            const auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tail->mu) {
-              return tail->woken;
-            };
-            tail->mu.AwaitWithTimeout(absl::Condition(&woken), absl::Seconds(1));
-            tail->woken = false;
-          }
-          if (!sink.is_writable()) return false;
-          v1::SearchResponse lines;
-          if (!tail->follower->CollectNewLines(&lines).ok()) return false;
-          if (lines.lines_size() > 0) return send(lines);
-          if (absl::Now() - tail->last_write > absl::Seconds(15)) {
-            tail->last_write = absl::Now();
-            return sink.write(": keepalive\n\n", 13);
-          }
-          return true;
-        },
-        [tail](bool) {
-          tail->hub->Unsubscribe(tail->subscription);
+  AppRoute(
+      http, R"(/api/v1/apps/([^/]+)/tail)",
+      [handlers, hub](const httplib::Request& req, httplib::Response& res, const std::string& app) {
+        v1::TailRequest request;
+        absl::StatusOr<v1::SearchRequest> filter = SearchRequestOf(req, app);
+        if (!filter.ok()) return SendError(res, filter.status());
+        *request.mutable_filter() = *std::move(filter);
+        absl::StatusOr<uint32_t> backlog = NumberParam(req, "backlog");
+        if (!backlog.ok()) return SendError(res, backlog.status());
+        request.set_backlog(*backlog);
+        absl::StatusOr<ReadAccess> access = handlers->AuthorizeTail(CallerOf(req), request);
+        if (!access.ok()) return SendError(res, access.status());
+        if (open_http_tails.fetch_add(1) >= kMaxHttpTails) {
           open_http_tails.fetch_sub(1);
-        });
-  });
+          return SendError(res, absl::ResourceExhaustedError(
+                                    "too many live tails open on this server; try again shortly"));
+        }
+        absl::StatusOr<std::unique_ptr<TailFollower>> follower =
+            TailFollower::Start(handlers->store(), access->app, request);
+        if (!follower.ok()) {
+          open_http_tails.fetch_sub(1);
+          return SendError(res, follower.status());
+        }
+        auto tail = std::make_shared<HttpTail>();
+        tail->follower = *std::move(follower);
+        tail->hub = hub;
+        tail->subscription = hub->Subscribe(access->app.app_id(), tail->follower->device_id(),
+                                            tail->follower->user_id(), [raw = tail.get()] {
+                                              absl::MutexLock lock(&raw->mu);
+                                              raw->woken = true;
+                                            });
+        res.set_header("Cache-Control", "no-store");
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [tail](size_t, httplib::DataSink& sink) {
+              const auto send = [&](const v1::SearchResponse& lines) {
+                const std::string event =
+                    absl::StrCat("event: lines\ndata: ",
+                                 nlohmann::ordered_json{{"lines", LinesJson(lines.lines())}}.dump(
+                                     -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                 "\n\n");
+                tail->last_write = absl::Now();
+                return sink.write(event.data(), event.size());
+              };
+              if (!tail->sent_backlog) {
+                tail->sent_backlog = true;
+                return send(tail->follower->backlog());
+              }
+              {
+                absl::MutexLock lock(&tail->mu);
+                const auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tail->mu) {
+                  return tail->woken;
+                };
+                tail->mu.AwaitWithTimeout(absl::Condition(&woken), absl::Seconds(1));
+                tail->woken = false;
+              }
+              if (!sink.is_writable()) return false;
+              v1::SearchResponse lines;
+              if (!tail->follower->CollectNewLines(&lines).ok()) return false;
+              if (lines.lines_size() > 0) return send(lines);
+              if (absl::Now() - tail->last_write > absl::Seconds(15)) {
+                tail->last_write = absl::Now();
+                return sink.write(": keepalive\n\n", 13);
+              }
+              return true;
+            },
+            [tail](bool) {
+              tail->hub->Unsubscribe(tail->subscription);
+              open_http_tails.fetch_sub(1);
+            });
+      });
 }
 
 }  // namespace fieldlog::query

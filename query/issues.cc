@@ -16,12 +16,11 @@ absl::StatusOr<v1::ListIssuesResponse> ListIssues(const store::Store& store,
     return absl::InvalidArgumentError(absl::StrCat("limit is at most ", kMaxIssues));
   }
   if (request.context_lines() > kMaxIssueContext) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("context_lines is at most ", kMaxIssueContext));
+    return absl::InvalidArgumentError(absl::StrCat("context_lines is at most ", kMaxIssueContext));
   }
   const uint32_t limit = request.limit() == 0 ? kDefaultIssues : request.limit();
-  const uint32_t context = request.context_lines() == 0 ? kDefaultIssueContext
-                                                         : request.context_lines();
+  const uint32_t context =
+      request.context_lines() == 0 ? kDefaultIssueContext : request.context_lines();
   const int64_t to = request.to_unix_micros() != 0 ? request.to_unix_micros() : now_us + 1;
   int64_t from = request.from_unix_micros() != 0 ? request.from_unix_micros()
                                                  : to - int64_t{7} * 24 * 3600 * 1'000'000;

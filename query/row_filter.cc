@@ -30,8 +30,8 @@ absl::StatusOr<LineFilters> FiltersFromRequest(const v1::SearchRequest& request)
   }
   filters.min_level = request.min_level();
   if (request.text().size() > kMaxTextBytes || request.regex().size() > kMaxTextBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("text and regex are at most ", kMaxTextBytes,
-                                                   " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("text and regex are at most ", kMaxTextBytes, " bytes"));
   }
   filters.text = request.text();
   filters.regex = request.regex();
@@ -74,8 +74,7 @@ absl::StatusOr<RowFilter> RowFilter::Make(const LineFilters& filters) {
 bool RowFilter::BlockMayMatch(const store::BlockMeta& meta) const {
   if ((meta.level_mask() & wanted_levels_) == 0) return false;
   if (!filters_.user_id.empty() && !meta.many_users() &&
-      std::find(meta.users().begin(), meta.users().end(), filters_.user_id) ==
-          meta.users().end()) {
+      std::find(meta.users().begin(), meta.users().end(), filters_.user_id) == meta.users().end()) {
     return false;
   }
   return true;
@@ -85,9 +84,8 @@ bool RowFilter::Matches(const store::BlockReader& block, size_t row) const {
   if (block.level(row) < filters_.min_level) return false;
   if (!filters_.user_id.empty() && block.user_id(row) != filters_.user_id) return false;
   if (!filters_.session_id.empty() && block.session_id(row) != filters_.session_id) return false;
-  if (!filters_.tags.empty() &&
-      std::find(filters_.tags.begin(), filters_.tags.end(), block.tag(row)) ==
-          filters_.tags.end()) {
+  if (!filters_.tags.empty() && std::find(filters_.tags.begin(), filters_.tags.end(),
+                                          block.tag(row)) == filters_.tags.end()) {
     return false;
   }
   return MatchesContent(block, row);

@@ -58,7 +58,8 @@ void FillLogLine(const store::BlockReader& b, size_t row, absl::string_view app,
   line->set_function(std::string(b.function(row)));
   std::vector<store::AttributeView> attributes;
   b.Attributes(row, &attributes);
-  for (const store::AttributeView& a : attributes) store::AttributeToProto(a, line->add_attributes());
+  for (const store::AttributeView& a : attributes)
+    store::AttributeToProto(a, line->add_attributes());
 }
 
 absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
@@ -98,8 +99,8 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
   // Lines past the app's retention are never shown, even before compaction
   // has deleted them.
   SearchSpec spec = requested;
-  spec.from_us = std::max(spec.from_us,
-                          store.retention().CutoffMicros(spec.app.app_id(), NowUnixMicros()));
+  spec.from_us =
+      std::max(spec.from_us, store.retention().CutoffMicros(spec.app.app_id(), NowUnixMicros()));
   store::Reader reader(store);
   SearchResult result;
   if (spec.from_us >= spec.to_us) return result;

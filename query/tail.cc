@@ -92,8 +92,8 @@ size_t TailHub::tails() const {
 // TailFollower
 
 absl::StatusOr<std::unique_ptr<TailFollower>> TailFollower::Start(store::Store* store,
-                                                                 const store::AppRecord& app,
-                                                                 const v1::TailRequest& request) {
+                                                                  const store::AppRecord& app,
+                                                                  const v1::TailRequest& request) {
   std::unique_ptr<TailFollower> follower(new TailFollower(store, app));
   if (absl::Status s = follower->Init(request); !s.ok()) return s;
   return follower;
@@ -213,8 +213,8 @@ namespace {
 // reach it any more.
 class TailReactor final : public grpc::ServerWriteReactor<v1::SearchResponse> {
  public:
-  TailReactor(store::Store* store, TailHub* hub, WorkerPool* workers,
-              const store::AppRecord& app, const v1::TailRequest& request)
+  TailReactor(store::Store* store, TailHub* hub, WorkerPool* workers, const store::AppRecord& app,
+              const v1::TailRequest& request)
       : store_(store), hub_(hub), workers_(workers), app_(app) {
     absl::Status status = Start(request);
     if (!status.ok()) {
@@ -264,8 +264,8 @@ class TailReactor final : public grpc::ServerWriteReactor<v1::SearchResponse> {
       chunks_.push_back(follower_->backlog());  // also tells the client the tail is live
       WriteNextLocked();
     }
-    const uint64_t id = hub_->Subscribe(app_.app_id(), follower_->device_id(),
-                                        follower_->user_id(), [this] { Wake(); });
+    const uint64_t id = hub_->Subscribe(app_.app_id(), follower_->device_id(), follower_->user_id(),
+                                        [this] { Wake(); });
     absl::MutexLock lock(&mu_);
     subscription_ = id;
     subscribed_ = true;

@@ -22,8 +22,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/worker_pool.h"
-#include "query/row_filter.h"
 #include "fieldlog/v1/query.grpc.pb.h"
+#include "query/row_filter.h"
 #include "store/store.h"
 #include "store/writer.h"
 

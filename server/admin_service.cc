@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
-#include "rocksdb/utilities/checkpoint.h"
 #include "common/time_util.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "store/reader.h"
 #include "store/writer.h"
 
@@ -67,9 +67,8 @@ void AdminService::FillAppInfo(const store::AppRecord& app, v1::AppInfo* info) c
   info->set_name(app.name());
   info->set_created_unix_micros(app.created_unix_micros());
   v1::AppSettings* settings = info->mutable_settings();
-  settings->set_app_lines_per_second(app.app_lines_per_second() > 0
-                                         ? app.app_lines_per_second()
-                                         : defaults_.app_lines_per_second);
+  settings->set_app_lines_per_second(
+      app.app_lines_per_second() > 0 ? app.app_lines_per_second() : defaults_.app_lines_per_second);
   settings->set_device_lines_per_second(app.device_lines_per_second() > 0
                                             ? app.device_lines_per_second()
                                             : defaults_.device_lines_per_second);
@@ -192,9 +191,9 @@ grpc::ServerUnaryReactor* AdminService::EraseUser(grpc::CallbackServerContext* c
   });
 }
 
-grpc::ServerUnaryReactor* AdminService::CreateCheckpoint(
-    grpc::CallbackServerContext* context, const v1::CreateCheckpointRequest* request,
-    v1::CreateCheckpointResponse* response) {
+grpc::ServerUnaryReactor* AdminService::CreateCheckpoint(grpc::CallbackServerContext* context,
+                                                         const v1::CreateCheckpointRequest* request,
+                                                         v1::CreateCheckpointResponse* response) {
   return AsAdmin(context, [&]() -> absl::Status {
     const std::filesystem::path path(request->path());
     if (!path.is_absolute()) {
@@ -228,12 +227,11 @@ grpc::ServerUnaryReactor* AdminService::ListAudit(grpc::CallbackServerContext* c
     if (request->limit() > 100000) return absl::InvalidArgumentError("limit is at most 100000");
     const int64_t now = NowUnixMicros();
     const int64_t to = request->to_unix_micros() != 0 ? request->to_unix_micros() : now + 1;
-    const int64_t from = request->from_unix_micros() != 0
-                             ? request->from_unix_micros()
-                             : to - int64_t{7} * 24 * 3600 * 1'000'000;
+    const int64_t from = request->from_unix_micros() != 0 ? request->from_unix_micros()
+                                                          : to - int64_t{7} * 24 * 3600 * 1'000'000;
     store::Reader reader(*store_);
-    absl::StatusOr<std::vector<store::AuditRecord>> records = reader.ListAudit(
-        app->app_id(), from, to, request->limit() == 0 ? 1000 : request->limit());
+    absl::StatusOr<std::vector<store::AuditRecord>> records =
+        reader.ListAudit(app->app_id(), from, to, request->limit() == 0 ? 1000 : request->limit());
     if (!records.ok()) return records.status();
     for (const store::AuditRecord& r : *records) {
       v1::AuditEntry* entry = response->add_entries();

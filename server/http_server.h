@@ -24,8 +24,7 @@ class HttpServer {
 
   // Routes GET requests for `path` to `handler`, which returns the body and
   // sets the content type. Call before Start.
-  void Get(const std::string& path,
-           std::function<std::string(std::string* content_type)> handler);
+  void Get(const std::string& path, std::function<std::string(std::string* content_type)> handler);
 
   // The underlying cpp-httplib server, for components that mount richer
   // routes (the JSON API and the console). Call before Start.

@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
             << "  sync policy:                 " << sync
             << (sync == "interval" ? " (" + sync_interval + ")" : "") << "\n\n"
             << "Next, in another terminal:\n"
-            << "  export FIELDLOG_SERVER=" << address
-            << " FIELDLOG_TOKEN=$(cat " << (*server)->admin_token_path() << ")\n"
+            << "  export FIELDLOG_SERVER=" << address << " FIELDLOG_TOKEN=$(cat "
+            << (*server)->admin_token_path() << ")\n"
             << "  build/bin/fieldlog apps create shop\n"
             << "Stop with Ctrl-C." << std::endl;
   if (!listen_file.empty()) {

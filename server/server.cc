@@ -1,30 +1,30 @@
 #include "server/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "collector/ingest_core.h"
+#include "collector/ingest_metrics.h"
 #include "collector/ingest_service.h"
 #include "collector/otlp_service.h"
-#include "common/worker_pool.h"
 #include "common/limits.h"
+#include "common/log.h"
+#include "common/worker_pool.h"
 #include "query/handlers.h"
 #include "query/http_api.h"
 #include "query/query_service.h"
 #include "query/tail.h"
-#include "store/writer.h"
 #include "server/admin_service.h"
 #include "server/http_server.h"
-#include "collector/ingest_metrics.h"
-#include "common/log.h"
+#include "store/writer.h"
 
 namespace fieldlog::server {
 
@@ -173,18 +173,18 @@ void Server::RegisterGauges() {
              [store] { return static_cast<double>(store->group_syncs()); });
   m.AddGauge("fieldlog_rocksdb_write_stalls", "Times RocksDB began delaying or stopping writes",
              [store] { return static_cast<double>(store->write_stalls()); });
-  m.AddGauge("fieldlog_rocksdb_write_stopped", "1 while RocksDB has stopped writes",
-             [store] { return static_cast<double>(store->SumProperty("rocksdb.is-write-stopped")); });
+  m.AddGauge("fieldlog_rocksdb_write_stopped", "1 while RocksDB has stopped writes", [store] {
+    return static_cast<double>(store->SumProperty("rocksdb.is-write-stopped"));
+  });
   m.AddGauge("fieldlog_rocksdb_delayed_write_rate_bytes",
-             "RocksDB's delayed write rate while it throttles writes (0: not throttled)",
-             [store] {
+             "RocksDB's delayed write rate while it throttles writes (0: not throttled)", [store] {
                return static_cast<double>(store->SumProperty("rocksdb.actual-delayed-write-rate"));
              });
-  m.AddGauge("fieldlog_rocksdb_pending_compaction_bytes",
-             "Bytes RocksDB estimates compaction still has to rewrite", [store] {
-               return static_cast<double>(
-                   store->SumProperty("rocksdb.estimate-pending-compaction-bytes"));
-             });
+  m.AddGauge(
+      "fieldlog_rocksdb_pending_compaction_bytes",
+      "Bytes RocksDB estimates compaction still has to rewrite", [store] {
+        return static_cast<double>(store->SumProperty("rocksdb.estimate-pending-compaction-bytes"));
+      });
   m.AddGauge("fieldlog_rocksdb_sst_bytes", "Bytes of live SST files (the store on disk)", [store] {
     return static_cast<double>(store->SumProperty("rocksdb.live-sst-files-size"));
   });
@@ -199,7 +199,7 @@ Server::~Server() {
   grpc_server_.reset();
   ingest_workers_.reset();
   query_workers_.reset();
-  store_->writer().SetObserver(nullptr);
+  if (store_ != nullptr) store_->writer().SetObserver(nullptr);  // null if Start failed
   tail_hub_.reset();
 }
 
@@ -216,10 +216,9 @@ void Server::Shutdown(absl::Duration grace) {
   // Everything acknowledged is in the WAL already; flushing the memtables
   // makes the next start replay nothing.
   rocksdb::FlushOptions flush;
-  store_->db()->Flush(flush, {store_->family(store::Family::kBlocks),
-                              store_->family(store::Family::kBlockMeta),
-                              store_->family(store::Family::kDevices),
-                              store_->family(store::Family::kUsers)});
+  store_->db()->Flush(
+      flush, {store_->family(store::Family::kBlocks), store_->family(store::Family::kBlockMeta),
+              store_->family(store::Family::kDevices), store_->family(store::Family::kUsers)});
   if (http_) http_->Stop();
   LogInfo("server.stopped");
 }

@@ -5,10 +5,10 @@
 #ifndef FIELDLOG_SERVER_SERVER_H_
 #define FIELDLOG_SERVER_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

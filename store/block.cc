@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "store/block.h"
 
 #include <zstd.h>
@@ -7,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "store/coding.h"
 
 namespace fieldlog::store {
@@ -168,8 +168,7 @@ void BlockBuilder::Add(const EntryView& e) {
     }
   }
 
-  if (!many_users_ &&
-      std::find(users_.begin(), users_.end(), e.user_id) == users_.end()) {
+  if (!many_users_ && std::find(users_.begin(), users_.end(), e.user_id) == users_.end()) {
     if (users_.size() == kMaxTrackedUsers) {
       many_users_ = true;
       users_.clear();
@@ -277,7 +276,7 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload) {
     // One decompression context per thread, reused: creating one per block
     // would cost more than decompressing a small block.
     thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(),
-                                                                             ZSTD_freeDCtx);
+                                                                            ZSTD_freeDCtx);
     reader.raw_.resize(raw_size);
     const size_t n = ZSTD_decompressDCtx(context.get(), reader.raw_.data(), reader.raw_.size(),
                                          payload.data(), payload.size());
@@ -314,8 +313,8 @@ absl::Status BlockReader::Parse() {
   for (absl::string_view& column : columns) {
     if (!GetLengthPrefixed(&in, &column)) return Corrupt("column directory");
   }
-  auto [seqs, times, device_times, receive_times, levels, tags, user_ids, session_ids, files,
-        lines, functions, message_lengths, messages, attributes] = columns;
+  auto [seqs, times, device_times, receive_times, levels, tags, user_ids, session_ids, files, lines,
+        functions, message_lengths, messages, attributes] = columns;
 
   const auto read_unsigned = [&](absl::string_view* column, auto* out, const char* name,
                                  uint64_t limit) -> absl::Status {

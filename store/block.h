@@ -13,17 +13,17 @@
 #ifndef FIELDLOG_STORE_BLOCK_H_
 #define FIELDLOG_STORE_BLOCK_H_
 
+#include <zstd.h>
+
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <zstd.h>
-
-#include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "fieldlog/v1/common.pb.h"
 #include "store/records.pb.h"
 
@@ -99,8 +99,8 @@ class BlockBuilder {
   bool many_users_ = false;
   size_t dictionary_bytes_ = 0;
   // Columns, in the order they are written.
-  std::string seqs_, times_, device_times_, receive_times_, levels_, tags_, user_ids_,
-      session_ids_, files_, lines_, functions_, message_lengths_, messages_, attributes_;
+  std::string seqs_, times_, device_times_, receive_times_, levels_, tags_, user_ids_, session_ids_,
+      files_, lines_, functions_, message_lengths_, messages_, attributes_;
 };
 
 // A decoded block. Accessors take a row index in [0, size()); the string views

@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "store/catalog.h"
 
 #include <fcntl.h>
@@ -8,10 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <algorithm>
 #include <memory>
 #include <tuple>
 
@@ -19,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/time_util.h"
 #include "store/coding.h"
 
@@ -30,9 +30,7 @@ constexpr char kCredentialPrefix[] = "cred/";
 constexpr char kNextAppIdKey[] = "meta/next_app_id";
 
 // The public id of a credential: the first 6 bytes of its hash, in hex.
-std::string KeyId(absl::string_view hash) {
-  return absl::BytesToHexString(hash.substr(0, 6));
-}
+std::string KeyId(absl::string_view hash) { return absl::BytesToHexString(hash.substr(0, 6)); }
 
 std::string Sha256(absl::string_view secret) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -128,9 +126,9 @@ absl::Status Catalog::Load() {
 absl::Status Catalog::PutCredential(rocksdb::WriteBatch* batch, absl::string_view secret,
                                     const CredentialRecord& record, std::string* hash_out) {
   *hash_out = Sha256(secret);
-  return FromRocks(batch->Put(apps_cf_, absl::StrCat(kCredentialPrefix, *hash_out),
-                              record.SerializeAsString()),
-                   "writing a credential");
+  return FromRocks(
+      batch->Put(apps_cf_, absl::StrCat(kCredentialPrefix, *hash_out), record.SerializeAsString()),
+      "writing a credential");
 }
 
 absl::StatusOr<NewApp> Catalog::CreateApp(absl::string_view name) {
@@ -160,8 +158,8 @@ absl::StatusOr<NewApp> Catalog::CreateApp(absl::string_view name) {
   StoredCredential ingest, read;
   ingest.record.set_kind(CREDENTIAL_KIND_INGEST);
   read.record.set_kind(CREDENTIAL_KIND_READ);
-  for (auto [credential, secret] : {std::pair{&ingest, &result.ingest_key},
-                                    std::pair{&read, &result.read_token}}) {
+  for (auto [credential, secret] :
+       {std::pair{&ingest, &result.ingest_key}, std::pair{&read, &result.read_token}}) {
     credential->record.set_app_id(result.app.app_id());
     credential->record.set_created_unix_micros(now);
     credential->record.set_display_prefix(secret->substr(0, 10));
@@ -316,8 +314,9 @@ absl::StatusOr<std::string> Catalog::LoadOrCreateAdminToken(const std::string& p
       std::optional<Credential> credential = Authenticate(token);
       if (credential && credential->kind == CREDENTIAL_KIND_ADMIN) return token;
       return absl::FailedPreconditionError(absl::StrCat(
-          path, " holds a token this data directory does not know; delete the file to issue a "
-                "new admin token"));
+          path,
+          " holds a token this data directory does not know; delete the file to issue a "
+          "new admin token"));
     }
   }
   // No token file: issue a new token and revoke any earlier admin tokens.

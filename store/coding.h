@@ -5,15 +5,16 @@
 #ifndef FIELDLOG_STORE_CODING_H_
 #define FIELDLOG_STORE_CODING_H_
 
-#include "absl/strings/string_view.h"
 #include <cstdint>
 #include <string>
+
+#include "absl/strings/string_view.h"
 
 namespace fieldlog::store {
 
 inline void PutFixed32BE(std::string* out, uint32_t v) {
-  char buf[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                 static_cast<char>(v >> 8), static_cast<char>(v)};
+  char buf[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                 static_cast<char>(v)};
   out->append(buf, 4);
 }
 

@@ -1,6 +1,6 @@
-#include "absl/strings/string_view.h"
 #include "store/keys.h"
 
+#include "absl/strings/string_view.h"
 #include "store/coding.h"
 
 namespace fieldlog::store {

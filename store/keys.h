@@ -9,10 +9,11 @@
 #ifndef FIELDLOG_STORE_KEYS_H_
 #define FIELDLOG_STORE_KEYS_H_
 
-#include "absl/strings/string_view.h"
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include "absl/strings/string_view.h"
 
 namespace fieldlog::store {
 

@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "store/reader.h"
 
 #include <algorithm>
@@ -6,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace fieldlog::store {
 
@@ -48,17 +48,18 @@ absl::Status Reader::ScanPrefix(
 absl::StatusOr<std::vector<UserDevice>> Reader::ListUserDevices(AppId app,
                                                                 absl::string_view user_id) {
   std::vector<UserDevice> devices;
-  absl::Status status = ScanPrefix(
-      Family::kUsers, UserPrefix(app, user_id), "listing a user's devices",
-      [&](absl::string_view key, absl::string_view value) {
-        std::optional<ParsedUserDeviceKey> parsed = ParseUserDeviceKey(key);
-        UserDevice& device = devices.emplace_back();
-        if (!parsed || !device.record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          return absl::DataLossError("corrupt entry in the users index");
-        }
-        device.device_id = std::string(parsed->device_id);
-        return absl::OkStatus();
-      });
+  absl::Status status =
+      ScanPrefix(Family::kUsers, UserPrefix(app, user_id), "listing a user's devices",
+                 [&](absl::string_view key, absl::string_view value) {
+                   std::optional<ParsedUserDeviceKey> parsed = ParseUserDeviceKey(key);
+                   UserDevice& device = devices.emplace_back();
+                   if (!parsed || !device.record.ParseFromArray(value.data(),
+                                                                static_cast<int>(value.size()))) {
+                     return absl::DataLossError("corrupt entry in the users index");
+                   }
+                   device.device_id = std::string(parsed->device_id);
+                   return absl::OkStatus();
+                 });
   if (!status.ok()) return status;
   return devices;
 }
@@ -209,7 +210,8 @@ absl::StatusOr<std::vector<IssueEntry>> Reader::ListIssues(AppId app, int64_t fr
     if (key >= end) break;
     std::optional<ParsedTimeKey> parsed = ParseTimeKey(key);
     IssueRecord record;
-    if (!parsed || !record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+    if (!parsed ||
+        !record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return absl::DataLossError("corrupt entry in the issues index");
     }
     if (!user_id.empty() && record.user_id() != user_id) continue;

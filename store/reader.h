@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "store/block.h"
 #include "store/keys.h"
 #include "store/records.pb.h"
@@ -82,8 +82,7 @@ class Reader {
   absl::StatusOr<std::vector<BlockRef>> ListBlocksAfter(AppId app, absl::string_view device_id,
                                                         uint64_t seq);
 
-  absl::StatusOr<BlockReader> ReadBlock(AppId app, absl::string_view device_id,
-                                        uint64_t first_seq);
+  absl::StatusOr<BlockReader> ReadBlock(AppId app, absl::string_view device_id, uint64_t first_seq);
 
   // The users who logged on a device, in user id order.
   absl::StatusOr<std::vector<DeviceUser>> ListDeviceUsers(AppId app, absl::string_view device_id);
@@ -94,8 +93,7 @@ class Reader {
 
   // Every block of the app whose time range meets [from_us, to_us), by
   // device. Reads only the small metas.
-  absl::StatusOr<std::vector<AppBlockRef>> ListAppBlocks(AppId app, int64_t from_us,
-                                                         int64_t to_us);
+  absl::StatusOr<std::vector<AppBlockRef>> ListAppBlocks(AppId app, int64_t from_us, int64_t to_us);
 
   // Issues and feedback in [from_us, to_us), oldest first, at most `limit`;
   // only `user_id`'s when it is not empty.
@@ -107,7 +105,6 @@ class Reader {
                                                      size_t limit);
 
  private:
-
   // Calls `visit` for every key of `family` that starts with `prefix`, in
   // key order, until it returns an error.
   absl::Status ScanPrefix(

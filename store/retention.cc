@@ -13,8 +13,7 @@ namespace {
 // understand).
 class ExpiryFilter final : public rocksdb::CompactionFilter {
  public:
-  using TimeOf = bool (*)(const rocksdb::Slice& key, const rocksdb::Slice& value,
-                          int64_t* time_us);
+  using TimeOf = bool (*)(const rocksdb::Slice& key, const rocksdb::Slice& value, int64_t* time_us);
 
   ExpiryFilter(const Retention* retention, const char* name, TimeOf time_of)
       : retention_(retention), name_(name), time_of_(time_of) {}
@@ -38,7 +37,8 @@ class ExpiryFilter final : public rocksdb::CompactionFilter {
 };
 
 bool BlockTime(const rocksdb::Slice& /*key*/, const rocksdb::Slice& value, int64_t* time_us) {
-  absl::StatusOr<int64_t> t = BlockReader::PeekMaxTime(absl::string_view(value.data(), value.size()));
+  absl::StatusOr<int64_t> t =
+      BlockReader::PeekMaxTime(absl::string_view(value.data(), value.size()));
   if (!t.ok()) return false;
   *time_us = *t;
   return true;

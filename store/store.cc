@@ -1,9 +1,9 @@
-#include "absl/strings/string_view.h"
 #include "store/store.h"
 
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/filter_policy.h"
@@ -152,9 +152,7 @@ absl::Status Store::AppendAudit(AppId app, const AuditRecord& record) {
                          "writing the audit trail");
 }
 
-uint64_t Store::group_syncs() const {
-  return group_committer_ ? group_committer_->syncs() : 0;
-}
+uint64_t Store::group_syncs() const { return group_committer_ ? group_committer_->syncs() : 0; }
 
 uint64_t Store::write_stalls() const {
   return static_cast<const StallListener&>(*stall_listener_).stalls();

@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "store/writer.h"
 
 #include <algorithm>
@@ -6,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "rocksdb/write_batch.h"
 #include "store/reader.h"
 #include "store/store.h"
@@ -149,8 +149,7 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
     } else {
       ++user_lines.back().second;
     }
-    const bool full =
-        builder.count() >= kMaxBlockLines || builder.raw_bytes() >= kMaxBlockRawBytes;
+    const bool full = builder.count() >= kMaxBlockLines || builder.raw_bytes() >= kMaxBlockRawBytes;
     if (full && i + 1 < fresh.size()) {
       flush_block(block_first_seq);
       block_first_seq = fresh[i + 1]->seq;
@@ -284,14 +283,16 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
       absl::StatusOr<BlockReader> block = reader.ReadBlock(app, device.device_id, ref.first_seq);
       if (!block.ok()) return block.status();
       uint64_t removed_here = 0;
-      for (size_t row = 0; row < block->size(); ++row) removed_here += block->user_id(row) == user_id;
+      for (size_t row = 0; row < block->size(); ++row)
+        removed_here += block->user_id(row) == user_id;
       if (removed_here == 0) continue;
       removed += removed_here;
       for (size_t row = 0; row < block->size(); ++row) {
         if (block->user_id(row) != user_id) builder.Add(block->Row(row, &attributes));
       }
       const std::string key = BlockKey(app, device.device_id, ref.first_seq);
-      const bool is_tail = ref.first_seq == record.tail_first_seq() && record.tail_meta().count() > 0;
+      const bool is_tail =
+          ref.first_seq == record.tail_first_seq() && record.tail_meta().count() > 0;
       if (builder.count() == 0) {
         batch.Delete(blocks_cf, key);
         batch.Delete(meta_cf, key);

@@ -1,8 +1,8 @@
-#include "absl/strings/string_view.h"
 #include "store/block.h"
 
 #include <random>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace fieldlog::store {

@@ -3,9 +3,9 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
-#include <fstream>
 
 #include "common/time_util.h"
 #include "gtest/gtest.h"
@@ -72,7 +72,10 @@ TEST_F(CliTest, SendThenReadByUserAndByDevice) {
   const std::string jsonl =
       R"({"level":"error","tag":"Payment","message":"PaymentTimeout after 10s","attributes":{"order":42,"retry":true,"provider":"stripe"}})"
       "\n"
-      R"({"time":")" + an_hour_ago + R"(","message":"logged an hour ago"})" "\n";
+      R"({"time":")" +
+      an_hour_ago +
+      R"(","message":"logged an hour ago"})"
+      "\n";
   sent = Fieldlog({"send", "--key", ingest_key_, "--device", "laptop-7", "--user",
                    "alice@example.com", "--format", "jsonl"},
                   "", jsonl);
@@ -116,8 +119,8 @@ TEST_F(CliTest, SendThenReadByUserAndByDevice) {
   EXPECT_EQ(errors.out.find("tapped pay"), std::string::npos);
   EXPECT_EQ(errors.out.find("\x1b["), std::string::npos) << "no colours in a pipe";
 
-  ProcessResult devices =
-      Fieldlog({"devices", "--app", "shop", "--user", "alice@example.com", "-o", "json"}, read_token_);
+  ProcessResult devices = Fieldlog(
+      {"devices", "--app", "shop", "--user", "alice@example.com", "-o", "json"}, read_token_);
   ASSERT_EQ(devices.exit_code, 0);
   std::vector<nlohmann::json> device_lines = JsonLines(devices.out);
   ASSERT_EQ(device_lines.size(), 2u);
@@ -177,8 +180,8 @@ TEST_F(CliTest, AcknowledgedLinesSurviveKillDashNineOfTheServer) {
   address_ = StartServerProcess(dir_.path(), &server_);
   ASSERT_FALSE(address_.empty());
 
-  ProcessResult read = Fieldlog({"logs", "--app", "shop", "--device", "d1", "--limit", "0", "-o", "json"},
-                                read_token_);
+  ProcessResult read = Fieldlog(
+      {"logs", "--app", "shop", "--device", "d1", "--limit", "0", "-o", "json"}, read_token_);
   ASSERT_EQ(read.exit_code, 0) << read.err;
   std::vector<nlohmann::json> lines = JsonLines(read.out);
   ASSERT_EQ(lines.size(), 5000u);
@@ -229,10 +232,10 @@ TEST_F(CliTest, ExportThenEraseAUser) {
                      "a1\na2\na3\n")
                 .exit_code,
             0);
-  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "phone", "--user", "bob"}, "",
-                     "b1\n")
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      Fieldlog({"send", "--key", ingest_key_, "--device", "phone", "--user", "bob"}, "", "b1\n")
+          .exit_code,
+      0);
   ProcessResult exported = Fieldlog({"export", "--app", "shop", "--user", "alice"}, read_token_);
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   std::vector<nlohmann::json> records = JsonLines(exported.out);
@@ -242,20 +245,20 @@ TEST_F(CliTest, ExportThenEraseAUser) {
   EXPECT_EQ(records[1]["type"], "line");
   EXPECT_EQ(records[3]["message"], "a3");
 
-  ProcessResult refused = Fieldlog({"erase-user", "--app", "shop", "--user", "alice"}, admin_token_);
+  ProcessResult refused =
+      Fieldlog({"erase-user", "--app", "shop", "--user", "alice"}, admin_token_);
   EXPECT_EQ(refused.exit_code, 2) << "no --yes and no terminal: refuse";
-  EXPECT_EQ(Fieldlog({"erase-user", "--app", "shop", "--user", "alice", "--yes"}, read_token_)
-                .exit_code,
-            4);
-  ProcessResult erased =
-      Fieldlog({"erase-user", "--app", "shop", "--user", "alice", "--yes", "-o", "json"},
-               admin_token_);
+  EXPECT_EQ(
+      Fieldlog({"erase-user", "--app", "shop", "--user", "alice", "--yes"}, read_token_).exit_code,
+      4);
+  ProcessResult erased = Fieldlog(
+      {"erase-user", "--app", "shop", "--user", "alice", "--yes", "-o", "json"}, admin_token_);
   ASSERT_EQ(erased.exit_code, 0) << erased.err;
   EXPECT_EQ(nlohmann::json::parse(erased.out)["lines"], 3);
 
   EXPECT_EQ(Fieldlog({"export", "--app", "shop", "--user", "alice"}, read_token_).exit_code, 3);
-  ProcessResult bob = Fieldlog({"logs", "--app", "shop", "--device", "phone", "-o", "json"},
-                               read_token_);
+  ProcessResult bob =
+      Fieldlog({"logs", "--app", "shop", "--device", "phone", "-o", "json"}, read_token_);
   std::vector<nlohmann::json> left = JsonLines(bob.out);
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0]["message"], "b1");
@@ -280,9 +283,9 @@ TEST_F(CliTest, KeysRotateFromTheCommandLine) {
   EXPECT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d"}, "", "y\n").exit_code, 4);
   EXPECT_EQ(Fieldlog({"send", "--key", new_key, "--device", "d"}, "", "z\n").exit_code, 0);
 
-  ProcessResult set = Fieldlog(
-      {"apps", "set", "shop", "--device-rate", "250", "--retention", "14d", "-o", "json"},
-      admin_token_);
+  ProcessResult set =
+      Fieldlog({"apps", "set", "shop", "--device-rate", "250", "--retention", "14d", "-o", "json"},
+               admin_token_);
   ASSERT_EQ(set.exit_code, 0) << set.err;
   const nlohmann::json app = nlohmann::json::parse(set.out);
   EXPECT_EQ(app["device_lines_per_second"], 250);
@@ -306,9 +309,9 @@ TEST_F(CliTest, BackupWhileServingAndRestore) {
   std::unique_ptr<ChildProcess> second;
   const std::string address = StartServerProcess(restored.path(), &second);
   ASSERT_FALSE(address.empty());
-  ProcessResult read = RunProcess({BinDir() + "/fieldlog", "--server", address, "--token",
-                                   read_token_, "logs", "--app", "shop", "--device", "d1", "-o",
-                                   "json"});
+  ProcessResult read =
+      RunProcess({BinDir() + "/fieldlog", "--server", address, "--token", read_token_, "logs",
+                  "--app", "shop", "--device", "d1", "-o", "json"});
   std::vector<nlohmann::json> lines = JsonLines(read.out);
   ASSERT_EQ(lines.size(), 1u) << read.err;
   EXPECT_EQ(lines[0]["message"], "kept");
@@ -340,10 +343,10 @@ TEST_F(CliTest, SupportCommandsAnswerWithWhatWasSent) {
             std::string::npos)
       << typo.err;
 
-  ProcessResult by_attr = Fieldlog({"logs", "--app", "shop", "--user", "alice@example.com",
-                                    "--attr", "app.version=3.2.1", "--regex", "Payment(Timeout)",
-                                    "-o", "json"},
-                                   read_token_);
+  ProcessResult by_attr =
+      Fieldlog({"logs", "--app", "shop", "--user", "alice@example.com", "--attr",
+                "app.version=3.2.1", "--regex", "Payment(Timeout)", "-o", "json"},
+               read_token_);
   ASSERT_EQ(JsonLines(by_attr.out).size(), 1u) << by_attr.err;
 
   ProcessResult users = Fieldlog({"users", "--app", "shop", "ali", "-o", "json"}, read_token_);
@@ -389,10 +392,10 @@ TEST_F(CliTest, SupportCommandsAnswerWithWhatWasSent) {
 }
 
 TEST_F(CliTest, TailPrintsNewLinesAsTheyArrive) {
-  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1", "--user", "carol"}, "",
-                     "before\n")
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      Fieldlog({"send", "--key", ingest_key_, "--device", "d1", "--user", "carol"}, "", "before\n")
+          .exit_code,
+      0);
   const std::string out_path = dir_.path() + "/tail.out";
   ChildProcess tail({BinDir() + "/fieldlog", "--server", address_, "--token", read_token_, "tail",
                      "--app", "shop", "--user", "carol", "-o", "json"},
@@ -423,13 +426,12 @@ TEST_F(CliTest, AConfigFileHoldsServerAndToken) {
   const std::string config = dir_.path() + "/config.json";
   std::ofstream(config) << R"({"server": ")" << address_ << R"(", "token": ")" << read_token_
                         << R"("})";
-  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1", "--user", "dave"}, "",
-                     "hi\n")
+  ASSERT_EQ(Fieldlog({"send", "--key", ingest_key_, "--device", "d1", "--user", "dave"}, "", "hi\n")
                 .exit_code,
             0);
-  ProcessResult read = RunProcess({BinDir() + "/fieldlog", "logs", "--app", "shop", "--user",
-                                   "dave", "-o", "json"},
-                                  "", {"FIELDLOG_CONFIG=" + config, "HOME=/nonexistent"});
+  ProcessResult read =
+      RunProcess({BinDir() + "/fieldlog", "logs", "--app", "shop", "--user", "dave", "-o", "json"},
+                 "", {"FIELDLOG_CONFIG=" + config, "HOME=/nonexistent"});
   ASSERT_EQ(read.exit_code, 0) << read.err;
   EXPECT_EQ(JsonLines(read.out).size(), 1u);
   std::ofstream(config) << "not json";

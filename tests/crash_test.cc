@@ -30,8 +30,8 @@ AppKeys CreateApp(const std::string& address, const std::string& data_dir) {
   std::ifstream in(data_dir + "/admin_token");
   std::string admin;
   std::getline(in, admin);
-  auto stub = v1::AdminService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::AdminService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   v1::CreateAppRequest request;
   request.set_name("shop");
   v1::CreateAppResponse response;
@@ -88,8 +88,8 @@ TEST(CrashTest, SendersSurviveServerCrashesAndEveryLineIsStoredOnce) {
     EXPECT_EQ(exit_code, 0) << "sender " << s << ": " << text;
   }
 
-  auto query = v1::QueryService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto query =
+      v1::QueryService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   for (int s = 0; s < kSenders; ++s) {
     v1::SearchRequest request;
     request.set_app("shop");

@@ -232,9 +232,8 @@ TEST_F(IngestTest, PushStoresOnceAndUpdatesTheDevice) {
   list.set_app("shop");
   list.set_user_id("alice@example.com");
   v1::ListDevicesResponse devices;
-  ASSERT_TRUE(server_.QueryStub()
-                  ->ListDevices(ContextWith(keys_.read_token).get(), list, &devices)
-                  .ok());
+  ASSERT_TRUE(
+      server_.QueryStub()->ListDevices(ContextWith(keys_.read_token).get(), list, &devices).ok());
   ASSERT_EQ(devices.devices_size(), 1);
   EXPECT_EQ(devices.devices(0).lines(), 20u);
   ASSERT_EQ(devices.devices(0).attributes_size(), 1);

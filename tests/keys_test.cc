@@ -44,8 +44,8 @@ TEST(KeysTest, UserDeviceKeysRoundTrip) {
   EXPECT_EQ(parsed->user_id, "alice@example.com");
   EXPECT_EQ(parsed->device_id, "phone-1");
   EXPECT_TRUE(key.starts_with(UserPrefix(9, "alice@example.com")));
-  EXPECT_FALSE(UserDeviceKey(9, "alice@example.co", "mphone").starts_with(
-      UserPrefix(9, "alice@example.com")));
+  EXPECT_FALSE(UserDeviceKey(9, "alice@example.co", "mphone")
+                   .starts_with(UserPrefix(9, "alice@example.com")));
 }
 
 TEST(KeysTest, UsersSortByIdAndAPrefixFindsThem) {

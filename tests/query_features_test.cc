@@ -37,8 +37,8 @@ class QueryFeaturesTest : public ::testing::Test {
     std::mt19937_64 random(7);
     const std::vector<std::string> tags = {"Checkout", "Network", "UI", "Auth"};
     const std::vector<std::string> messages = {
-        "PaymentTimeout after %d ms", "tap on button %d", "GET /api/cart took %d ms",
-        "login ok for session %d", "PaymentDeclined code %d", "crash in view %d"};
+        "PaymentTimeout after %d ms", "tap on button %d",        "GET /api/cart took %d ms",
+        "login ok for session %d",    "PaymentDeclined code %d", "crash in view %d"};
     const int64_t now = absl::ToUnixMicros(absl::Now());
     auto ingest = server_.IngestStub();
     for (int d = 0; d < 12; ++d) {
@@ -83,8 +83,10 @@ class QueryFeaturesTest : public ::testing::Test {
   std::vector<v1::LogLine> Search(v1::SearchRequest request, grpc::Status* status = nullptr) {
     std::vector<v1::LogLine> lines;
     grpc::Status s = SearchAll(*server_.QueryStub(), keys_.read_token, request, &lines);
-    if (status) *status = s;
-    else EXPECT_TRUE(s.ok()) << s.error_message();
+    if (status)
+      *status = s;
+    else
+      EXPECT_TRUE(s.ok()) << s.error_message();
     return lines;
   }
 
@@ -107,13 +109,18 @@ TEST_F(QueryFeaturesTest, EveryFilterMatchesABruteForceCount) {
   const std::vector<Case> cases = {
       {"tag", [](v1::SearchRequest* r) { r->add_tags("Checkout"); },
        [](const SentLine& l) { return l.tag == "Checkout"; }},
-      {"two tags", [](v1::SearchRequest* r) { r->add_tags("UI"); r->add_tags("Auth"); },
+      {"two tags",
+       [](v1::SearchRequest* r) {
+         r->add_tags("UI");
+         r->add_tags("Auth");
+       },
        [](const SentLine& l) { return l.tag == "UI" || l.tag == "Auth"; }},
       {"regex", [](v1::SearchRequest* r) { r->set_regex("Payment(Declined|Timeout)"); },
        [&](const SentLine& l) { return RE2::PartialMatch(l.message, declined_or_timeout); }},
       {"case-insensitive regex", [](v1::SearchRequest* r) { r->set_regex("(?i)^CRASH"); },
        [](const SentLine& l) { return l.message.rfind("crash", 0) == 0; }},
-      {"attribute", [](v1::SearchRequest* r) {
+      {"attribute",
+       [](v1::SearchRequest* r) {
          v1::AttributeFilter* a = r->add_attributes();
          a->set_key("app.version");
          a->set_value("3.2.1");
@@ -121,7 +128,8 @@ TEST_F(QueryFeaturesTest, EveryFilterMatchesABruteForceCount) {
        [](const SentLine& l) { return l.version == "3.2.1"; }},
       {"session", [](v1::SearchRequest* r) { r->set_session_id("session-1"); },
        [](const SentLine& l) { return l.session == "session-1"; }},
-      {"everything at once", [](v1::SearchRequest* r) {
+      {"everything at once",
+       [](v1::SearchRequest* r) {
          r->set_min_level(v1::LEVEL_WARN);
          r->add_tags("Checkout");
          r->set_text("payment");
@@ -348,8 +356,8 @@ TEST_F(QueryFeaturesTest, IssuesComeWithTheLinesBeforeThem) {
   device.set_device_id("device-3");
   v1::Batch batch;
   batch.set_user_id("user3@example.com");
-  *batch.add_entries() = testing::MakeEntry(201, "tapped pay", v1::LEVEL_INFO, "UI",
-                                            std::chrono::seconds(3));
+  *batch.add_entries() =
+      testing::MakeEntry(201, "tapped pay", v1::LEVEL_INFO, "UI", std::chrono::seconds(3));
   v1::Entry issue = testing::MakeEntry(202, "I tapped pay and nothing happened", v1::LEVEL_INFO,
                                        "Checkout is broken", std::chrono::seconds(2));
   issue.set_kind(v1::ENTRY_KIND_ISSUE);
@@ -397,13 +405,15 @@ TEST_F(QueryFeaturesTest, EveryReadIsAudited) {
   devices.set_app("shop");
   devices.set_user_id("user4@example.com");
   v1::ListDevicesResponse listed;
-  ASSERT_TRUE(server_.QueryStub()->ListDevices(ContextWith(keys_.read_token).get(), devices, &listed).ok());
+  ASSERT_TRUE(
+      server_.QueryStub()->ListDevices(ContextWith(keys_.read_token).get(), devices, &listed).ok());
 
   v1::ListAuditRequest request;
   request.set_app("shop");
   v1::ListAuditResponse audit;
-  ASSERT_TRUE(
-      server_.AdminStub()->ListAudit(ContextWith(server_.admin_token()).get(), request, &audit).ok());
+  ASSERT_TRUE(server_.AdminStub()
+                  ->ListAudit(ContextWith(server_.admin_token()).get(), request, &audit)
+                  .ok());
   ASSERT_EQ(audit.entries_size(), 2);
   EXPECT_EQ(audit.entries(0).action(), "search");
   EXPECT_EQ(audit.entries(0).user_id(), "user4@example.com");

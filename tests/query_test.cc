@@ -127,7 +127,8 @@ TEST(QueryTest, TenThousandLinesFromTwentyDevicesAreFoundExactly) {
     list.set_app("shop");
     list.set_user_id(user);
     v1::ListDevicesResponse devices;
-    ASSERT_TRUE(server.QueryStub()->ListDevices(ContextWith(keys.read_token).get(), list, &devices).ok());
+    ASSERT_TRUE(
+        server.QueryStub()->ListDevices(ContextWith(keys.read_token).get(), list, &devices).ok());
     EXPECT_EQ(devices.devices_size(), kDevices / kUsers);
     for (const v1::DeviceSummary& d : devices.devices()) {
       EXPECT_EQ(d.lines(), static_cast<uint64_t>(kLinesPerDevice));
@@ -150,11 +151,10 @@ class SeededQueryTest : public ::testing::Test {
       batch.set_batch_id(1);
       batch.set_user_id("alice");
       for (int i = 0; i < 150; ++i) {
-        v1::Entry e = MakeEntry(i + 1, (i % 10 == 0 ? "Payment TIMEOUT at step " : "step ") +
-                                           std::to_string(i),
-                                static_cast<v1::Level>(1 + i % 6), "Checkout",
-                                std::chrono::milliseconds(10 * (300 - 2 * i) +
-                                                          (device == "phone" ? 0 : 5)));
+        v1::Entry e = MakeEntry(
+            i + 1, (i % 10 == 0 ? "Payment TIMEOUT at step " : "step ") + std::to_string(i),
+            static_cast<v1::Level>(1 + i % 6), "Checkout",
+            std::chrono::milliseconds(10 * (300 - 2 * i) + (device == "phone" ? 0 : 5)));
         *batch.add_entries() = e;
       }
       v1::Ack ack;
@@ -227,7 +227,9 @@ TEST_F(SeededQueryTest, PagingWhileNewLinesArriveNeverRepeatsOrSkips) {
       d.set_device_id("phone");
       v1::Batch batch;
       batch.set_user_id("alice");
-      for (int i = 0; i < 10; ++i) *batch.add_entries() = MakeEntry(next_seq++, "new", v1::LEVEL_INFO, "T", std::chrono::microseconds(0));
+      for (int i = 0; i < 10; ++i)
+        *batch.add_entries() =
+            MakeEntry(next_seq++, "new", v1::LEVEL_INFO, "T", std::chrono::microseconds(0));
       v1::Ack ack;
       ASSERT_TRUE(SendBatch(*ingest, keys_.ingest_key, d, batch, &ack).ok());
     }
@@ -341,9 +343,9 @@ TEST(QueryTest, AUserTimelineMergesDevicesWithSkewedClocks) {
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(lines[i].message(), "event " + std::to_string(i));
     if (lines[i].device_id() == "phone") {
-      EXPECT_NEAR(static_cast<double>(lines[i].time_unix_micros() -
-                                      lines[i].device_time_unix_micros()),
-                  static_cast<double>(absl::ToInt64Microseconds(-phone_skew)), 2e6);
+      EXPECT_NEAR(
+          static_cast<double>(lines[i].time_unix_micros() - lines[i].device_time_unix_micros()),
+          static_cast<double>(absl::ToInt64Microseconds(-phone_skew)), 2e6);
     }
   }
 }

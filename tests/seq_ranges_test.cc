@@ -65,8 +65,8 @@ TEST(SeqRangesTest, StaysBoundedByJoiningTheOldestGap) {
   SeqRanges ranges;
   for (uint64_t s = 1; s <= 1000; s += 2) ranges.AddSorted(std::vector<uint64_t>{s});
   EXPECT_EQ(ranges.ranges().size(), SeqRanges::kMaxRanges);
-  EXPECT_TRUE(ranges.Contains(2));      // an old gap, now declared lost
-  EXPECT_FALSE(ranges.Contains(998));   // a recent gap is still open
+  EXPECT_TRUE(ranges.Contains(2));     // an old gap, now declared lost
+  EXPECT_FALSE(ranges.Contains(998));  // a recent gap is still open
   EXPECT_EQ(ranges.watermark(), 999u);
 }
 

@@ -73,7 +73,8 @@ TEST(ServerTest, AppsAreCreatedOnlyByTheAdmin) {
   EXPECT_TRUE(response.read_token().starts_with("fl_rt_"));
   EXPECT_NE(response.ingest_key(), response.read_token());
 
-  grpc::Status status = admin->CreateApp(ContextWith(server.admin_token()).get(), request, &response);
+  grpc::Status status =
+      admin->CreateApp(ContextWith(server.admin_token()).get(), request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(status.error_message(), "app 'shop' already exists");
 

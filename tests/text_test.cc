@@ -14,14 +14,17 @@ TEST(Utf8Test, AcceptsWellFormedText) {
 
 TEST(Utf8Test, PointsAtTheFirstBadByte) {
   EXPECT_EQ(FindInvalidUtf8("ab\xFF"), 2u);
-  EXPECT_EQ(FindInvalidUtf8("\xC3"), 0u);              // truncated sequence
-  EXPECT_EQ(FindInvalidUtf8("x\xC0\xAF"), 1u);         // overlong '/'
-  EXPECT_EQ(FindInvalidUtf8("\xED\xA0\x80"), 0u);      // UTF-16 surrogate
+  EXPECT_EQ(FindInvalidUtf8("\xC3"), 0u);                // truncated sequence
+  EXPECT_EQ(FindInvalidUtf8("x\xC0\xAF"), 1u);           // overlong '/'
+  EXPECT_EQ(FindInvalidUtf8("\xED\xA0\x80"), 0u);        // UTF-16 surrogate
   EXPECT_EQ(FindInvalidUtf8("ok\xF4\x90\x80\x80"), 2u);  // above U+10FFFF
 }
 
 TEST(Utf8Test, SanitizeReplacesOnlyBadBytes) {
-  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeUtf8("a\xFF"
+                         "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(SanitizeUtf8("\xC3\xBC"), "\xC3\xBC");
   EXPECT_FALSE(FindInvalidUtf8(SanitizeUtf8("\xC3\x28\xF0\x28\x8C\x28")));
 }

@@ -59,7 +59,8 @@ class WriterTest : public ::testing::Test {
   }
 
   // Every stored seq of a device, in block order, with duplicates kept.
-  std::vector<uint64_t> StoredSeqs(const std::string& device, std::vector<int64_t>* times = nullptr) {
+  std::vector<uint64_t> StoredSeqs(const std::string& device,
+                                   std::vector<int64_t>* times = nullptr) {
     Reader reader(*store_);
     absl::StatusOr<std::vector<BlockRef>> blocks = reader.ListBlocks(kApp, device);
     EXPECT_TRUE(blocks.ok());
@@ -228,10 +229,10 @@ TEST_F(WriterTest, RetentionDeletesExpiredBlocksAtCompaction) {
   EXPECT_EQ(StoredSeqs("old").size(), 100u) << "still on disk before compaction";
 
   for (Family family : {Family::kBlocks, Family::kBlockMeta, Family::kDevices, Family::kUsers}) {
-    ASSERT_TRUE(store_->db()
-                    ->CompactRange(rocksdb::CompactRangeOptions(), store_->family(family),
-                                   nullptr, nullptr)
-                    .ok());
+    ASSERT_TRUE(
+        store_->db()
+            ->CompactRange(rocksdb::CompactRangeOptions(), store_->family(family), nullptr, nullptr)
+            .ok());
   }
   EXPECT_TRUE(StoredSeqs("old").empty());
   EXPECT_EQ(StoredSeqs("new"), Range(1, 100));

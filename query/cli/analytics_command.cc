@@ -22,8 +22,7 @@ std::string Change(uint64_t now, uint64_t before) {
 }
 
 std::string ShortTime(int64_t unix_micros) {
-  return absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixMicros(unix_micros),
-                          absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixMicros(unix_micros), absl::UTCTimeZone());
 }
 
 struct StatsFlags {
@@ -104,17 +103,16 @@ int RunStats(const StatsFlags& flags, const GlobalOptions& global) {
     return kExitOk;
   }
 
-  std::cout << flags.app
-            << (flags.user.empty() ? "" : ", user " + flags.user)
+  std::cout << flags.app << (flags.user.empty() ? "" : ", user " + flags.user)
             << (flags.device.empty() ? "" : ", device " + flags.device) << ", "
             << ShortTime(stats.from_unix_micros()) << " to " << ShortTime(stats.to_unix_micros())
             << " UTC (compared with the period before)\n\n";
   std::cout << absl::StrFormat("%-7s %10s %10s %8s\n", "level", "lines", "before", "change");
   for (int level = v1::LEVEL_FATAL; level >= v1::LEVEL_TRACE; --level) {
-    std::cout << absl::StrFormat("%-7s %10d %10d %8s\n",
-                                 std::string(LevelName(static_cast<v1::Level>(level))),
-                                 stats.level_totals(level), stats.previous_level_totals(level),
-                                 Change(stats.level_totals(level), stats.previous_level_totals(level)));
+    std::cout << absl::StrFormat(
+        "%-7s %10d %10d %8s\n", std::string(LevelName(static_cast<v1::Level>(level))),
+        stats.level_totals(level), stats.previous_level_totals(level),
+        Change(stats.level_totals(level), stats.previous_level_totals(level)));
   }
   // One bar per bucket, scaled to the busiest; errors and fatals counted apart.
   uint64_t busiest = 1;
@@ -207,9 +205,8 @@ int RunAffected(const AffectedFlags& flags, const GlobalOptions& global) {
   }
   std::cout << "'" << (flags.grep.empty() ? flags.regex : flags.grep) << "' from "
             << ShortTime(from) << " to " << ShortTime(to) << " UTC: " << affected.matching_lines()
-            << " lines from " << affected.total_users() << " users on "
-            << affected.total_devices() << " devices (" << affected.scanned_lines()
-            << " lines scanned)\n";
+            << " lines from " << affected.total_users() << " users on " << affected.total_devices()
+            << " devices (" << affected.scanned_lines() << " lines scanned)\n";
   if (affected.users_size() > 0) std::cout << "\nusers, most lines first:\n";
   for (const v1::AffectedUser& u : affected.users()) {
     std::cout << absl::StrFormat("  %-40s %7d lines on %d device(s)  %s .. %s\n", u.user_id(),
@@ -288,7 +285,8 @@ int RunIssues(const IssuesFlags& flags, const GlobalOptions& global) {
 }  // namespace
 
 void RegisterAnalyticsCommands(CLI::App& app, const GlobalOptions& global, int* exit_code) {
-  CLI::App* stats = app.add_subcommand("stats", "Lines by level over time, and by tag, against the period before");
+  CLI::App* stats = app.add_subcommand(
+      "stats", "Lines by level over time, and by tag, against the period before");
   stats->footer(R"(Examples:
   fieldlog stats --app shop --since 7d --interval 1d          # the week, day by day
   fieldlog stats --app shop --since 24h --sort spike          # what errors grew most
@@ -298,14 +296,17 @@ void RegisterAnalyticsCommands(CLI::App& app, const GlobalOptions& global, int* 
   stats->add_option("--user", stats_flags->user, "Only this user's lines");
   stats->add_option("--device", stats_flags->device, "Only this device's lines");
   stats_flags->range.Register(stats, "24h");
-  stats->add_option("--interval", stats_flags->interval, "Bucket width: 15m, 1h, 1d (default: range/24)");
+  stats->add_option("--interval", stats_flags->interval,
+                    "Bucket width: 15m, 1h, 1d (default: range/24)");
   stats->add_option("--top", stats_flags->top, "Tags to list")->capture_default_str();
   stats->add_option("--sort", stats_flags->sort, "Tags by lines, errors or spike (error growth)")
       ->check(CLI::IsMember({"lines", "errors", "spike"}))
       ->capture_default_str();
-  stats->callback([&global, exit_code, stats_flags] { *exit_code = RunStats(*stats_flags, global); });
+  stats->callback(
+      [&global, exit_code, stats_flags] { *exit_code = RunStats(*stats_flags, global); });
 
-  CLI::App* affected = app.add_subcommand("affected", "Which users and devices logged a text or regex");
+  CLI::App* affected =
+      app.add_subcommand("affected", "Which users and devices logged a text or regex");
   affected->footer(R"(Searches the whole app.
 
 Examples:
@@ -322,7 +323,8 @@ Examples:
   affected->callback(
       [&global, exit_code, affected_flags] { *exit_code = RunAffected(*affected_flags, global); });
 
-  CLI::App* issues = app.add_subcommand("issues", "Issues and feedback users sent, with what led to each");
+  CLI::App* issues =
+      app.add_subcommand("issues", "Issues and feedback users sent, with what led to each");
   issues->footer(R"(Examples:
   fieldlog issues --app shop --since 7d
   fieldlog issues --app shop --user alice@example.com --context 30)");
@@ -330,7 +332,8 @@ Examples:
   issues->add_option("--app", issues_flags->app, "App name")->required();
   issues->add_option("--user", issues_flags->user, "Only this user's");
   issues_flags->range.Register(issues, "7d");
-  issues->add_option("--limit", issues_flags->limit, "Newest issues to show")->capture_default_str();
+  issues->add_option("--limit", issues_flags->limit, "Newest issues to show")
+      ->capture_default_str();
   issues->add_option("--context", issues_flags->context, "Lines before each issue to show")
       ->capture_default_str();
   issues->callback(

@@ -60,7 +60,8 @@ void RegisterApps(CLI::App& app, const GlobalOptions& global, int* exit_code) {
   CLI::App* apps = app.add_subcommand("apps", "Create, list and configure apps (admin token)");
   apps->require_subcommand(1);
 
-  CLI::App* create = apps->add_subcommand("create", "Create an app with an ingest key and a read token");
+  CLI::App* create =
+      apps->add_subcommand("create", "Create an app with an ingest key and a read token");
   create->footer(R"(Example:
   FIELDLOG_TOKEN=$(cat fieldlog-data/admin_token) fieldlog apps create shop -o json
 The ingest key goes into the app; the read token is for support staff. Both are
@@ -145,7 +146,8 @@ Over a limit, agents are told to retry later (RESOURCE_EXHAUSTED with a delay).)
 }
 
 void RegisterKeys(CLI::App& app, const GlobalOptions& global, int* exit_code) {
-  CLI::App* keys = app.add_subcommand("keys", "Create, list and revoke an app's keys (admin token)");
+  CLI::App* keys =
+      app.add_subcommand("keys", "Create, list and revoke an app's keys (admin token)");
   keys->require_subcommand(1);
   keys->footer(R"(Rotating an ingest key without losing lines:
   fieldlog keys create --app shop --kind ingest     # ship the new key in the next release
@@ -176,7 +178,7 @@ void RegisterKeys(CLI::App& app, const GlobalOptions& global, int* exit_code) {
                                   {"kind", KindName(response.key().kind())},
                                   {"secret", response.secret()}}
                        .dump()
-              << "\n";
+                << "\n";
     } else {
       std::cout << "key id:  " << response.key().key_id() << "\n"
                 << "secret:  " << response.secret() << "   (shown only once)\n";
@@ -214,7 +216,8 @@ void RegisterKeys(CLI::App& app, const GlobalOptions& global, int* exit_code) {
 }
 
 void RegisterBackup(CLI::App& app, const GlobalOptions& global, int* exit_code) {
-  CLI::App* backup = app.add_subcommand("backup", "Checkpoint the store while it serves (admin token)");
+  CLI::App* backup =
+      app.add_subcommand("backup", "Checkpoint the store while it serves (admin token)");
   backup->footer(R"(The checkpoint is written on the server's machine, to a directory that must not
 exist yet; it shares unchanged files with the store through hard links.
 To restore: stop fieldlog-server, move <data-dir>/db aside, put the checkpoint

@@ -3,20 +3,20 @@
 #ifndef FIELDLOG_QUERY_CLI_CLIENT_H_
 #define FIELDLOG_QUERY_CLI_CLIENT_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 namespace fieldlog::cli {
 
 // Exit codes scripts can rely on (also listed in `fieldlog --help`).
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailure = 1,      // the server or the network failed; data not (all) sent
-  kExitUsage = 2,        // bad flags or input
-  kExitNotFound = 3,     // no such app, user or device
-  kExitDenied = 4,       // missing, wrong or insufficient credentials
+  kExitFailure = 1,   // the server or the network failed; data not (all) sent
+  kExitUsage = 2,     // bad flags or input
+  kExitNotFound = 3,  // no such app, user or device
+  kExitDenied = 4,    // missing, wrong or insufficient credentials
 };
 
 enum class OutputFormat { kText, kJson };
@@ -31,7 +31,9 @@ struct GlobalOptions {
   std::string tls_cert;
   std::string tls_key;
 
-  OutputFormat format() const { return output == "json" ? OutputFormat::kJson : OutputFormat::kText; }
+  OutputFormat format() const {
+    return output == "json" ? OutputFormat::kJson : OutputFormat::kText;
+  }
 };
 
 // A channel to the server; with TLS when options.tls_ca is set. A CA or key
@@ -40,7 +42,8 @@ struct GlobalOptions {
 std::shared_ptr<grpc::Channel> MakeChannel(const GlobalOptions& options);
 
 // A context carrying `token` as a bearer credential, with a deadline.
-std::unique_ptr<grpc::ClientContext> MakeContext(const std::string& token, int timeout_seconds = 30);
+std::unique_ptr<grpc::ClientContext> MakeContext(const std::string& token,
+                                                 int timeout_seconds = 30);
 
 // Prints a failed call's status to stderr in words a person can act on and
 // returns the exit code it maps to.

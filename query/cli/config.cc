@@ -13,7 +13,8 @@ std::string ConfigPath() {
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME")) {
     return std::string(xdg) + "/fieldlog/config.json";
   }
-  if (const char* home = std::getenv("HOME")) return std::string(home) + "/.config/fieldlog/config.json";
+  if (const char* home = std::getenv("HOME"))
+    return std::string(home) + "/.config/fieldlog/config.json";
   return "";
 }
 

@@ -10,7 +10,8 @@ namespace fieldlog::cli {
 void TimeRangeFlags::Register(CLI::App* command, const std::string& default_since) {
   since = default_since;
   command->add_option("--since", since, "How far back: 90s, 15m, 2h, 7d")->capture_default_str();
-  command->add_option("--from", from, "Start, RFC 3339 like 2026-11-22T09:00:00Z (overrides --since)");
+  command->add_option("--from", from,
+                      "Start, RFC 3339 like 2026-11-22T09:00:00Z (overrides --since)");
   command->add_option("--to", to, "End, RFC 3339 (default: now)");
 }
 

@@ -50,8 +50,8 @@ int ExplainUnknownUser(v1::QueryService::Stub& stub, const GlobalOptions& global
   v1::FindUsersResponse similar;
   int ignored = kExitOk;
   std::cerr << "fieldlog: no user '" << user << "' in app " << app;
-  if (!prefix.empty() && CallUnary(stub, &v1::QueryService::Stub::FindUsers, request, &similar,
-                                   global, &ignored) &&
+  if (!prefix.empty() &&
+      CallUnary(stub, &v1::QueryService::Stub::FindUsers, request, &similar, global, &ignored) &&
       similar.users_size() > 0) {
     std::vector<std::string> names;
     for (const v1::UserSummary& u : similar.users()) names.push_back(u.user_id());
@@ -76,8 +76,8 @@ int CheckUser(v1::QueryService::Stub& stub, const GlobalOptions& global, const s
   return devices.devices().empty() ? ExplainUnknownUser(stub, global, app, user) : kExitOk;
 }
 
-int RunFollow(v1::SearchRequest filter, uint32_t backlog,
-              const GlobalOptions& global, v1::QueryService::Stub& stub) {
+int RunFollow(v1::SearchRequest filter, uint32_t backlog, const GlobalOptions& global,
+              v1::QueryService::Stub& stub) {
   v1::TailRequest request;
   *request.mutable_filter() = std::move(filter);
   request.set_backlog(std::min<uint32_t>(backlog, kMaxTailBacklog));
@@ -168,8 +168,7 @@ int PrintDeviceDetails(v1::QueryService::Stub& stub, const GlobalOptions& global
   request.set_device_id(device_id);
   v1::DeviceDetails device;
   int exit_code = kExitOk;
-  if (!CallUnary(stub, &v1::QueryService::Stub::GetDevice, request, &device, global,
-                 &exit_code)) {
+  if (!CallUnary(stub, &v1::QueryService::Stub::GetDevice, request, &device, global, &exit_code)) {
     return exit_code;
   }
   if (global.format() == OutputFormat::kJson) {
@@ -201,9 +200,9 @@ int PrintDeviceDetails(v1::QueryService::Stub& stub, const GlobalOptions& global
             << "clock       "
             << (device.clock_offset_micros() == 0
                     ? std::string("in sync")
-                    : absl::StrCat(absl::FormatDuration(
-                                       absl::Microseconds(device.clock_offset_micros())),
-                                   " behind the server"))
+                    : absl::StrCat(
+                          absl::FormatDuration(absl::Microseconds(device.clock_offset_micros())),
+                          " behind the server"))
             << "\n";
   for (const v1::Attribute& a : device.attributes()) {
     std::cout << "  " << a.key() << " = " << ValueToText(a.value()) << "\n";
@@ -302,8 +301,8 @@ void RegisterDevicesCommand(CLI::App& app, const GlobalOptions& global, int* exi
         std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       } else {
         std::cout << d.device_id() << "  first seen " << FormatRfc3339(d.first_seen_unix_micros())
-                  << "  last seen " << FormatRfc3339(d.last_seen_unix_micros()) << "  "
-                  << d.lines() << " lines";
+                  << "  last seen " << FormatRfc3339(d.last_seen_unix_micros()) << "  " << d.lines()
+                  << " lines";
         for (const v1::Attribute& a : d.attributes()) {
           std::cout << "  " << a.key() << "=" << ValueToText(a.value());
         }

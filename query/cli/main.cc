@@ -47,7 +47,8 @@ Examples:
                  "Connect with TLS, trusting this CA (PEM); also FIELDLOG_TLS_CA");
   app.add_option("--tls-cert", global.tls_cert, "Client certificate (PEM) for mutual TLS");
   app.add_option("--tls-key", global.tls_key, "Client private key (PEM) for mutual TLS");
-  app.add_option("-o,--output", global.output, "Output: text (readable) or json (one object a line)")
+  app.add_option("-o,--output", global.output,
+                 "Output: text (readable) or json (one object a line)")
       ->check(CLI::IsMember({"text", "json"}));
 
   int exit_code = kExitOk;

@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "query/cli/output.h"
 
 #include <unistd.h>
@@ -7,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/json_format.h"
 #include "common/time_util.h"
@@ -42,8 +42,7 @@ std::string LineToText(const v1::LogLine& line, bool color) {
   level.resize(5, ' ');
   std::string text = absl::StrCat(FormatShortTime(line.time_unix_micros()), " ");
   if (color) absl::StrAppend(&text, LevelColor(line.level()));
-  absl::StrAppend(&text, level, " ", line.tag().empty() ? "-" : line.tag(), " [",
-                  line.device_id());
+  absl::StrAppend(&text, level, " ", line.tag().empty() ? "-" : line.tag(), " [", line.device_id());
   if (!line.user_id().empty()) absl::StrAppend(&text, " ", line.user_id());
   absl::StrAppend(&text, "] ");
   if (line.kind() != v1::ENTRY_KIND_LOG) absl::StrAppend(&text, "<", KindName(line.kind()), "> ");

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/json_format.h"
 #include "fieldlog/v1/query.pb.h"
 #include "google/protobuf/repeated_ptr_field.h"
-#include "common/json_format.h"
 #include "nlohmann/json.hpp"
 
 namespace fieldlog::cli {

@@ -82,7 +82,8 @@ int RunExport(const UserFlags& flags, const GlobalOptions& global) {
       const uint64_t percent = std::min<uint64_t>(100, exported * 100 / expected);
       std::string bar(percent / 5, '#');
       bar.resize(20, '.');
-      std::cerr << "\r[" << bar << "] " << exported << " of ~" << expected << " lines" << std::flush;
+      std::cerr << "\r[" << bar << "] " << exported << " of ~" << expected << " lines"
+                << std::flush;
     }
     if (cursor.empty()) break;
     request.set_cursor(cursor);
@@ -100,8 +101,8 @@ int RunErase(const UserFlags& flags, const GlobalOptions& global) {
       std::cerr << "fieldlog: erase-user deletes for good; pass --yes to confirm\n";
       return kExitUsage;
     }
-    std::cerr << "This deletes every line and record of '" << flags.user << "' in app "
-              << flags.app << " for good.\nType the user id to confirm: ";
+    std::cerr << "This deletes every line and record of '" << flags.user << "' in app " << flags.app
+              << " for good.\nType the user id to confirm: ";
     std::string typed;
     std::getline(std::cin, typed);
     if (typed != flags.user) {
@@ -147,7 +148,8 @@ Example:
   exporter->add_option("--user", flags->user, "User id or e-mail")->required();
   exporter->callback([&global, exit_code, flags] { *exit_code = RunExport(*flags, global); });
 
-  CLI::App* erase = app.add_subcommand("erase-user", "Delete every line and record of a user (admin token)");
+  CLI::App* erase =
+      app.add_subcommand("erase-user", "Delete every line and record of a user (admin token)");
   erase->footer(R"(For an erasure request. Lines other users logged on the same devices stay.
 The data is removed from disk before the command returns.
 

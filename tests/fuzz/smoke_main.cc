@@ -72,7 +72,8 @@ std::string Mutate(std::string input, std::mt19937_64& random) {
   for (int s = 0; s < steps; ++s) {
     switch (random() % 5) {
       case 0:
-        if (!input.empty()) input[random() % input.size()] ^= static_cast<char>(1 << (random() % 8));
+        if (!input.empty())
+          input[random() % input.size()] ^= static_cast<char>(1 << (random() % 8));
         break;
       case 1:
         if (!input.empty()) input[random() % input.size()] = static_cast<char>(random());

@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,7 +85,8 @@ AppKeys TestServer::CreateApp(const std::string& name) {
   v1::CreateAppRequest request;
   request.set_name(name);
   v1::CreateAppResponse response;
-  grpc::Status status = AdminStub()->CreateApp(ContextWith(admin_token()).get(), request, &response);
+  grpc::Status status =
+      AdminStub()->CreateApp(ContextWith(admin_token()).get(), request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   return {response.app(), response.ingest_key(), response.read_token()};
 }
@@ -170,8 +171,8 @@ bool Drain(int fd, std::string* out) {
   return true;
 }
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-            int stdin_fd, int stdout_fd, int stderr_fd) {
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, int stdin_fd,
+            int stdout_fd, int stderr_fd) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -311,9 +312,17 @@ std::string StartServerProcess(const std::string& data_dir, std::unique_ptr<Chil
   const std::string listen_file = data_dir + "/listen-address";
   std::filesystem::create_directories(data_dir);
   std::filesystem::remove(listen_file);
-  std::vector<std::string> argv = {BinDir() + "/fieldlog-server", "--data-dir", data_dir,
-                                   "--grpc-listen", listen, "--http-listen", "127.0.0.1:0",
-                                   "--device-rate-limit", "0", "--listen-file", listen_file};
+  std::vector<std::string> argv = {BinDir() + "/fieldlog-server",
+                                   "--data-dir",
+                                   data_dir,
+                                   "--grpc-listen",
+                                   listen,
+                                   "--http-listen",
+                                   "127.0.0.1:0",
+                                   "--device-rate-limit",
+                                   "0",
+                                   "--listen-file",
+                                   listen_file};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   *child = std::make_unique<ChildProcess>(argv, data_dir + "/server.log");
   for (int i = 0; i < 300; ++i) {

@@ -4,14 +4,13 @@
 #ifndef FIELDLOG_TESTS_TESTING_TEST_UTIL_H_
 #define FIELDLOG_TESTS_TESTING_TEST_UTIL_H_
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "fieldlog/v1/admin.grpc.pb.h"
 #include "fieldlog/v1/ingest.grpc.pb.h"
@@ -80,8 +79,8 @@ class TestServer {
 std::unique_ptr<grpc::ClientContext> ContextWith(const std::string& secret);
 
 // An entry stamped `age` before now by the device clock.
-v1::Entry MakeEntry(uint64_t seq, const std::string& message,
-                    v1::Level level = v1::LEVEL_INFO, const std::string& tag = "Test",
+v1::Entry MakeEntry(uint64_t seq, const std::string& message, v1::Level level = v1::LEVEL_INFO,
+                    const std::string& tag = "Test",
                     std::chrono::microseconds age = std::chrono::seconds(1));
 
 // All lines of a search, following cursors to the end.
