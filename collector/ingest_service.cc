@@ -262,8 +262,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     const grpc::StatusCode code = end_status_->error_code();
     if (code != grpc::StatusCode::OK) {
       core_->metrics().CallErrors(StatusCodeName(code))->Add();
-      // A client that went away or a server that drains is routine.
-      if (code != grpc::StatusCode::CANCELLED && code != grpc::StatusCode::UNAVAILABLE) {
+      // A client that went away, a server that drains and a device told to
+      // slow down are routine (throttling is counted in its own metric, and
+      // a throttled fleet would otherwise flood the log).
+      if (code != grpc::StatusCode::CANCELLED && code != grpc::StatusCode::UNAVAILABLE &&
+          code != grpc::StatusCode::RESOURCE_EXHAUSTED) {
         LogWarning("ingest.stream_error", {{"app", app_.app_name},
                                            {"device", device_.device_id()},
                                            {"peer", context_->peer()},

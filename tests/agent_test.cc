@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "common/limits.h"
 #include "common/text.h"
 #include "gtest/gtest.h"
@@ -223,6 +224,38 @@ TEST(AgentTest, AnIdleAgentCostsNoCpuWhenTheServerIsGone) {
   const double before = ProcessCpuSeconds();
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_LT(ProcessCpuSeconds() - before, 0.1) << "the agent must sleep, not spin";
+}
+
+TEST(AgentTest, ARateLimitedDeviceWaitsAsToldAndLosesNothing) {
+  // 1,000 lines/s with half a second of burst: 3,000 lines take at least
+  // 2.5 s to be admitted. An agent that obeys the RetryInfo delay comes back
+  // when its batch fits, a handful of times; one that retried on its own
+  // 20-200 ms backoff would be refused dozens of times.
+  server::ServerOptions options;
+  options.ingest.default_device_lines_per_second = 1000;
+  options.ingest.burst_seconds = 0.5;
+  TestServer server(options);
+  const AppKeys keys = server.CreateApp("shop");
+  std::string error;
+  auto agent = Agent::Start(FastOptions(server.address(), keys.ingest_key), &error);
+  ASSERT_NE(agent, nullptr) << error;
+  constexpr int kLines = 3000;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kLines; ++i) {
+    agent->Log(Level::kInfo, "Flood", "line " + std::to_string(i));
+  }
+  ASSERT_TRUE(agent->Flush(std::chrono::seconds(30))) << agent->stats().last_error;
+  const absl::Duration took = absl::Now() - start;
+  const AgentStats stats = agent->stats();
+  EXPECT_EQ(stats.acknowledged, static_cast<uint64_t>(kLines));
+  EXPECT_GE(took, absl::Seconds(2)) << "the limit held";
+  EXPECT_GE(stats.throttled, 2u);
+  EXPECT_LE(stats.throttled, 20u) << "the agent came back before it was told to";
+  EXPECT_EQ(server.MetricValue("fieldlog_ingest_throttled_total"),
+            static_cast<double>(stats.throttled));
+  const std::vector<v1::LogLine> lines = DeviceLines(server, keys);
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kLines)) << "each line stored exactly once";
+  for (int i = 0; i < kLines; ++i) ASSERT_EQ(lines[i].message(), "line " + std::to_string(i));
 }
 
 TEST(AgentTest, TheDeviceIdIsKeptInTheStorageDirectory) {

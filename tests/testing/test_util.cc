@@ -101,6 +101,12 @@ std::unique_ptr<v1::AdminService::Stub> TestServer::AdminStub() const {
   return v1::AdminService::NewStub(channel_);
 }
 
+double TestServer::MetricValue(const std::string& name) {
+  const std::string page = server_->metrics().RenderPrometheus();
+  const size_t at = page.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(page.substr(at + name.size() + 2));
+}
+
 std::unique_ptr<grpc::ClientContext> ContextWith(const std::string& secret) {
   auto context = std::make_unique<grpc::ClientContext>();
   if (!secret.empty()) context->AddMetadata("authorization", "Bearer " + secret);

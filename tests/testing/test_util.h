@@ -63,6 +63,10 @@ class TestServer {
   std::unique_ptr<v1::AdminService::Stub> AdminStub() const;
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
+  // The current value of an unlabelled metric on the server's /metrics
+  // page, or -1 when the page has no such metric.
+  double MetricValue(const std::string& name);
+
   // Stops the server and closes the store (the data directory stays).
   void Stop();
 
