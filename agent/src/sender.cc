@@ -59,10 +59,11 @@ void Sender::SetDevice(v1::Device device, bool reconnect_when_idle) {
 }
 
 void Sender::Push(StreamEvent event) {
-  {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(std::move(event));
-  }
+  // Wake under mu_: Close() may return, and the Sender be destroyed, as soon
+  // as it sees kDone under mu_, so nothing here may touch the Sender after
+  // the lock is released (Waker::Wake takes no lock).
+  absl::MutexLock lock(&mu_);
+  events_.push_back(std::move(event));
   wake_();
 }
 
