@@ -32,6 +32,8 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/debugging/failure_signal_handler.h"
+#include "absl/debugging/symbolize.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -384,6 +386,11 @@ class Run {
                   Better::kHigher, Gate::kRatio,
                   "ingest lines/s / same-run parse-and-ack entries/s (target >= 0.5)");
     }
+    // Measured spread on the shared 2-core machine, three runs back to back:
+    // the key-per-line ratio moved +-13%, the parse-and-ack one twofold (the
+    // reference is a short burst, the most exposed to whatever else runs).
+    report->SetTolerance("ingest.ratio_to_key_per_line", 0.35);
+    report->SetTolerance("ingest.ratio_to_parse_ack", 0.5);
     if (result->server_cpu_seconds >= 0) {
       report->Set("ingest.server_cpu_us_per_line", result->server_cpu_seconds * 1e6 / lines,
                   "us/line", Better::kLower, Gate::kAbsolute,
@@ -463,6 +470,13 @@ class Run {
     if (key_per_line_bytes_ > 0) {
       report->Set("storage.ratio_to_key_per_line", fieldlog_bytes_ / key_per_line_bytes_, "x",
                   Better::kLower, Gate::kRatio, "bytes/line / key-per-line RocksDB bytes/line");
+    }
+    // Sizes follow from the seed and the format alone (three runs agreed
+    // within 0.5%): a tenth is a real change.
+    for (const char* size : {"storage.bytes_per_line", "storage.block_bytes_per_line",
+                             "storage.raw_text_bytes_per_line", "storage.compression_ratio",
+                             "storage.ratio_to_key_per_line"}) {
+      report->SetTolerance(size, 0.1);
     }
     report->Set("storage.compaction_seconds", absl::ToDoubleSeconds(result->compaction_time), "s",
                 Better::kLower, Gate::kAbsolute, "the full compaction");
@@ -714,4 +728,9 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace fieldlog::bench
 
-int main(int argc, char** argv) { return fieldlog::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // A crash in any process of a run (coordinator or worker) prints where.
+  absl::InitializeSymbolizer(argv[0]);
+  absl::InstallFailureSignalHandler(absl::FailureSignalHandlerOptions());
+  return fieldlog::bench::Main(argc, argv);
+}

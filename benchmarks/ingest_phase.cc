@@ -69,7 +69,11 @@ void Follow(WorkerState* worker, absl::Mutex* mu, absl::Duration timeout) {
       worker->peak_rss = std::max(worker->peak_rss, usage->peak_rss_bytes);
     }
     if (!line) {
-      if (worker->process->Wait(absl::ZeroDuration())) break;
+      if (std::optional<int> code = worker->process->Wait(absl::ZeroDuration())) {
+        absl::MutexLock lock(mu);
+        worker->error = absl::StrCat("the worker exited (", *code, ") before it was done");
+        return;
+      }
       continue;
     }
     nlohmann::json event = nlohmann::json::parse(*line, nullptr, false);
@@ -92,7 +96,7 @@ void Follow(WorkerState* worker, absl::Mutex* mu, absl::Duration timeout) {
   }
   absl::MutexLock lock(mu);
   if (worker->done.is_null() && worker->error.empty()) {
-    worker->error = "the worker ended or stopped answering before it was done";
+    worker->error = "the worker stopped answering before it was done";
   }
 }
 

@@ -110,17 +110,25 @@ class Worker {
           {"threads", idle ? idle->threads : 0},
           {"rss_bytes", idle ? idle->rss_bytes : 0}});
     std::thread flusher([this] { RunFlusher(); });
-    struct StopFlusher {
+    std::vector<std::thread> reapers;
+    for (int i = 0; i < kReapers; ++i) reapers.emplace_back([this] { RunReaper(); });
+    struct StopHelpers {
       Worker* worker;
-      std::thread& thread;
-      ~StopFlusher() {
+      std::thread& flusher;
+      std::vector<std::thread>& reapers;
+      ~StopHelpers() {
         {
           absl::MutexLock lock(&worker->flush_mu_);
           worker->flusher_stop_ = true;
         }
-        thread.join();
+        flusher.join();
+        {
+          absl::MutexLock lock(&worker->reap_mu_);
+          worker->reapers_stop_ = true;
+        }
+        for (std::thread& t : reapers) t.join();
       }
-    } stop_flusher{this, flusher};
+    } stop_helpers{this, flusher, reapers};
     std::string command;
     if (!std::getline(std::cin, command) || command != "go") return 1;
     const absl::Time deadline = absl::Now() + options_.max_duration;
@@ -230,14 +238,45 @@ class Worker {
     }
     if (agent == nullptr) return;
     const AgentStats stats = agent->stats();
-    agent->Shutdown(std::chrono::seconds(2));
-    HarnessLock lock(stats_mu_);
-    retired_.logged += stats.logged;
-    retired_.acknowledged += stats.acknowledged;
-    retired_.rejected += stats.rejected;
-    retired_.dropped += stats.dropped;
-    retired_.reconnects += stats.reconnects;
-    if (!stats.last_error.empty()) last_agent_error_ = stats.last_error;
+    {
+      HarnessLock lock(stats_mu_);
+      retired_.logged += stats.logged;
+      retired_.acknowledged += stats.acknowledged;
+      retired_.rejected += stats.rejected;
+      retired_.dropped += stats.dropped;
+      retired_.reconnects += stats.reconnects;
+      if (!stats.last_error.empty()) last_agent_error_ = stats.last_error;
+    }
+    // Shutdown waits for the stream to close; the reapers do it, so the
+    // driver starts the next device at once.
+    absl::MutexLock lock(&reap_mu_);
+    reap_mu_.Await(absl::Condition(
+        +[](Worker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->reap_mu_) {
+          return w->reap_queue_.size() < kMaxReaping;
+        },
+        this));
+    reap_queue_.push_back(std::move(agent));
+  }
+
+  // A reaper: shuts retired agents down and destroys them, until told to
+  // stop and the queue is empty.
+  void RunReaper() {
+    for (;;) {
+      std::unique_ptr<Agent> agent;
+      {
+        absl::MutexLock lock(&reap_mu_);
+        reap_mu_.Await(absl::Condition(
+            +[](Worker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->reap_mu_) {
+              return !w->reap_queue_.empty() || w->reapers_stop_;
+            },
+            this));
+        if (reap_queue_.empty()) return;
+        agent = std::move(reap_queue_.front());
+        reap_queue_.pop_front();
+      }
+      agent->Shutdown(std::chrono::seconds(2));
+      agent.reset();
+    }
   }
 
   // Waits (up to `timeout`) for agents that connect as soon as they start,
@@ -431,6 +470,13 @@ class Worker {
   std::string last_error_;
   std::atomic<int64_t> last_ack_ns_{0};
   std::atomic<bool> stop_{false};
+
+  // Retired agents waiting for a reaper; Retire blocks past kMaxReaping.
+  static constexpr int kReapers = 4;
+  static constexpr size_t kMaxReaping = 256;
+  absl::Mutex reap_mu_;
+  std::deque<std::unique_ptr<Agent>> reap_queue_ ABSL_GUARDED_BY(reap_mu_);
+  bool reapers_stop_ ABSL_GUARDED_BY(reap_mu_) = false;
 
   absl::Mutex flush_mu_;
   std::deque<Slot*> flush_queue_ ABSL_GUARDED_BY(flush_mu_);

@@ -65,6 +65,12 @@ const Figure* Report::Find(absl::string_view name) const {
   return nullptr;
 }
 
+void Report::SetTolerance(absl::string_view name, double tolerance) {
+  for (Figure& f : figures_) {
+    if (f.name == name) f.tolerance = tolerance;
+  }
+}
+
 nlohmann::ordered_json Report::ToJson() const {
   nlohmann::ordered_json json;
   json["format"] = std::string(kReportFormat);

@@ -52,6 +52,10 @@ class Report {
   void Set(absl::string_view name, double value, absl::string_view unit, Better better, Gate gate,
            absl::string_view description);
   const Figure* Find(absl::string_view name) const;
+  // Gives a figure its own --compare tolerance (a noisy ratio a wider one, a
+  // deterministic size a narrower one); a report used as the baseline carries
+  // it.
+  void SetTolerance(absl::string_view name, double tolerance);
   const std::vector<Figure>& figures() const { return figures_; }
 
   nlohmann::ordered_json& conditions() { return conditions_; }

@@ -89,6 +89,16 @@ TEST(CompareTest, PerFigureToleranceInTheBaselineWins) {
   EXPECT_FALSE(Compare(baseline, Sample(1e6, 2, 20), CompareOptions()).ok());  // -67%
 }
 
+TEST(CompareTest, ToleranceSetByTheRunTravelsWithItsJson) {
+  Report run = Sample(1e6, 6, 20);
+  run.SetTolerance("storage.bytes_per_line", 0.05);
+  const Report baseline = *Report::FromJson(run.ToJson());
+  ASSERT_TRUE(baseline.Find("storage.bytes_per_line")->tolerance.has_value());
+  EXPECT_EQ(*baseline.Find("storage.bytes_per_line")->tolerance, 0.05);
+  // +10% bytes: within the default 25%, past this figure's own 5%.
+  EXPECT_FALSE(Compare(baseline, Sample(1e6, 6, 22), CompareOptions()).ok());
+}
+
 TEST(CompareTest, MissingGatedFigureFailsAndDifferentShapeWarns) {
   Report current;
   current.conditions()["options"] = {{"devices", 10}, {"lines_per_device", 2000}};

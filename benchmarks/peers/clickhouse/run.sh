@@ -18,7 +18,8 @@
 #
 # Environment: BUILD_DIR (default build), SCALES, TOTAL_LINES (default
 # 2,000,000), OUT (default a new directory under $TMPDIR; kept, it holds the
-# reports), QUERY_REPEATS (default 50).
+# reports), QUERY_REPEATS (default 50), NO_BUILD=1 (use the binaries in
+# BUILD_DIR as they are).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -47,11 +48,13 @@ if [ ! -x "$server_bin" ]; then
 fi
 
 # 2. The binaries.
-if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-  "$repo/scripts/install-deps.sh"
-  cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+    "$repo/scripts/install-deps.sh"
+    cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  cmake --build "$build_dir" -j"$(nproc)" --target fieldlog-bench fieldlog-server clickhouse-peer >/dev/null
 fi
-cmake --build "$build_dir" -j"$(nproc)" --target fieldlog-bench fieldlog-server clickhouse-peer >/dev/null
 bin="$build_dir/bin"
 
 # 3. A ClickHouse server of our own.
