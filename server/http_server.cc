@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "httplib.h"
 
 namespace fieldlog::server {
@@ -35,6 +36,12 @@ absl::StatusOr<std::string> HttpServer::Start(const std::string& listen) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, " for HTTP"));
   }
   thread_ = std::thread([this] { http_->listen_after_bind(); });
+  // httplib's stop() does nothing until the listener is running, so a Stop()
+  // soon after Start() would leave the join waiting forever. The listener
+  // marks itself running first thing; wait for that (bounded, in case a
+  // future httplib fails before it).
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!http_->is_running() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
   return absl::StrCat(host, ":", port);
 }
 
