@@ -42,7 +42,7 @@ struct IngestPhaseOptions {
   double steady_load = 0.25;      // part 2's rate, as a fraction of part 1's
   int workers = 2;
   int concurrent_devices = 1000;  // over all workers
-  size_t window = 2048;
+  size_t window = 1024;
   size_t chunk = 256;
   absl::Duration max_duration = absl::Minutes(10);
   int ack_probes = 2;  // during part 2; 0: none

@@ -414,7 +414,10 @@ class Worker {
         HarnessLock lock(slot.mu);
         if (slot.agent == nullptr) continue;
         const AgentStats stats = slot.agent->stats();
-        const uint64_t resolved = stats.acknowledged + stats.rejected;
+        // Dropped lines (an agent's buffer was full) will never be
+        // acknowledged: they count as resolved so the run ends, and the
+        // coordinator reports them as a problem.
+        const uint64_t resolved = stats.acknowledged + stats.rejected + stats.dropped;
         if (resolved > slot.resolved.load(std::memory_order_relaxed)) {
           last_ack_ns_ = now;
           while (!slot.chunks.empty() && slot.chunks.front().upto <= resolved) {

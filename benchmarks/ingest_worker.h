@@ -57,7 +57,7 @@ struct WorkerOptions {
   // set it (when the agent has the option).
   std::string agent_gzip = "default";
   size_t saturated_lines = 2000;   // per device, in part 1; the rest in part 2
-  size_t window = 2048;           // lines logged but not acknowledged, per device
+  size_t window = 1024;           // lines logged but not acknowledged, per device
   size_t chunk = 256;             // lines appended per visit to a device
   absl::Duration max_duration = absl::Minutes(10);
 };
