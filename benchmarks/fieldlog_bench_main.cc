@@ -648,7 +648,9 @@ int Main(int argc, char** argv) {
                  "gated figure is worse by more than the tolerance");
   app.add_option("--from-json", flags.from_json,
                  "Do not run: take the figures from this earlier --json output");
-  app.add_option("--tolerance", flags.tolerance, "Allowed change for --compare (0.25 = 25%)")
+  app.add_option("--tolerance", flags.tolerance,
+                 "Allowed change for --compare (0.25 = 25%) of figures without a tolerance of "
+                 "their own in the baseline")
       ->capture_default_str();
   app.add_option("--gate", flags.gate,
                  "What --compare fails on: ratios (same-run ratios and sizes) or all")

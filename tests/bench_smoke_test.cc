@@ -120,9 +120,26 @@ TEST_F(BenchSmokeTest, CompareExitsNonZeroOnlyPastTheToleranceOfGatedFigures) {
   EXPECT_EQ(regressed.exit_code, 1) << regressed.out << regressed.err;
   EXPECT_NE(regressed.out.find("REGRESSION: ingest.ratio_to_key_per_line"), std::string::npos)
       << regressed.out;
-  ProcessResult tolerant = RunProcess(
-      {Bench(), "--from-json", run, "--compare", better_path, "--tolerance", "0.6"});
+  // The baseline figure's own tolerance wins over the default...
+  better["figures"]["ingest.ratio_to_key_per_line"]["tolerance"] = 0.6;
+  const std::string tolerant_path = dir_->path() + "/better-ratio-tolerant.json";
+  WriteJson(tolerant_path, better);
+  ProcessResult tolerant = RunProcess({Bench(), "--from-json", run, "--compare", tolerant_path});
   EXPECT_EQ(tolerant.exit_code, 0) << tolerant.out;
+
+  // ...and --tolerance sets the default for figures without one: a size
+  // that doubled fails at 25% and passes at 150%.
+  nlohmann::json smaller = ReadJson(run);
+  nlohmann::json& size = smaller["figures"]["ceiling.key_per_line_bytes_per_line"];
+  ASSERT_FALSE(size.contains("tolerance"));
+  size["value"] = size["value"].get<double>() / 2;
+  const std::string smaller_path = dir_->path() + "/smaller.json";
+  WriteJson(smaller_path, smaller);
+  EXPECT_EQ(RunProcess({Bench(), "--from-json", run, "--compare", smaller_path}).exit_code, 1);
+  EXPECT_EQ(RunProcess({Bench(), "--from-json", run, "--compare", smaller_path, "--tolerance",
+                        "1.5"})
+                .exit_code,
+            0);
 
   // An absolute rate ten times higher in the baseline only informs...
   nlohmann::json faster = ReadJson(run);
