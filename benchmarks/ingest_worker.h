@@ -29,7 +29,7 @@
 //
 // Log-to-ack time is measured through the public API only: for each chunk of
 // lines appended, the time from the Append calls until stats() counts the
-// chunk as acknowledged, polled every 2 ms at the steady rate (every 10 ms at
+// chunk as acknowledged, polled every 5 ms at the steady rate (every 10 ms at
 // full speed, where it is mostly queueing anyway; the collector's own ack
 // latency is ack_probe.h's job).
 #ifndef FIELDLOG_BENCHMARKS_INGEST_WORKER_H_
