@@ -17,11 +17,6 @@
 // The schema gives ClickHouse what fieldlog has: lines sorted by (device,
 // time) and a small user -> devices table, so "a user's newest lines" reads
 // only her devices' ranges instead of scanning the table.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -41,100 +36,14 @@
 #include "absl/time/clock.h"
 #include "benchmarks/fleet.h"
 #include "benchmarks/histogram.h"
+#include "benchmarks/peers/clickhouse/clickhouse_client.h"
 #include "benchmarks/proc_stats.h"
 #include "benchmarks/report.h"
-#include "httplib.h"
 
 namespace fieldlog::bench {
 namespace {
 
 constexpr int kTurnLines = 512;  // lines a device contributes per turn, as agents batch
-
-std::string UrlEncode(absl::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += absl::StrFormat("%%%02X", c);
-    }
-  }
-  return out;
-}
-
-// TabSeparated escaping: backslash, tab and newline.
-void AppendTsv(std::string* out, absl::string_view text) {
-  for (char c : text) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
-}
-
-std::string Quote(absl::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "'";
-}
-
-class ClickHouse {
- public:
-  ClickHouse(const std::string& host, int port) : client_(host, port) {
-    client_.set_keep_alive(true);
-    // Headers and body go out as separate writes: without TCP_NODELAY every
-    // request would wait out the server's delayed ACK (~40 ms).
-    client_.set_tcp_nodelay(true);
-    client_.set_connection_timeout(10);
-    client_.set_read_timeout(600);
-    client_.set_write_timeout(600);
-  }
-
-  // Runs `sql` (data for an INSERT in `body`); the response text, or an error.
-  absl::StatusOr<std::string> Query(const std::string& sql, const std::string& body = "") {
-    httplib::Result result =
-        body.empty() ? client_.Post("/", sql, "text/plain")
-                     : client_.Post("/?query=" + UrlEncode(sql), body, "text/plain");
-    if (!result) {
-      return absl::UnavailableError(
-          absl::StrCat("ClickHouse unreachable: ", httplib::to_string(result.error())));
-    }
-    if (result->status != 200) {
-      return absl::InternalError(absl::StrCat("ClickHouse: ", result->body.substr(0, 400)));
-    }
-    return std::move(result->body);
-  }
-
- private:
-  httplib::Client client_;
-};
-
-struct Endpoint {
-  std::string host = "127.0.0.1";
-  int port = 0;
-};
-
-absl::StatusOr<Endpoint> ParseEndpoint(const std::string& text) {
-  std::vector<std::string> parts = absl::StrSplit(text, ':');
-  Endpoint e;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &e.port)) {
-    return absl::InvalidArgumentError("--http wants HOST:PORT");
-  }
-  e.host = parts[0];
-  return e;
-}
 
 struct RunFlags {
   std::string http;
@@ -206,7 +115,7 @@ absl::StatusOr<LoadResult> Load(const Endpoint& endpoint, int pid, const std::st
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&] {
-      ClickHouse ch(endpoint.host, endpoint.port);
+      ClickHouseClient ch(endpoint);
       for (size_t i = next++; i < batches.size(); i = next++) {
         for (int attempt = 0;; ++attempt) {
           absl::StatusOr<std::string> r = ch.Query(insert, batches[i]);
@@ -238,7 +147,7 @@ absl::StatusOr<LoadResult> Load(const Endpoint& endpoint, int pid, const std::st
 }
 
 // Waits until ClickHouse has no merge running (bounded).
-void AwaitMerges(ClickHouse& ch) {
+void AwaitMerges(ClickHouseClient& ch) {
   for (int i = 0; i < 3000; ++i) {
     absl::StatusOr<std::string> n = ch.Query("SELECT count() FROM system.merges");
     if (!n.ok() || absl::StripAsciiWhitespace(*n) == "0") return;
@@ -251,7 +160,7 @@ struct Timed {
   uint64_t rows = 0;
 };
 
-absl::StatusOr<Timed> TimedQuery(ClickHouse& ch, const std::string& sql) {
+absl::StatusOr<Timed> TimedQuery(ClickHouseClient& ch, const std::string& sql) {
   const absl::Time start = absl::Now();
   absl::StatusOr<std::string> body = ch.Query(sql + " FORMAT TabSeparated");
   if (!body.ok()) return body.status();
@@ -268,7 +177,7 @@ int Run(const RunFlags& flags) {
     return 2;
   }
   const Fleet fleet(flags.fleet);
-  ClickHouse ch(endpoint->host, endpoint->port);
+  ClickHouseClient ch(*endpoint);
   const auto must = [](absl::StatusOr<std::string> r) {
     if (!r.ok()) {
       std::cerr << "clickhouse-peer: " << r.status().message() << "\n";
@@ -295,14 +204,13 @@ int Run(const RunFlags& flags) {
 
   Report report;
   report.conditions()["system"] = "clickhouse";
-  report.conditions()["version"] = std::string(absl::StripAsciiWhitespace(must(ch.Query("SELECT version()"))));
+  report.conditions()["version"] =
+      std::string(absl::StripAsciiWhitespace(must(ch.Query("SELECT version()"))));
   report.conditions()["cores"] = std::thread::hardware_concurrency();
-  report.conditions()["options"] = {{"devices", flags.fleet.devices},
-                                    {"lines_per_device", flags.fleet.lines_per_device},
-                                    {"seed", flags.fleet.seed},
-                                    {"batch", flags.batch},
-                                    {"large_batch", flags.large_batch},
-                                    {"connections", flags.connections}};
+  report.conditions()["options"] = {
+      {"devices", flags.fleet.devices},   {"lines_per_device", flags.fleet.lines_per_device},
+      {"seed", flags.fleet.seed},         {"batch", flags.batch},
+      {"large_batch", flags.large_batch}, {"connections", flags.connections}};
   const double lines = static_cast<double>(fleet.total_lines());
 
   std::cerr << "clickhouse-peer: preparing " << fleet.total_lines() << " lines of "
@@ -364,12 +272,12 @@ int Run(const RunFlags& flags) {
   must(ch.Query("OPTIMIZE TABLE bench.user_devices FINAL"));
   AwaitMerges(ch);
   uint64_t bytes = 0;
-  absl::SimpleAtoi(absl::StripAsciiWhitespace(must(ch.Query(
-                       "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND "
-                       "database = 'bench'"))),
+  absl::SimpleAtoi(absl::StripAsciiWhitespace(
+                       must(ch.Query("SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND "
+                                     "database = 'bench'"))),
                    &bytes);
-  report.Set("storage.bytes_per_line", static_cast<double>(bytes) / lines, "B/line",
-             Better::kLower, Gate::kSize, "active parts after OPTIMIZE FINAL (zstd)");
+  report.Set("storage.bytes_per_line", static_cast<double>(bytes) / lines, "B/line", Better::kLower,
+             Gate::kSize, "active parts after OPTIMIZE FINAL (zstd)");
 
   // The questions, with the users and devices fieldlog-bench picks.
   std::cerr << "clickhouse-peer: queries\n";
@@ -398,9 +306,9 @@ int Run(const RunFlags& flags) {
         "device_id IN (SELECT device_id FROM bench.user_devices WHERE user_id = ", user_id, ")");
     const uint64_t user_lines = per_device * static_cast<uint64_t>(fleet.DeviceCountOf(user));
 
-    absl::StatusOr<Timed> t = TimedQuery(
-        ch, absl::StrCat(fields, " FROM bench.logs WHERE ", of_user,
-                         " ORDER BY time_us DESC, device_id DESC, seq DESC LIMIT 500"));
+    absl::StatusOr<Timed> t =
+        TimedQuery(ch, absl::StrCat(fields, " FROM bench.logs WHERE ", of_user,
+                                    " ORDER BY time_us DESC, device_id DESC, seq DESC LIMIT 500"));
     check(t, std::min<uint64_t>(500, user_lines), "user page");
     user_page.Add(absl::ToDoubleMicroseconds(t->elapsed));
 
@@ -420,8 +328,8 @@ int Run(const RunFlags& flags) {
     day_time += t->elapsed;
 
     t = TimedQuery(ch, absl::StrCat(fields, " FROM bench.logs WHERE ", of_user,
-                                    " AND positionCaseInsensitive(message, ",
-                                    Quote(kRareToken), ") > 0 ORDER BY time_us DESC LIMIT 500"));
+                                    " AND positionCaseInsensitive(message, ", Quote(kRareToken),
+                                    ") > 0 ORDER BY time_us DESC LIMIT 500"));
     if (!t.ok()) check(t, 0, "user text");
     user_text.Add(absl::ToDoubleMicroseconds(t->elapsed));
   }
@@ -434,7 +342,8 @@ int Run(const RunFlags& flags) {
     absl::StatusOr<std::string> body = ch.Query(absl::StrCat(
         "SELECT device_id, any(user_id), count(), min(time_us), max(time_us) FROM bench.logs "
         "WHERE positionCaseInsensitive(message, ",
-        Quote(kRareToken), ") > 0 GROUP BY device_id ORDER BY count() DESC LIMIT 10000 "
+        Quote(kRareToken),
+        ") > 0 GROUP BY device_id ORDER BY count() DESC LIMIT 10000 "
         "FORMAT TabSeparated"));
     const absl::Duration elapsed = absl::Now() - start;
     if (!body.ok()) {
@@ -464,12 +373,12 @@ int Run(const RunFlags& flags) {
   report.Set("query.device_day_lines_per_sec",
              static_cast<double>(day_lines) / std::max(1e-9, absl::ToDoubleSeconds(day_time)),
              "lines/s", Better::kHigher, Gate::kAbsolute, "a device's whole day, oldest first");
-  report.Set("query.device_day_p50_ms", ms(device_day, 0.5), "ms", Better::kLower,
-             Gate::kAbsolute, "");
+  report.Set("query.device_day_p50_ms", ms(device_day, 0.5), "ms", Better::kLower, Gate::kAbsolute,
+             "");
   report.Set("query.user_text_p50_ms", ms(user_text, 0.5), "ms", Better::kLower, Gate::kAbsolute,
              "rare text in a user's lines");
-  report.Set("query.user_text_p99_ms", ms(user_text, 0.99), "ms", Better::kLower,
-             Gate::kAbsolute, "");
+  report.Set("query.user_text_p99_ms", ms(user_text, 0.99), "ms", Better::kLower, Gate::kAbsolute,
+             "");
   report.Set("query.app_text_ms", ms(app_text, 0.5), "ms", Better::kLower, Gate::kAbsolute,
              absl::StrCat("rare text across the app (median of ", app_text.count(), ")"));
   report.conditions()["problems"] = problems;
@@ -483,35 +392,6 @@ int Run(const RunFlags& flags) {
     }
   }
   return problems.empty() ? 0 : 3;
-}
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t size = sizeof(address);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
-    return 1;
-  }
-  std::cout << ntohs(address.sin_port) << "\n";
-  ::close(fd);
-  return 0;
-}
-
-int Wait(const std::string& http, int seconds) {
-  absl::StatusOr<Endpoint> endpoint = ParseEndpoint(http);
-  if (!endpoint.ok()) return 2;
-  const absl::Time deadline = absl::Now() + absl::Seconds(seconds);
-  while (absl::Now() < deadline) {
-    ClickHouse ch(endpoint->host, endpoint->port);
-    if (ch.Query("SELECT 1").ok()) return 0;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  std::cerr << "clickhouse-peer: no answer from " << http << " within " << seconds << " s\n";
-  return 1;
 }
 
 // One row of the side-by-side table.
@@ -548,8 +428,8 @@ int Table(const std::vector<std::string>& pairs) {
     if (first) {
       // Ingest and storage at the first (smallest) scale.
       rows.push_back({"ingest lines/s (batches of 1,000)" + at, "lines/s",
-                      Value(*fl, "ingest.lines_per_sec"), Value(*ch, "ingest.lines_per_sec"),
-                      false, ""});
+                      Value(*fl, "ingest.lines_per_sec"), Value(*ch, "ingest.lines_per_sec"), false,
+                      ""});
       rows.push_back({"ingest lines/s, ClickHouse in batches of 100,000" + at, "lines/s",
                       Value(*fl, "ingest.lines_per_sec"),
                       Value(*ch, "ingest.large_batch_lines_per_sec"), false, ""});
@@ -581,15 +461,15 @@ int Table(const std::vector<std::string>& pairs) {
   for (const Row& r : rows) width = std::max(width, r.what.size());
   std::cout << absl::StrFormat("%-*s %10s %10s %-8s %9s  %s\n", static_cast<int>(width), "",
                                "fieldlog", "ClickHouse", "unit", "fieldlog", "target");
-  std::cout << absl::StrFormat("%-*s %10s %10s %-8s %9s\n", static_cast<int>(width), "", "", "",
-                               "", "is");
+  std::cout << absl::StrFormat("%-*s %10s %10s %-8s %9s\n", static_cast<int>(width), "", "", "", "",
+                               "is");
   for (const Row& r : rows) {
     // How many times better fieldlog is (below 1: worse).
-    const double advantage = r.lower_is_better ? r.clickhouse / r.fieldlog
-                                               : r.fieldlog / r.clickhouse;
-    std::cout << absl::StrFormat("%-*s %10s %10s %-8s %8sx  %s\n", static_cast<int>(width),
-                                 r.what, HumanNumber(r.fieldlog), HumanNumber(r.clickhouse),
-                                 r.unit, HumanNumber(advantage), r.target);
+    const double advantage =
+        r.lower_is_better ? r.clickhouse / r.fieldlog : r.fieldlog / r.clickhouse;
+    std::cout << absl::StrFormat("%-*s %10s %10s %-8s %8sx  %s\n", static_cast<int>(width), r.what,
+                                 HumanNumber(r.fieldlog), HumanNumber(r.clickhouse), r.unit,
+                                 HumanNumber(advantage), r.target);
   }
   std::cout << "\n\"fieldlog is Nx\": how many times better fieldlog is (below 1: worse).\n";
   return 0;
@@ -633,11 +513,11 @@ int main(int argc, char** argv) {
   table->add_option("--pair", pairs, "DEVICES:FIELDLOG_JSON:CLICKHOUSE_JSON")->required();
   CLI11_PARSE(app, argc, argv);
 
-  if (app.got_subcommand("free-port")) return FreePort();
-  if (app.got_subcommand("wait")) return Wait(http, seconds);
+  if (app.got_subcommand("free-port")) return PrintFreePort();
+  if (app.got_subcommand("wait")) return WaitForClickHouse(http, seconds);
   if (app.got_subcommand("table")) return Table(pairs);
-  flags.fleet.start_us = start_us != 0 ? start_us
-                                       : absl::ToUnixMicros(absl::Now()) - flags.fleet.span_us -
-                                             300'000'000;
+  flags.fleet.start_us = start_us != 0
+                             ? start_us
+                             : absl::ToUnixMicros(absl::Now()) - flags.fleet.span_us - 300'000'000;
   return Run(flags);
 }

@@ -20,6 +20,19 @@
 # 2,000,000), OUT (default a new directory under $TMPDIR; kept, it holds the
 # reports), QUERY_REPEATS (default 50), NO_BUILD=1 (use the binaries in
 # BUILD_DIR as they are).
+#
+# MODE=query-scale: issue 5's query benchmark instead (query_scale.cc):
+#
+#   MODE=query-scale OUT=/tmp/fieldlog-query-scale benchmarks/peers/clickhouse/run.sh
+#
+# 10 M lines, 100,000 devices, ~50,000 users over a week, written into a
+# fieldlog store through store::Writer and into ClickHouse (kept in $OUT, so a
+# second run with the same OUT reuses both and only asks the questions);
+# then fieldlog-server on that store answers over gRPC and ClickHouse over
+# HTTP: a user's newest 500, a device's day, a regex over a user's week,
+# affected users over an hour of the app. Prints the side-by-side table,
+# writes $OUT/query-scale.json. SCALE_ARGS passes flags to query-scale run
+# (e.g. "--lines 1000000 --devices 10000" for a quick look; --force-load).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -53,16 +66,23 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
     "$repo/scripts/install-deps.sh"
     cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
   fi
-  cmake --build "$build_dir" -j"$(nproc)" --target fieldlog-bench fieldlog-server clickhouse-peer >/dev/null
+  if [ "${MODE:-}" = query-scale ]; then
+    cmake --build "$build_dir" -j"$(nproc)" --target fieldlog-server query-scale >/dev/null
+  else
+    cmake --build "$build_dir" -j"$(nproc)" --target fieldlog-bench fieldlog-server clickhouse-peer >/dev/null
+  fi
 fi
 bin="$build_dir/bin"
+tool="$bin/clickhouse-peer"
+if [ "${MODE:-}" = query-scale ]; then tool="$bin/query-scale"; fi
 
 # 3. A ClickHouse server of our own.
 ch_dir="$out/clickhouse-server"
-rm -rf "$ch_dir"
+# query-scale keeps ClickHouse's data between runs (a reload takes minutes).
+if [ "${MODE:-}" != query-scale ]; then rm -rf "$ch_dir"; fi
 mkdir -p "$ch_dir/log" "$ch_dir/data" "$ch_dir/tmp" "$ch_dir/user_files" "$ch_dir/format_schemas"
-http_port=$("$bin/clickhouse-peer" free-port)
-tcp_port=$("$bin/clickhouse-peer" free-port)
+http_port=$("$tool" free-port)
+tcp_port=$("$tool" free-port)
 sed -e "s|@DIR@|$ch_dir|g" -e "s|@HTTP_PORT@|$http_port|" -e "s|@TCP_PORT@|$tcp_port|" \
   "$here/config.xml" >"$ch_dir/config.xml"
 cp "$here/users.xml" "$ch_dir/users.xml"
@@ -74,15 +94,28 @@ stop_clickhouse() {
     for _ in $(seq 1 100); do kill -0 "$ch_pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$ch_pid" 2>/dev/null || true
   fi
-  rm -rf "$ch_dir/data" "$ch_dir/tmp"
+  if [ "${MODE:-}" != query-scale ]; then rm -rf "$ch_dir/data" "$ch_dir/tmp"; fi
 }
 trap stop_clickhouse EXIT
-"$bin/clickhouse-peer" wait --http "127.0.0.1:$http_port" --seconds 60 || {
+"$tool" wait --http "127.0.0.1:$http_port" --seconds 60 || {
   cat "$ch_dir/log/stdout.log" "$ch_dir/log/clickhouse-server.err.log" >&2 || true
   exit 1
 }
 version=$(curl -s "http://127.0.0.1:$http_port/" --data-binary "SELECT version()" 2>/dev/null || echo "?")
 echo "peer: ClickHouse $version on 127.0.0.1:$http_port (pid $ch_pid), reports in $out"
+
+if [ "${MODE:-}" = query-scale ]; then
+  corpus="$repo/../shared/corpus/loghub"
+  if [ -d "$corpus" ]; then export FIELDLOG_CORPUS_DIR="$corpus"; fi
+  status=0
+  # shellcheck disable=SC2086
+  "$bin/query-scale" run --data-dir "$out/fieldlog" --server-bin "$bin/fieldlog-server" \
+    --http "127.0.0.1:$http_port" --pid "$ch_pid" --json "$out/query-scale.json" ${SCALE_ARGS:-} |
+    tee "$out/query-scale.txt" || status=$?
+  echo
+  echo "peer: ClickHouse $version; table in $out/query-scale.txt, JSON in $out/query-scale.json"
+  exit "$status"
+fi
 
 # 4. Both systems at each scale.
 pairs=()
