@@ -32,7 +32,9 @@ void ReadLine(const char* data, LineRecord* out) {
     p += ah.key_copied;
     a.value = {p, ah.value_copied};
     p += ah.value_copied;
-    a.value_size = ah.value_size;
+    a.value_size = a.type == Attribute::Type::kString
+                       ? static_cast<uint32_t>(std::min<uint64_t>(ah.number, UINT32_MAX))
+                       : 0;
     a.number = ah.number;
     out->attributes.push_back(a);
   }

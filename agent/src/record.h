@@ -51,15 +51,14 @@ struct RecordHeader {
 static_assert(sizeof(RecordHeader) == 48);
 
 struct AttributeHeader {
-  uint8_t type;  // Attribute::Type
-  uint8_t reserved;
-  uint16_t key_copied;
-  uint32_t value_size;  // original string size
+  uint8_t type;        // Attribute::Type
+  uint8_t key_copied;  // at most kMaxAttributeKeyBytes
+  uint16_t reserved;
   uint32_t value_copied;
-  uint32_t reserved2;
-  int64_t number;  // int, double bits or bool
+  int64_t number;  // int, double bits or bool; a string: its original size
 };
-static_assert(sizeof(AttributeHeader) == 24);
+static_assert(sizeof(AttributeHeader) == 16);
+static_assert(kMaxAttributeKeyBytes <= UINT8_MAX);
 
 // Everything a record may copy, whatever the caller passes: the message is
 // cut at its limit first, then attribute strings share what is left.
@@ -80,33 +79,53 @@ struct LineFields {
   size_t attribute_count;
 };
 
+// Copies `n` bytes to `dst` and returns the end. The short strings of a line
+// (tag, keys, values, a typical message) move as a few fixed-size, possibly
+// overlapping loads and stores rather than a call into the C library, which
+// costs more than the copy itself at these sizes.
+inline char* CopyBytes(char* dst, const char* src, size_t n) {
+  if (n <= 16) {
+    if (n >= 8) {
+      std::memcpy(dst, src, 8);
+      std::memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4) {
+      std::memcpy(dst, src, 4);
+      std::memcpy(dst + n - 4, src + n - 4, 4);
+    } else if (n > 0) {
+      dst[0] = src[0];
+      dst[n / 2] = src[n / 2];
+      dst[n - 1] = src[n - 1];
+    }
+  } else if (n <= 32) {
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - 16, src + n - 16, 16);
+  } else if (n <= 64) {
+    std::memcpy(dst, src, 32);
+    std::memcpy(dst + n - 32, src + n - 32, 32);
+  } else if (n <= 128) {
+    std::memcpy(dst, src, 64);
+    std::memcpy(dst + n - 64, src + n - 64, 64);
+  } else {
+    std::memcpy(dst, src, n);
+  }
+  return dst + n;
+}
+
 // Copies `f` into `ring`; false when it has no room.
 inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
-  RecordHeader h;
-  h.type = RecordType::kLine;
-  h.level = f.level;
-  h.kind = f.kind;
-  h.time_us = f.time_us;
-  h.line = f.line;
-  h.user_version = f.user_version;
-  h.reserved = 0;
-  h.tag_size = static_cast<uint32_t>(std::min<size_t>(f.tag.size(), UINT32_MAX));
-  h.tag_copied = static_cast<uint16_t>(std::min(f.tag.size(), kMaxTagBytes));
-  h.message_size = static_cast<uint32_t>(std::min<size_t>(f.message.size(), UINT32_MAX));
-  h.message_copied = static_cast<uint32_t>(std::min(f.message.size(), kMaxMessageBytes));
+  const size_t tag_copied = std::min(f.tag.size(), kMaxTagBytes);
+  const size_t message_copied = std::min(f.message.size(), kMaxMessageBytes);
   // A long path keeps its end: the file name is the useful part.
   std::string_view file = f.file != nullptr ? std::string_view(f.file) : std::string_view();
-  h.file_size = static_cast<uint16_t>(std::min<size_t>(file.size(), UINT16_MAX));
+  const size_t file_size = file.size();
   if (file.size() > kMaxFileBytes) file.remove_prefix(file.size() - kMaxFileBytes);
-  h.file_copied = static_cast<uint16_t>(file.size());
   std::string_view function =
       f.function != nullptr ? std::string_view(f.function) : std::string_view();
-  h.function_copied = static_cast<uint16_t>(std::min(function.size(), kMaxFunctionBytes));
+  const size_t function_copied = std::min(function.size(), kMaxFunctionBytes);
   const size_t attribute_count = std::min(f.attribute_count, kMaxAttributes);
-  h.attribute_count = static_cast<uint8_t>(attribute_count);
 
-  const size_t fixed = sizeof(RecordHeader) + h.tag_copied + h.message_copied + h.file_copied +
-                       h.function_copied + attribute_count * sizeof(AttributeHeader);
+  const size_t fixed = sizeof(RecordHeader) + tag_copied + message_copied + file.size() +
+                       function_copied + attribute_count * sizeof(AttributeHeader);
   const size_t budget = kMaxRecordBytes > fixed ? kMaxRecordBytes - fixed : 0;
   // The common case: every key and value within its limit and all of them
   // within the record's budget, so each is copied whole.
@@ -121,11 +140,10 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   whole &= raw <= budget;
   // Otherwise keys are cut to their limit and string values share what is
   // left of the budget, in order.
-  const auto copied = [&](const Attribute& a, size_t* left, uint16_t* key, uint32_t* value) {
-    *key = static_cast<uint16_t>(std::min(a.key().size(), kMaxAttributeKeyBytes));
+  const auto copied = [&](const Attribute& a, size_t* left, size_t* key, size_t* value) {
+    *key = std::min(a.key().size(), kMaxAttributeKeyBytes);
     *value = a.type() == Attribute::Type::kString
-                 ? static_cast<uint32_t>(
-                       std::min({a.string_value().size(), kMaxAttributeValueBytes, *left}))
+                 ? std::min({a.string_value().size(), kMaxAttributeValueBytes, *left})
                  : 0;
     *left -= std::min<size_t>(*left, *key + *value);
   };
@@ -135,35 +153,49 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   } else {
     size_t left = budget;
     for (size_t i = 0; i < attribute_count; ++i) {
-      uint16_t key;
-      uint32_t value;
+      size_t key, value;
       copied(f.attributes[i], &left, &key, &value);
       size += key + value;
     }
   }
   size = RingBuffer::Aligned(size);
-  h.size = static_cast<uint32_t>(size);
   char* out = ring->Reserve(size);
   if (out == nullptr) return false;
+
+  RecordHeader h;
+  h.size = static_cast<uint32_t>(size);
+  h.type = RecordType::kLine;
+  h.level = f.level;
+  h.kind = f.kind;
+  h.attribute_count = static_cast<uint8_t>(attribute_count);
+  h.time_us = f.time_us;
+  h.line = f.line;
+  h.user_version = f.user_version;
+  h.tag_size = static_cast<uint32_t>(std::min<size_t>(f.tag.size(), UINT32_MAX));
+  h.message_size = static_cast<uint32_t>(std::min<size_t>(f.message.size(), UINT32_MAX));
+  h.tag_copied = static_cast<uint16_t>(tag_copied);
+  h.file_copied = static_cast<uint16_t>(file.size());
+  h.function_copied = static_cast<uint16_t>(function_copied);
+  h.file_size = static_cast<uint16_t>(std::min<size_t>(file_size, UINT16_MAX));
+  h.message_copied = static_cast<uint32_t>(message_copied);
+  h.reserved = 0;
   std::memcpy(out, &h, sizeof(h));
   char* p = out + sizeof(h);
-  std::memcpy(p, f.tag.data(), h.tag_copied);
-  p += h.tag_copied;
-  std::memcpy(p, f.message.data(), h.message_copied);
-  p += h.message_copied;
-  std::memcpy(p, file.data(), h.file_copied);
-  p += h.file_copied;
-  std::memcpy(p, function.data(), h.function_copied);
-  p += h.function_copied;
+  p = CopyBytes(p, f.tag.data(), tag_copied);
+  p = CopyBytes(p, f.message.data(), message_copied);
+  if (!file.empty()) p = CopyBytes(p, file.data(), file.size());
+  if (function_copied != 0) p = CopyBytes(p, function.data(), function_copied);
   size_t left = budget;
   for (size_t i = 0; i < attribute_count; ++i) {
     const Attribute& a = f.attributes[i];
-    AttributeHeader ah{};
+    AttributeHeader ah;
     ah.type = static_cast<uint8_t>(a.type());
+    ah.reserved = 0;
+    size_t key = a.key().size(), value = 0;
     switch (a.type()) {
       case Attribute::Type::kString:
-        ah.value_size =
-            static_cast<uint32_t>(std::min<size_t>(a.string_value().size(), UINT32_MAX));
+        value = a.string_value().size();
+        ah.number = static_cast<int64_t>(value);
         break;
       case Attribute::Type::kInt:
         ah.number = a.int_value();
@@ -177,18 +209,12 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
         ah.number = a.bool_value() ? 1 : 0;
         break;
     }
-    if (whole) {
-      ah.key_copied = static_cast<uint16_t>(a.key().size());
-      ah.value_copied = ah.value_size;
-    } else {
-      copied(a, &left, &ah.key_copied, &ah.value_copied);
-    }
+    if (!whole) copied(a, &left, &key, &value);
+    ah.key_copied = static_cast<uint8_t>(key);
+    ah.value_copied = static_cast<uint32_t>(value);
     std::memcpy(p, &ah, sizeof(ah));
-    p += sizeof(ah);
-    std::memcpy(p, a.key().data(), ah.key_copied);
-    p += ah.key_copied;
-    std::memcpy(p, a.string_value().data(), ah.value_copied);
-    p += ah.value_copied;
+    p = CopyBytes(p + sizeof(ah), a.key().data(), key);
+    p = CopyBytes(p, a.string_value().data(), value);
   }
   ring->Commit(size);
   return true;

@@ -59,12 +59,21 @@ class RingBuffer {
     head_ += size;
     published_head_.store(head_, std::memory_order_release);
   }
-  // Producer: bytes in use as the producer last saw them (may overstate).
-  size_t ProducerFill() const { return static_cast<size_t>(head_ - cached_tail_); }
-  // Producer: looks at the consumer's progress again; returns the fill.
-  size_t RefreshFill() {
+  // Producer: true when the buffer is found past half full. One compare
+  // while the producer's (possibly stale) view says it is not; otherwise it
+  // looks at the consumer's progress, and while the buffer stays past half
+  // full it looks again only after another capacity()/16 bytes, so a
+  // producer running ahead of the consumer does not read the consumer's
+  // cache line on every record.
+  bool PastHalf() {
+    if (head_ < next_check_) return false;
     cached_tail_ = tail_.load(std::memory_order_acquire);
-    return static_cast<size_t>(head_ - cached_tail_);
+    if (head_ - cached_tail_ > capacity() / 2) {
+      next_check_ = head_ + capacity() / 16;
+      return true;
+    }
+    next_check_ = cached_tail_ + capacity() / 2 + 1;
+    return false;
   }
 
   // Consumer: the readable bytes from the tail up to the head or the end of
@@ -109,6 +118,7 @@ class RingBuffer {
   // Producer side.
   alignas(64) uint64_t head_ = 0;
   uint64_t cached_tail_ = 0;
+  uint64_t next_check_ = 0;  // PastHalf() looks at the consumer from here on
   alignas(64) std::atomic<uint64_t> published_head_{0};
   // Consumer side.
   alignas(64) std::atomic<uint64_t> tail_{0};

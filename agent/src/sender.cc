@@ -30,6 +30,10 @@ Sender::Sender(Options options, Spool* spool, std::optional<uint64_t> seq_base,
       wake_(std::move(wake)),
       upload_level_(options_.min_upload_level),
       random_(std::random_device{}()) {
+  OpenChannel();
+}
+
+void Sender::OpenChannel() {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
@@ -38,6 +42,9 @@ Sender::Sender(Options options, Spool* spool, std::optional<uint64_t> seq_base,
   // The agent does its own reconnect backoff; gRPC's would add to it.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // This channel's connection is its own (not shared through gRPC's global
+  // pool), so that dropping the channel ends its reconnection attempts.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (options_.tls) {
     grpc::SslCredentialsOptions ssl;
@@ -79,7 +86,18 @@ void Sender::Step(bool uploads_allowed) {
     events.swap(events_);
   }
   for (StreamEvent& event : events) Handle(event);
-  if (stream_ != nullptr && stream_done_) stream_.reset();  // gRPC is done with it
+  if (stream_ != nullptr && stream_done_) {
+    stream_.reset();  // gRPC is done with it
+    // A channel that could not connect keeps dialing the server on its own,
+    // about once a second (gRPC's reconnect backoff), whatever the agent's
+    // backoff says: a phone offline for an hour would wake its radio 3,600
+    // times. Drop it; the next attempt, at the agent's time, opens a new one.
+    const grpc_connectivity_state state = channel_->GetState(false);
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_CONNECTING) {
+      stub_.reset();
+      channel_.reset();
+    }
+  }
   if (stream_ != nullptr && !uploads_allowed && !closing_) {
     stream_->Cancel();
     closing_ = true;
@@ -237,6 +255,7 @@ void Sender::Connect() {
   welcomed_ = false;
   closing_ = false;
   renew_when_idle_ = false;
+  if (channel_ == nullptr) OpenChannel();
   stream_ = std::make_unique<StreamClient>(stub_.get(), options_.ingest_key, options_.gzip,
                                            hello.SerializeAsString(),
                                            [this](StreamEvent event) { Push(std::move(event)); });

@@ -120,6 +120,7 @@ class Sender {
   void HandleAck(const v1::Ack& ack);
   void HandleDone(const StreamEvent& event);
   void ApplyControl(const v1::Control& control);
+  void OpenChannel();
   void Connect();
   void SendDue();
   bool AddToOpen(uint64_t seq, uint8_t level, uint8_t kind, std::string_view body,
@@ -136,10 +137,10 @@ class Sender {
   std::optional<uint64_t> seq_base_;
   const std::function<void(uint64_t)> save_base_;
   const std::function<void()> wake_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<grpc::GenericStub> stub_;
 
   // Background thread.
+  std::shared_ptr<grpc::Channel> channel_;  // null after a failed connection
+  std::unique_ptr<grpc::GenericStub> stub_;
   v1::Device device_;
   bool renew_when_idle_ = false;
   std::unique_ptr<StreamClient> stream_;

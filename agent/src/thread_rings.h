@@ -46,7 +46,7 @@ struct ThreadRing {
     }
     if (!WriteLine(&ring, fields)) return CountDrop(fields.time_us);
     logged.store(logged.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return ring.ProducerFill() > ring.capacity() / 2 && ring.RefreshFill() > ring.capacity() / 2;
+    return ring.PastHalf();
   }
 
  private:
