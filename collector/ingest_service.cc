@@ -104,6 +104,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
 
   void OnDone() override {
     if (registered_) service_->Unregister(this);
+    // Finish may have come from a store worker or the group committer, which
+    // call it holding mu_; gRPC can run OnDone on another thread at once.
+    // Wait for that thread to let go of mu_ before it is deleted with us.
+    { absl::MutexLock lock(&mu_); }
     delete this;
   }
 

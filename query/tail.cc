@@ -251,7 +251,13 @@ class TailReactor final : public grpc::ServerWriteReactor<v1::SearchResponse> {
     MaybeFinishLocked();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // Finish may have come from a fetch task, which calls it holding mu_;
+    // gRPC can run OnDone on another thread at once. Wait for that thread to
+    // let go of mu_ before it is deleted with us.
+    { absl::MutexLock lock(&mu_); }
+    delete this;
+  }
 
  private:
   absl::Status Start(const v1::TailRequest& request) {
