@@ -6,6 +6,8 @@
 // One run, in this order, on the same generated fleet (benchmarks/fleet.h):
 //   transport  the same-run parse-and-ack gRPC reference (parse_ack.h)
 //   ceiling    the same-run key-per-line RocksDB loop (key_per_line.h)
+//   collector  fieldlog-server alone, fed pre-encoded batches, once per
+//              --sync policy (collector_phase.h)
 //   ingest     fieldlog-server started on a temporary directory (or --server),
 //              the fleet through the real agent library in worker processes
 //              (ingest_phase.h)
@@ -39,6 +41,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "benchmarks/batch_streams.h"
+#include "benchmarks/collector_phase.h"
 #include "benchmarks/compare.h"
 #include "benchmarks/fleet.h"
 #include "benchmarks/ingest_phase.h"
@@ -59,6 +63,9 @@ namespace {
 constexpr int kExitRegression = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailed = 3;
+// The batch size of the references and the collector phase, as the issue
+// states them (the agents send up to 512).
+constexpr size_t kStreamBatchEntries = 1000;
 
 struct Flags {
   // The fleet.
@@ -88,6 +95,9 @@ struct Flags {
   // Phases.
   bool no_parse_ack = false;
   bool no_ceiling = false;
+  bool no_collector = false;
+  std::vector<std::string> collector_sync = {"none", "batch", "interval"};
+  int stream_lanes = 16;
   bool no_storage = false;
   bool no_queries = false;
   bool no_app_text = false;
@@ -140,6 +150,9 @@ nlohmann::ordered_json Conditions(const Flags& flags, const FleetSpec& fleet) {
   o["window"] = flags.window;
   o["chunk"] = flags.chunk;
   o["sync"] = flags.sync;
+  o["collector_sync"] = flags.no_collector ? std::vector<std::string>() : flags.collector_sync;
+  o["stream_lanes"] = flags.stream_lanes;
+  o["stream_batch_entries"] = kStreamBatchEntries;
   o["server_args"] = flags.server_args;
   o["server"] = flags.server.empty() ? "started by fieldlog-bench" : flags.server;
   o["query_repeats"] = flags.query_repeats;
@@ -174,10 +187,10 @@ class Run {
         static_cast<uint64_t>(flags_.devices) * static_cast<uint64_t>(flags_.lines_per_device);
 
     if (absl::Status s = MakeWorkDir(); !s.ok()) return Fail(s);
-    Note(absl::StrFormat("fieldlog-bench: %d devices (%d users), %d lines each, %d workers; work "
-                         "dir %s",
-                         flags_.devices, fleet_->users(), flags_.lines_per_device, flags_.workers,
-                         work_dir_));
+    Note(absl::StrFormat(
+        "fieldlog-bench: %d devices (%d users), %d lines each, %d workers; work "
+        "dir %s",
+        flags_.devices, fleet_->users(), flags_.lines_per_device, flags_.workers, work_dir_));
     ComputeTextBytes();
 
     if (!flags_.no_parse_ack) {
@@ -186,6 +199,12 @@ class Run {
     if (!flags_.no_ceiling) {
       if (absl::Status s = CeilingPhase(report); !s.ok()) return Fail(s);
     }
+    if (!flags_.no_collector) {
+      for (const std::string& sync : flags_.collector_sync) {
+        if (absl::Status s = CollectorPhase(sync, report); !s.ok()) return Fail(s);
+      }
+    }
+    plans_.clear();  // a few hundred MB the agents' phases do not need
     if (absl::Status s = StartServer(); !s.ok()) return Fail(s);
     if (absl::Status s = IngestPhase(report); !s.ok()) return Fail(s);
     if (!flags_.no_storage && server_->owned()) {
@@ -258,26 +277,105 @@ class Run {
       if (address.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (address.empty()) return absl::UnavailableError("the parse-and-ack server did not start");
-    ParseAckOptions options;
-    options.address = address;
-    options.connections = flags_.workers;
-    options.total_entries = std::max<uint64_t>(200'000, fleet_->total_lines());
-    options.progress = progress_;
+    const std::vector<StreamPlan>& plans = Plans();
     const std::optional<ProcessUsage> before = ReadProcessUsage((*child)->pid());
-    absl::StatusOr<ParseAckResult> result = RunParseAck(*fleet_, options);
+    StreamRunOptions options = StreamOptions("transport");
+    options.address = address;
+    absl::StatusOr<StreamRunResult> result = RunStreams(plans, options);
     const std::optional<ProcessUsage> after = ReadProcessUsage((*child)->pid());
     (*child)->Stop(SIGTERM, absl::Seconds(10));
     if (!result.ok()) return result.status();
-    parse_ack_rate_ = static_cast<double>(result->entries) / absl::ToDoubleSeconds(result->elapsed);
+    parse_ack_rate_ =
+        static_cast<double>(result->acked_entries) / absl::ToDoubleSeconds(result->elapsed);
     report->Set("reference.parse_ack_entries_per_sec", parse_ack_rate_, "entries/s",
                 Better::kHigher, Gate::kAbsolute,
                 "gRPC stream that only parses and acks 1,000-entry batches (same run)");
     if (before && after) {
       parse_ack_cpu_us_ = absl::ToDoubleMicroseconds(after->cpu - before->cpu) /
-                          static_cast<double>(result->entries);
-      report->Set("reference.parse_ack_server_cpu_us_per_entry", parse_ack_cpu_us_,
-                  "us/entry", Better::kLower, Gate::kAbsolute,
-                  "CPU of the parse-and-ack server per entry");
+                          static_cast<double>(result->acked_entries);
+      report->Set("reference.parse_ack_server_cpu_us_per_entry", parse_ack_cpu_us_, "us/entry",
+                  Better::kLower, Gate::kAbsolute, "CPU of the parse-and-ack server per entry");
+    }
+    return absl::OkStatus();
+  }
+
+  // The fleet as pre-encoded device streams, made on first use and shared by
+  // the parse-and-ack reference and the collector phase.
+  const std::vector<StreamPlan>& Plans() {
+    if (plans_.empty()) plans_ = MakeDevicePlans(*fleet_, kStreamBatchEntries);
+    return plans_;
+  }
+
+  StreamRunOptions StreamOptions(const std::string& label) const {
+    StreamRunOptions options;
+    options.connections = flags_.workers;
+    options.lanes = flags_.stream_lanes;
+    options.max_duration = absl::Seconds(flags_.max_seconds);
+    if (progress_) options.progress_label = label;
+    return options;
+  }
+
+  absl::Status CollectorPhase(const std::string& sync, Report* report) {
+    CollectorPhaseOptions options;
+    options.server_binary =
+        flags_.server_bin.empty() ? SelfDir() + "/fieldlog-server" : flags_.server_bin;
+    options.data_dir = absl::StrCat(work_dir_, "/collector-", sync);
+    options.sync = sync;
+    options.server_args = flags_.server_args;
+    options.streams = StreamOptions(absl::StrCat("collector --sync ", sync));
+    absl::StatusOr<CollectorRun> run = RunCollectorPhase(Plans(), options);
+    if (!run.ok()) return run.status();
+    const double lines = static_cast<double>(run->lines);
+    const double rate = lines / absl::ToDoubleSeconds(run->elapsed);
+    const std::string name = absl::StrCat("collector.", sync, ".");
+    const std::string what = absl::StrCat("--sync ", sync, ": ");
+    report->Set(name + "lines_per_sec", rate, "lines/s", Better::kHigher, Gate::kAbsolute,
+                what + "pre-encoded 1,000-entry batches -> collector -> RocksDB WAL -> ack");
+    report->Set(name + "mb_per_sec", rate * text_bytes_per_line_ / 1e6, "MB/s", Better::kHigher,
+                Gate::kAbsolute, what + "of log text (tag + message)");
+    report->Set(name + "wire_mb_per_sec",
+                static_cast<double>(run->wire_bytes) / 1e6 / absl::ToDoubleSeconds(run->elapsed),
+                "MB/s", Better::kHigher, Gate::kAbsolute, what + "of serialized requests");
+    if (key_per_line_rate_ > 0) {
+      report->Set(name + "ratio_to_key_per_line", rate / key_per_line_rate_, "x", Better::kHigher,
+                  Gate::kRatio,
+                  what + "lines/s / same-run key-per-line lines/s (target >= 6 with interval)");
+      report->SetTolerance(name + "ratio_to_key_per_line", 0.35);
+    }
+    if (key_per_line_settled_rate_ > 0) {
+      report->Set(name + "ratio_to_key_per_line_settled", rate / key_per_line_settled_rate_, "x",
+                  Better::kHigher, Gate::kRatio,
+                  what +
+                      "lines/s / same-run key-per-line lines/s counting its flush and "
+                      "compactions");
+      report->SetTolerance(name + "ratio_to_key_per_line_settled", 0.35);
+    }
+    if (parse_ack_rate_ > 0) {
+      report->Set(name + "ratio_to_parse_ack", rate / parse_ack_rate_, "x", Better::kHigher,
+                  Gate::kRatio,
+                  what +
+                      "lines/s / same-run parse-and-ack entries/s (target >= 0.5 with "
+                      "interval)");
+      report->SetTolerance(name + "ratio_to_parse_ack", 0.5);
+    }
+    if (run->server_cpu_seconds >= 0) {
+      report->Set(name + "server_cpu_us_per_line", run->server_cpu_seconds * 1e6 / lines, "us/line",
+                  Better::kLower, Gate::kAbsolute,
+                  what + "server CPU per line (target <= 1 with interval)");
+      if (key_per_line_cpu_us_ > 0) {
+        report->Set(name + "server_cpu_ratio_to_key_per_line",
+                    key_per_line_cpu_us_ / (run->server_cpu_seconds * 1e6 / lines), "x",
+                    Better::kHigher, Gate::kRatio,
+                    what + "key-per-line CPU per line / collector CPU per line");
+        report->SetTolerance(name + "server_cpu_ratio_to_key_per_line", 0.35);
+      }
+      if (parse_ack_cpu_us_ > 0) {
+        report->Set(name + "server_cpu_ratio_to_parse_ack",
+                    parse_ack_cpu_us_ / (run->server_cpu_seconds * 1e6 / lines), "x",
+                    Better::kHigher, Gate::kRatio,
+                    what + "parse-and-ack server CPU per entry / collector CPU per line");
+        report->SetTolerance(name + "server_cpu_ratio_to_parse_ack", 0.5);
+      }
     }
     return absl::OkStatus();
   }
@@ -292,12 +390,12 @@ class Run {
     report->Set("ceiling.key_per_line_lines_per_sec", key_per_line_rate_, "lines/s",
                 Better::kHigher, Gate::kAbsolute,
                 "plain RocksDB WriteBatch loop, one key per line (same run, same entries)");
-    report->Set("ceiling.key_per_line_settled_lines_per_sec",
-                lines / absl::ToDoubleSeconds(result->write_and_settle_time), "lines/s",
+    key_per_line_settled_rate_ = lines / absl::ToDoubleSeconds(result->write_and_settle_time);
+    report->Set("ceiling.key_per_line_settled_lines_per_sec", key_per_line_settled_rate_, "lines/s",
                 Better::kHigher, Gate::kAbsolute, "the same, counting flush and compactions");
     key_per_line_cpu_us_ = result->cpu_seconds * 1e6 / lines;
-    report->Set("ceiling.key_per_line_cpu_us_per_line", key_per_line_cpu_us_,
-                "us/line", Better::kLower, Gate::kAbsolute, "CPU of the loop and RocksDB");
+    report->Set("ceiling.key_per_line_cpu_us_per_line", key_per_line_cpu_us_, "us/line",
+                Better::kLower, Gate::kAbsolute, "CPU of the loop and RocksDB");
     report->Set("ceiling.key_per_line_bytes_per_line", key_per_line_bytes_, "B/line",
                 Better::kLower, Gate::kSize, "its SST bytes per line after full compaction");
     return absl::OkStatus();
@@ -356,11 +454,10 @@ class Run {
     const double lines = static_cast<double>(std::max<uint64_t>(full.acked, 1));
     fieldlog_rate_ = lines / seconds;
     if (result->acked != fleet_->total_lines()) {
-      problems_.push_back(absl::StrCat(result->acked, " of ", fleet_->total_lines(),
-                                       " lines acknowledged",
-                                       result->timed_out ? " (timed out)" : "",
-                                       result->last_agent_error.empty()
-                                           ? ""
+      problems_.push_back(absl::StrCat(
+          result->acked, " of ", fleet_->total_lines(), " lines acknowledged",
+          result->timed_out ? " (timed out)" : "",
+          result->last_agent_error.empty() ? ""
                                            : absl::StrCat("; agent: ", result->last_agent_error)));
     }
     if (result->rejected > 0 || result->dropped > 0) {
@@ -372,8 +469,7 @@ class Run {
     report->conditions()["workers_threads_before_load"] = result->idle_threads;
     report->conditions()["workers_rss_mb_before_load"] =
         static_cast<double>(result->idle_rss_bytes) / (1 << 20);
-    report->Set("ingest.lines_per_sec", fieldlog_rate_, "lines/s", Better::kHigher,
-                Gate::kAbsolute,
+    report->Set("ingest.lines_per_sec", fieldlog_rate_, "lines/s", Better::kHigher, Gate::kAbsolute,
                 "full speed, end to end: agent -> gRPC -> collector -> RocksDB WAL -> ack");
     report->Set("ingest.mb_per_sec", fieldlog_rate_ * text_bytes_per_line_ / 1e6, "MB/s",
                 Better::kHigher, Gate::kAbsolute, "of log text (tag + message)");
@@ -416,36 +512,35 @@ class Run {
                   static_cast<double>(result->server_peak_rss_bytes) / (1 << 20), "MiB",
                   Better::kLower, Gate::kAbsolute, "server VmHWM at the end of the ingest");
     }
-    report->Set("ingest.agents_cpu_us_per_line", full.workers_cpu_seconds * 1e6 / lines,
-                "us/line", Better::kLower, Gate::kAbsolute,
+    report->Set("ingest.agents_cpu_us_per_line", full.workers_cpu_seconds * 1e6 / lines, "us/line",
+                Better::kLower, Gate::kAbsolute,
                 "CPU of the simulated devices (agents, gRPC client, driver) per line");
     report->Set("ingest.worker_peak_rss_mb",
                 static_cast<double>(result->workers_peak_rss_bytes) / (1 << 20), "MiB",
                 Better::kLower, Gate::kAbsolute, "largest bench worker VmHWM");
-    report->Set("ingest.full_speed_log_to_ack_p50_ms", full.log_to_ack_us.Quantile(0.5) / 1e3,
-                "ms", Better::kLower, Gate::kAbsolute,
+    report->Set("ingest.full_speed_log_to_ack_p50_ms", full.log_to_ack_us.Quantile(0.5) / 1e3, "ms",
+                Better::kLower, Gate::kAbsolute,
                 "Append() -> acknowledged at full speed: mostly the queue the load builds");
     if (result->steady.acked > 0) {
       const IngestPart& steady = result->steady;
-      report->Set("ingest.steady_lines_per_sec",
-                  static_cast<double>(steady.acked) / absl::ToDoubleSeconds(steady.elapsed),
-                  "lines/s", Better::kHigher, Gate::kAbsolute,
-                  absl::StrFormat("the steady part, asked for %s lines/s (%.0f%% of full speed)",
-                                  HumanNumber(result->steady_target_rate),
-                                  flags_.steady_load * 100));
+      report->Set(
+          "ingest.steady_lines_per_sec",
+          static_cast<double>(steady.acked) / absl::ToDoubleSeconds(steady.elapsed), "lines/s",
+          Better::kHigher, Gate::kAbsolute,
+          absl::StrFormat("the steady part, asked for %s lines/s (%.0f%% of full speed)",
+                          HumanNumber(result->steady_target_rate), flags_.steady_load * 100));
       if (result->ack_round_trip_us.count() > 0) {
         const Histogram& rtt = result->ack_round_trip_us;
         report->Set("ingest.ack_latency_p50_ms", rtt.Quantile(0.5) / 1e3, "ms", Better::kLower,
                     Gate::kAbsolute,
                     absl::StrCat("steady load: ", result->probe_batch_lines,
                                  "-line batch sent -> its Ack (", rtt.count(), " probes)"));
-        report->Set("ingest.ack_latency_p99_ms", rtt.Quantile(0.99) / 1e3, "ms",
-                    Better::kLower, Gate::kAbsolute, "");
-        report->Set("ingest.ack_latency_p999_ms", rtt.Quantile(0.999) / 1e3, "ms",
-                    Better::kLower, Gate::kAbsolute, "");
+        report->Set("ingest.ack_latency_p99_ms", rtt.Quantile(0.99) / 1e3, "ms", Better::kLower,
+                    Gate::kAbsolute, "");
+        report->Set("ingest.ack_latency_p999_ms", rtt.Quantile(0.999) / 1e3, "ms", Better::kLower,
+                    Gate::kAbsolute, "");
       }
-      const double steady_lines =
-          static_cast<double>(steady.acked + result->probe_lines);
+      const double steady_lines = static_cast<double>(steady.acked + result->probe_lines);
       if (result->steady_server_cpu_seconds >= 0) {
         report->Set("ingest.steady_server_cpu_us_per_line",
                     result->steady_server_cpu_seconds * 1e6 / steady_lines, "us/line",
@@ -480,8 +575,8 @@ class Run {
     report->Set("storage.meta_and_index_bytes_per_line",
                 static_cast<double>(result->meta_bytes + result->index_bytes) / lines, "B/line",
                 Better::kLower, Gate::kSize, "of which block metas, devices, users");
-    report->Set("storage.raw_text_bytes_per_line", text_bytes_per_line_, "B/line",
-                Better::kLower, Gate::kSize, "the lines' text as logged (tag + message)");
+    report->Set("storage.raw_text_bytes_per_line", text_bytes_per_line_, "B/line", Better::kLower,
+                Gate::kSize, "the lines' text as logged (tag + message)");
     report->Set("storage.compression_ratio", text_bytes_per_line_ / fieldlog_bytes_, "x",
                 Better::kHigher, Gate::kRatio, "raw text bytes / bytes on disk");
     if (key_per_line_bytes_ > 0) {
@@ -516,10 +611,10 @@ class Run {
                 Gate::kAbsolute, "a user's newest 500 lines, across her devices");
     report->Set("query.user_page_p99_ms", ms(result->user_page_us, 0.99), "ms", Better::kLower,
                 Gate::kAbsolute, "");
-    report->Set("query.device_page_p50_ms", ms(result->device_page_us, 0.5), "ms",
-                Better::kLower, Gate::kAbsolute, "a device's newest 500 lines");
-    report->Set("query.device_page_p99_ms", ms(result->device_page_us, 0.99), "ms",
-                Better::kLower, Gate::kAbsolute, "");
+    report->Set("query.device_page_p50_ms", ms(result->device_page_us, 0.5), "ms", Better::kLower,
+                Gate::kAbsolute, "a device's newest 500 lines");
+    report->Set("query.device_page_p99_ms", ms(result->device_page_us, 0.99), "ms", Better::kLower,
+                Gate::kAbsolute, "");
     report->Set("query.device_day_lines_per_sec",
                 static_cast<double>(result->device_day_lines) /
                     std::max(1e-9, absl::ToDoubleSeconds(result->device_day_time)),
@@ -543,12 +638,14 @@ class Run {
   const Flags& flags_;
   bool progress_ = false;
   std::unique_ptr<Fleet> fleet_;
+  std::vector<StreamPlan> plans_;  // see Plans()
   std::string work_dir_;
   bool owns_work_dir_ = false;
   std::unique_ptr<ServerUnderTest> server_;
   AppCredentials app_;
   double text_bytes_per_line_ = 0;
   double parse_ack_rate_ = 0;
+  double key_per_line_settled_rate_ = 0;
   double key_per_line_rate_ = 0;
   double key_per_line_bytes_ = 0;
   double key_per_line_cpu_us_ = 0;
@@ -627,16 +724,26 @@ int Main(int argc, char** argv) {
   app.add_option("--server-pid", flags.server_pid, "With --server: its pid, to read its CPU");
   app.add_option("--server-bin", flags.server_bin,
                  "fieldlog-server to start (default: next to fieldlog-bench)");
-  app.add_option("--sync", flags.sync, "The started server's --sync policy")
-      ->capture_default_str();
+  app.add_option("--sync", flags.sync, "The started server's --sync policy")->capture_default_str();
   app.add_option("--server-arg", flags.server_args,
                  "An extra flag for the started server (repeat for more), e.g. "
                  "--server-arg=--ingest-threads=2");
-  app.add_option("--work-dir", flags.work_dir, "Where the server's data and scratch files go "
-                                               "(default: a new directory under $TMPDIR)");
+  app.add_option("--work-dir", flags.work_dir,
+                 "Where the server's data and scratch files go "
+                 "(default: a new directory under $TMPDIR)");
   app.add_flag("--keep", flags.keep, "Keep the temporary work directory");
   app.add_flag("--no-parse-ack", flags.no_parse_ack, "Skip the parse-and-ack reference");
   app.add_flag("--no-ceiling", flags.no_ceiling, "Skip the key-per-line ceiling");
+  app.add_flag("--no-collector", flags.no_collector,
+               "Skip the collector phase (the server fed pre-encoded batches per --sync policy)");
+  app.add_option("--collector-sync", flags.collector_sync,
+                 "The --sync policies the collector phase measures, in order")
+      ->check(CLI::IsMember({"none", "batch", "interval"}))
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--stream-lanes", flags.stream_lanes,
+                 "Streams open at once in the parse-and-ack and collector phases")
+      ->capture_default_str();
   app.add_flag("--no-storage", flags.no_storage, "Skip compaction and the storage figures");
   app.add_flag("--no-queries", flags.no_queries, "Skip the query phase");
   app.add_flag("--no-app-text", flags.no_app_text, "Skip the app-wide text search");

@@ -19,6 +19,14 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+void FillEntry(const LineView& line, uint64_t seq, v1::Entry* entry) {
+  entry->set_seq(seq);
+  entry->set_time_unix_micros(line.time_us);
+  entry->set_level(line.level);
+  entry->set_tag(line.tag.data(), line.tag.size());
+  entry->set_message(line.message.data(), line.message.size());
+}
+
 LineView GeneratedLines::operator[](size_t i) const {
   const Ref& r = refs_[i];
   return {static_cast<v1::Level>(r.level),
@@ -56,8 +64,8 @@ std::string Fleet::UserId(int user) const {
 
 bool Fleet::IsRare(int device, int line) const {
   if (spec_.rare_every <= 0) return false;
-  const uint64_t h = Mix(spec_.seed ^ Mix((static_cast<uint64_t>(device) << 32) |
-                                          static_cast<uint32_t>(line)));
+  const uint64_t h =
+      Mix(spec_.seed ^ Mix((static_cast<uint64_t>(device) << 32) | static_cast<uint32_t>(line)));
   return h % static_cast<uint64_t>(spec_.rare_every) == 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include "absl/strings/string_view.h"
 #include "fieldlog/v1/common.pb.h"
+#include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog::bench {
 
@@ -51,6 +52,9 @@ struct LineView {
   absl::string_view message;
   int64_t time_us;  // the device's clock
 };
+
+// `line` as the agent would send it, with sequence number `seq`.
+void FillEntry(const LineView& line, uint64_t seq, v1::Entry* entry);
 
 // One device's lines, in order, in one arena (a few hundred thousand lines
 // fit in tens of MB without a string per line).

@@ -31,7 +31,7 @@ double CpuSeconds() {
 // Every device's serialized entries, back to back, with offsets.
 struct Values {
   std::string arena;
-  std::vector<uint64_t> offsets;  // per line, plus one past the end
+  std::vector<uint64_t> offsets;       // per line, plus one past the end
   std::vector<uint64_t> device_first;  // index of each device's first line
 };
 
@@ -42,12 +42,7 @@ Values Serialize(const Fleet& fleet, int devices) {
     values.device_first.push_back(values.offsets.size());
     const GeneratedLines lines = fleet.Lines(d);
     for (size_t i = 0; i < lines.size(); ++i) {
-      const LineView line = lines[i];
-      entry.set_seq(i + 1);
-      entry.set_time_unix_micros(line.time_us);
-      entry.set_level(line.level);
-      entry.set_tag(line.tag.data(), line.tag.size());
-      entry.set_message(line.message.data(), line.message.size());
+      FillEntry(lines[i], i + 1, &entry);
       values.offsets.push_back(values.arena.size());
       entry.AppendToString(&values.arena);
     }

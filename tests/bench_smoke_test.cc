@@ -40,8 +40,7 @@ class BenchSmokeTest : public ::testing::Test {
     report_path_ = new std::string(dir_->path() + "/report.json");
     result_ = new ProcessResult(RunProcess(
         {Bench(), "--devices", "12", "--lines-per-device", "300", "--steady-lines", "60",
-         "--workers", "2", "--query-repeats", "3", "--progress", "never", "--json",
-         *report_path_},
+         "--workers", "2", "--query-repeats", "3", "--progress", "never", "--json", *report_path_},
         "", {}, std::chrono::seconds(180)));
   }
   static void TearDownTestSuite() {
@@ -61,7 +60,8 @@ ProcessResult* BenchSmokeTest::result_ = nullptr;
 
 TEST_F(BenchSmokeTest, RunsEveryPhaseAndPrintsTheTable) {
   ASSERT_EQ(result_->exit_code, 0) << result_->out << result_->err;
-  for (const char* section : {"reference.", "ceiling.", "ingest.", "storage.", "query."}) {
+  for (const char* section :
+       {"reference.", "ceiling.", "collector.", "ingest.", "storage.", "query."}) {
     EXPECT_NE(result_->out.find(section), std::string::npos) << section << "\n" << result_->out;
   }
   // No progress bar when asked for none (and ctest's output is no terminal).
@@ -85,9 +85,11 @@ TEST_F(BenchSmokeTest, JsonCarriesTheNamedFiguresWithUnitsAndConditions) {
   for (const char* name :
        {"ingest.lines_per_sec", "ingest.ratio_to_key_per_line", "ingest.ratio_to_parse_ack",
         "ingest.server_cpu_us_per_line", "storage.bytes_per_line", "query.user_page_p99_ms",
-        "query.device_day_lines_per_sec", "ingest.ack_latency_p99_ms",
-        "ingest.server_peak_rss_mb", "reference.parse_ack_entries_per_sec",
-        "ceiling.key_per_line_lines_per_sec"}) {
+        "query.device_day_lines_per_sec", "ingest.ack_latency_p99_ms", "ingest.server_peak_rss_mb",
+        "reference.parse_ack_entries_per_sec", "ceiling.key_per_line_lines_per_sec",
+        "collector.none.lines_per_sec", "collector.batch.server_cpu_us_per_line",
+        "collector.interval.ratio_to_key_per_line", "collector.interval.ratio_to_parse_ack",
+        "collector.interval.server_cpu_us_per_line"}) {
     SCOPED_TRACE(name);
     ASSERT_TRUE(figures.contains(name));
     const nlohmann::json& f = figures[name];
@@ -101,6 +103,9 @@ TEST_F(BenchSmokeTest, JsonCarriesTheNamedFiguresWithUnitsAndConditions) {
   EXPECT_EQ(figures["ingest.ratio_to_key_per_line"]["gate"], "ratio");
   EXPECT_EQ(figures["storage.bytes_per_line"]["gate"], "size");
   EXPECT_EQ(figures["ingest.lines_per_sec"]["gate"], "absolute");
+  // The collector phase ran once per sync policy, in the order asked for.
+  EXPECT_EQ(conditions["options"]["collector_sync"],
+            nlohmann::json::array({"none", "batch", "interval"}));
 }
 
 TEST_F(BenchSmokeTest, CompareExitsNonZeroOnlyPastTheToleranceOfGatedFigures) {
@@ -136,10 +141,10 @@ TEST_F(BenchSmokeTest, CompareExitsNonZeroOnlyPastTheToleranceOfGatedFigures) {
   const std::string smaller_path = dir_->path() + "/smaller.json";
   WriteJson(smaller_path, smaller);
   EXPECT_EQ(RunProcess({Bench(), "--from-json", run, "--compare", smaller_path}).exit_code, 1);
-  EXPECT_EQ(RunProcess({Bench(), "--from-json", run, "--compare", smaller_path, "--tolerance",
-                        "1.5"})
-                .exit_code,
-            0);
+  EXPECT_EQ(
+      RunProcess({Bench(), "--from-json", run, "--compare", smaller_path, "--tolerance", "1.5"})
+          .exit_code,
+      0);
 
   // An absolute rate ten times higher in the baseline only informs...
   nlohmann::json faster = ReadJson(run);
@@ -149,10 +154,9 @@ TEST_F(BenchSmokeTest, CompareExitsNonZeroOnlyPastTheToleranceOfGatedFigures) {
   WriteJson(faster_path, faster);
   EXPECT_EQ(RunProcess({Bench(), "--from-json", run, "--compare", faster_path}).exit_code, 0);
   // ...unless every figure gates.
-  EXPECT_EQ(
-      RunProcess({Bench(), "--from-json", run, "--compare", faster_path, "--gate", "all"})
-          .exit_code,
-      1);
+  EXPECT_EQ(RunProcess({Bench(), "--from-json", run, "--compare", faster_path, "--gate", "all"})
+                .exit_code,
+            1);
 }
 
 TEST(BenchFlagsTest, BadFlagsAndFilesExitTwo) {
