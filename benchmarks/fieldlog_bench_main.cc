@@ -358,7 +358,9 @@ class Run {
                       "interval)");
       report->SetTolerance(name + "ratio_to_parse_ack", 0.5);
     }
-    if (run->server_cpu_seconds >= 0) {
+    // /proc counts CPU in 10 ms ticks: a run too short to register one has
+    // no CPU figure rather than a zero.
+    if (run->server_cpu_seconds > 0) {
       report->Set(name + "server_cpu_us_per_line", run->server_cpu_seconds * 1e6 / lines, "us/line",
                   Better::kLower, Gate::kAbsolute,
                   what + "server CPU per line (target <= 1 with interval)");

@@ -87,9 +87,9 @@ TEST_F(BenchSmokeTest, JsonCarriesTheNamedFiguresWithUnitsAndConditions) {
         "ingest.server_cpu_us_per_line", "storage.bytes_per_line", "query.user_page_p99_ms",
         "query.device_day_lines_per_sec", "ingest.ack_latency_p99_ms", "ingest.server_peak_rss_mb",
         "reference.parse_ack_entries_per_sec", "ceiling.key_per_line_lines_per_sec",
-        "collector.none.lines_per_sec", "collector.batch.server_cpu_us_per_line",
+        "collector.none.lines_per_sec", "collector.batch.mb_per_sec",
         "collector.interval.ratio_to_key_per_line", "collector.interval.ratio_to_parse_ack",
-        "collector.interval.server_cpu_us_per_line"}) {
+        "collector.interval.wire_mb_per_sec"}) {
     SCOPED_TRACE(name);
     ASSERT_TRUE(figures.contains(name));
     const nlohmann::json& f = figures[name];
