@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "query/block_scan.h"
 #include "query/row_filter.h"
 #include "query/search.h"
 #include "store/reader.h"
@@ -16,11 +17,12 @@ namespace {
 
 // Calls `visit` for every block of the scope (a device, a user's devices, or
 // the whole app when both are empty) that meets [from_us, to_us) and may
-// hold a row `filter` accepts. Blocks of one device come one after another.
-absl::Status ForEachBlock(
-    const store::Store& store, const store::AppRecord& app, absl::string_view user_id,
-    absl::string_view device_id, int64_t from_us, int64_t to_us, const RowFilter& filter,
-    const std::function<void(absl::string_view device, const store::BlockReader&)>& visit) {
+// hold a row `filter` accepts, on up to `workers` threads (see ScanBlocks).
+absl::Status ForEachBlock(const store::Store& store, const store::AppRecord& app,
+                          absl::string_view user_id, absl::string_view device_id, int64_t from_us,
+                          int64_t to_us, const RowFilter& filter, size_t workers,
+                          const std::function<void(size_t worker, absl::string_view device,
+                                                   const store::BlockReader&)>& visit) {
   store::Reader reader(store);
   std::vector<store::AppBlockRef> blocks;
   if (device_id.empty() && user_id.empty()) {
@@ -49,15 +51,34 @@ absl::Status ForEachBlock(
       }
     }
   }
-  for (const store::AppBlockRef& ref : blocks) {
-    if (!filter.BlockMayMatch(ref.block.meta)) continue;
-    absl::StatusOr<store::BlockReader> block =
-        reader.ReadBlock(app.app_id(), ref.device_id, ref.block.first_seq);
-    if (!block.ok()) return block.status();
-    visit(ref.device_id, *block);
-  }
-  return absl::OkStatus();
+  std::erase_if(
+      blocks, [&](const store::AppBlockRef& ref) { return !filter.BlockMayMatch(ref.block.meta); });
+  return ScanBlocks(store, reader, app.app_id(), blocks, workers, visit);
 }
+
+// Matching lines of one (device, user) pair.
+struct PairCounts {
+  uint64_t lines = 0;
+  int64_t first_us = 0;
+  int64_t last_us = 0;
+  uint64_t last_seq = 0;  // of the line at last_us
+
+  void Merge(const PairCounts& o) {
+    lines += o.lines;
+    first_us = std::min(first_us, o.first_us);
+    if (std::tie(o.last_us, o.last_seq) > std::tie(last_us, last_seq)) {
+      last_us = o.last_us;
+      last_seq = o.last_seq;
+    }
+  }
+};
+
+// What one scan worker found.
+struct WorkerCounts {
+  uint64_t scanned = 0;
+  uint64_t matching = 0;
+  absl::flat_hash_map<std::pair<std::string, std::string>, PairCounts> pairs;
+};
 
 int64_t Cutoff(const store::Store& store, const store::AppRecord& app, int64_t now_us) {
   return store.retention().CutoffMicros(app.app_id(), now_us);
@@ -104,7 +125,7 @@ absl::StatusOr<v1::StatsResponse> ComputeStats(const store::Store& store,
   if (!filter.ok()) return filter.status();
   absl::Status status = ForEachBlock(
       store, app, request.user_id(), request.device_id(), std::max(previous_from, cutoff), to,
-      *filter, [&](absl::string_view, const store::BlockReader& block) {
+      *filter, /*workers=*/1, [&](size_t, absl::string_view, const store::BlockReader& block) {
         for (size_t row = 0; row < block.size(); ++row) {
           const int64_t t = block.time_us(row);
           if (t < previous_from || t >= to || t < cutoff) continue;
@@ -176,51 +197,84 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
   absl::StatusOr<RowFilter> filter = RowFilter::Make(*filters);
   if (!filter.ok()) return filter.status();
 
-  v1::AffectedResponse response;
-  absl::flat_hash_map<std::string, v1::AffectedUser> users;
-  absl::flat_hash_map<std::string, std::string> last_device_of_user;
-  absl::flat_hash_map<std::string, v1::AffectedDevice> devices;
-  uint64_t scanned = 0, matching = 0;
+  // Each worker counts matching lines per (device, user) pair on its own;
+  // the pairs are merged at the end. Matching lines are few, so the maps are
+  // small whatever the number of lines scanned.
+  const size_t workers = DefaultScanWorkers();
+  std::vector<WorkerCounts> counts(workers);
+  // A RowFilter keeps scratch space: one copy per worker.
+  const std::vector<RowFilter> worker_filters(workers, *filter);
   if (from < to) {
-    absl::Status status =
-        ForEachBlock(store, app, "", "", from, to, *filter,
-                     [&](absl::string_view device_id, const store::BlockReader& block) {
-                       for (size_t row = 0; row < block.size(); ++row) {
-                         ++scanned;
-                         const int64_t t = block.time_us(row);
-                         if (t < from || t >= to || !filter->Matches(block, row)) continue;
-                         ++matching;
-                         const absl::string_view user_id = block.user_id(row);
-                         v1::AffectedDevice& device = devices[device_id];
-                         if (device.lines() == 0) {
-                           device.set_device_id(std::string(device_id));
-                           device.set_first_unix_micros(t);
-                         }
-                         device.set_lines(device.lines() + 1);
-                         device.set_first_unix_micros(std::min(device.first_unix_micros(), t));
-                         if (t >= device.last_unix_micros()) {
-                           device.set_last_unix_micros(t);
-                           device.set_user_id(std::string(user_id));
-                         }
-                         if (user_id.empty()) continue;
-                         v1::AffectedUser& user = users[user_id];
-                         if (user.lines() == 0) {
-                           user.set_user_id(std::string(user_id));
-                           user.set_first_unix_micros(t);
-                         }
-                         user.set_lines(user.lines() + 1);
-                         user.set_first_unix_micros(std::min(user.first_unix_micros(), t));
-                         user.set_last_unix_micros(std::max(user.last_unix_micros(), t));
-                         // A device's blocks come together, so a change of device is a new one.
-                         std::string& last_device = last_device_of_user[user_id];
-                         if (last_device != device_id) {
-                           last_device = std::string(device_id);
-                           user.set_devices(user.devices() + 1);
-                         }
-                       }
-                     });
+    absl::Status status = ForEachBlock(
+        store, app, "", "", from, to, *filter, workers,
+        [&](size_t worker, absl::string_view device_id, const store::BlockReader& block) {
+          WorkerCounts& mine = counts[worker];
+          mine.scanned += block.size();
+          for (size_t row = 0; row < block.size(); ++row) {
+            const int64_t t = block.time_us(row);
+            if (t < from || t >= to || !worker_filters[worker].Matches(block, row)) continue;
+            ++mine.matching;
+            PairCounts& pair =
+                mine.pairs[std::make_pair(std::string(device_id), std::string(block.user_id(row)))];
+            const uint64_t seq = block.seq(row);
+            if (pair.lines == 0 || t < pair.first_us) pair.first_us = t;
+            if (pair.lines == 0 || std::tie(t, seq) > std::tie(pair.last_us, pair.last_seq)) {
+              pair.last_us = t;
+              pair.last_seq = seq;
+            }
+            ++pair.lines;
+          }
+        });
     if (!status.ok()) return status;
   }
+
+  // Merge the workers' pairs, then fold them into devices and users.
+  uint64_t scanned = 0, matching = 0;
+  absl::flat_hash_map<std::pair<std::string, std::string>, PairCounts> pairs;
+  for (WorkerCounts& w : counts) {
+    scanned += w.scanned;
+    matching += w.matching;
+    for (auto& [key, c] : w.pairs) {
+      auto [it, inserted] = pairs.try_emplace(key, c);
+      if (!inserted) it->second.Merge(c);
+    }
+  }
+  absl::flat_hash_map<std::string, v1::AffectedUser> users;
+  absl::flat_hash_map<std::string, v1::AffectedDevice> devices;
+  // Per device, the (time, seq) of its latest matching line: its user is the
+  // device's user in the answer.
+  absl::flat_hash_map<std::string, std::pair<int64_t, uint64_t>> device_latest;
+  for (const auto& [key, c] : pairs) {
+    const auto& [device_id, user_id] = key;
+    v1::AffectedDevice& device = devices[device_id];
+    auto latest = device_latest.try_emplace(device_id, c.last_us, c.last_seq);
+    if (device.lines() == 0) {
+      device.set_device_id(device_id);
+      device.set_first_unix_micros(c.first_us);
+      device.set_last_unix_micros(c.last_us);
+      device.set_user_id(user_id);
+    } else {
+      device.set_first_unix_micros(std::min(device.first_unix_micros(), c.first_us));
+      if (std::make_pair(c.last_us, c.last_seq) > latest.first->second) {
+        latest.first->second = {c.last_us, c.last_seq};
+        device.set_last_unix_micros(c.last_us);
+        device.set_user_id(user_id);
+      }
+    }
+    device.set_lines(device.lines() + c.lines);
+    if (user_id.empty()) continue;
+    v1::AffectedUser& user = users[user_id];
+    if (user.lines() == 0) {
+      user.set_user_id(user_id);
+      user.set_first_unix_micros(c.first_us);
+      user.set_last_unix_micros(c.last_us);
+    }
+    user.set_lines(user.lines() + c.lines);
+    user.set_devices(user.devices() + 1);
+    user.set_first_unix_micros(std::min(user.first_unix_micros(), c.first_us));
+    user.set_last_unix_micros(std::max(user.last_unix_micros(), c.last_us));
+  }
+  v1::AffectedResponse response;
   response.set_scanned_lines(scanned);
   response.set_matching_lines(matching);
   response.set_total_users(static_cast<uint32_t>(users.size()));

@@ -45,6 +45,13 @@ absl::Status QueryHandlers::Audit(const Caller& caller, const ReadAccess& access
 
 absl::StatusOr<v1::SearchResponse> QueryHandlers::Search(const Caller& caller,
                                                          const v1::SearchRequest& request) {
+  v1::SearchResponse response;
+  if (absl::Status s = SearchInto(caller, request, &response); !s.ok()) return s;
+  return response;
+}
+
+absl::Status QueryHandlers::SearchInto(const Caller& caller, const v1::SearchRequest& request,
+                                       v1::SearchResponse* response) {
   absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
   if (!access.ok()) return access.status();
   absl::StatusOr<SearchSpec> spec = MakeSearchSpec(request, access->app, NowUnixMicros());
@@ -54,12 +61,13 @@ absl::StatusOr<v1::SearchResponse> QueryHandlers::Search(const Caller& caller,
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<SearchResult> result = query::Search(*store_, *spec);
-  if (!result.ok()) return result.status();
-  v1::SearchResponse response;
-  for (v1::LogLine& line : result->lines) *response.add_lines() = std::move(line);
-  if (result->next) response.set_next_cursor(EncodeCursor(*result->next));
-  return response;
+  absl::StatusOr<SearchResult> result = query::Search(*store_, *spec, response->mutable_lines());
+  if (!result.ok()) {
+    response->Clear();
+    return result.status();
+  }
+  if (result->next) response->set_next_cursor(EncodeCursor(*result->next));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ReadAccess> QueryHandlers::AuthorizeTail(const Caller& caller,

@@ -29,6 +29,10 @@ class QueryHandlers {
 
   // One page of a search: its lines and, when more match, next_cursor.
   absl::StatusOr<v1::SearchResponse> Search(const Caller& caller, const v1::SearchRequest& request);
+  // The same, built in `response` (which may live on an arena: a page of
+  // thousands of lines is then built without an allocation per string).
+  absl::Status SearchInto(const Caller& caller, const v1::SearchRequest& request,
+                          v1::SearchResponse* response);
   absl::StatusOr<v1::ListDevicesResponse> ListDevices(const Caller& caller,
                                                       const v1::ListDevicesRequest& request);
   absl::StatusOr<v1::DeviceDetails> GetDevice(const Caller& caller,

@@ -19,12 +19,14 @@ struct Candidate {
   store::BlockMeta meta;
 };
 
+// A row kept for the page: where to find it, and its timeline key's parts.
+// Plain data, so the heap moves 32 bytes rather than reference counts.
 struct Row {
   int64_t time_us;
-  size_t device;
   uint64_t seq;
-  std::shared_ptr<const store::BlockReader> block;
-  size_t row;
+  uint32_t device;  // index into the (sorted) device list
+  uint32_t block;   // index into the blocks read
+  uint32_t row;
 };
 
 }  // namespace
@@ -41,21 +43,26 @@ absl::Status ResolveTimeRange(int64_t from_us, int64_t to_us, int64_t now_us, in
 
 void FillLogLine(const store::BlockReader& b, size_t row, absl::string_view app,
                  absl::string_view device_id, v1::LogLine* line) {
-  line->set_app(std::string(app));
-  line->set_device_id(std::string(device_id));
-  line->set_user_id(std::string(b.user_id(row)));
-  line->set_session_id(std::string(b.session_id(row)));
+  // Empty fields are left unset: proto3 sends nothing for them either way,
+  // and each set string costs an allocation off an arena.
+  const auto set = [](absl::string_view value, auto setter) {
+    if (!value.empty()) setter(value.data(), value.size());
+  };
+  set(app, [&](const char* d, size_t n) { line->set_app(d, n); });
+  set(device_id, [&](const char* d, size_t n) { line->set_device_id(d, n); });
+  set(b.user_id(row), [&](const char* d, size_t n) { line->set_user_id(d, n); });
+  set(b.session_id(row), [&](const char* d, size_t n) { line->set_session_id(d, n); });
   line->set_seq(b.seq(row));
   line->set_time_unix_micros(b.time_us(row));
   line->set_device_time_unix_micros(b.device_time_us(row));
   line->set_receive_time_unix_micros(b.receive_time_us(row));
   line->set_level(b.level(row));
   line->set_kind(b.kind(row));
-  line->set_tag(std::string(b.tag(row)));
-  line->set_message(std::string(b.message(row)));
-  line->set_file(std::string(b.file(row)));
+  set(b.tag(row), [&](const char* d, size_t n) { line->set_tag(d, n); });
+  set(b.message(row), [&](const char* d, size_t n) { line->set_message(d, n); });
+  set(b.file(row), [&](const char* d, size_t n) { line->set_file(d, n); });
   line->set_line(b.line(row));
-  line->set_function(std::string(b.function(row)));
+  set(b.function(row), [&](const char* d, size_t n) { line->set_function(d, n); });
   std::vector<store::AttributeView> attributes;
   b.Attributes(row, &attributes);
   for (const store::AttributeView& a : attributes)
@@ -95,7 +102,8 @@ absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
   return spec;
 }
 
-absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& requested) {
+absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& requested,
+                                    google::protobuf::RepeatedPtrField<v1::LogLine>* lines_out) {
   // Lines past the app's retention are never shown, even before compaction
   // has deleted them.
   SearchSpec spec = requested;
@@ -117,6 +125,8 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
     if (!user_devices.ok()) return user_devices.status();
     for (store::UserDevice& d : *user_devices) devices.push_back(std::move(d.device_id));
   }
+  // Sorted, so comparing device indexes orders rows as comparing ids would.
+  std::sort(devices.begin(), devices.end());
 
   // 2. Candidate blocks.
   std::vector<Candidate> candidates;
@@ -148,13 +158,23 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
   const auto key_of = [&](const Row& r) {
     return TimelineKey{r.time_us, devices[r.device], r.seq};
   };
-  // "a comes before b" in the requested direction.
-  const auto before = [&](const Row& a, const Row& b) {
-    return newest ? key_of(b) < key_of(a) : key_of(a) < key_of(b);
+  // Timeline order: (time, device id, seq), with device indexes standing in
+  // for ids (the list is sorted).
+  const auto less = [](const Row& a, const Row& b) {
+    if (a.time_us != b.time_us) return a.time_us < b.time_us;
+    if (a.device != b.device) return a.device < b.device;
+    return a.seq < b.seq;
   };
+  // "a comes before b" in the requested direction.
+  const auto before = [&](const Row& a, const Row& b) { return newest ? less(b, a) : less(a, b); };
   // Max-heap on `before`: the top is the row that would be dropped first.
   std::priority_queue<Row, std::vector<Row>, decltype(before)> best(before);
   const size_t keep = static_cast<size_t>(spec.limit) + 1;
+  // Blocks read, released once none of their rows is kept.
+  std::vector<std::unique_ptr<const store::BlockReader>> blocks;
+  std::vector<uint32_t> kept_rows;
+  std::optional<TimelineKey> cursor;
+  if (spec.cursor) cursor = spec.cursor->key();
 
   for (const Candidate& c : candidates) {
     if (best.size() == keep) {
@@ -163,26 +183,35 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
       if (!newest && c.meta.min_time_unix_micros() > worst) break;
       if (newest && c.meta.max_time_unix_micros() < worst) break;
     }
-    absl::StatusOr<store::BlockReader> block =
+    absl::StatusOr<store::BlockReader> read =
         reader.ReadBlock(spec.app.app_id(), devices[c.device], c.first_seq);
-    if (!block.ok()) return block.status();
-    auto shared = std::make_shared<const store::BlockReader>(*std::move(block));
+    if (!read.ok()) return read.status();
+    const uint32_t index = static_cast<uint32_t>(blocks.size());
+    blocks.push_back(std::make_unique<const store::BlockReader>(*std::move(read)));
+    kept_rows.push_back(0);
+    const store::BlockReader& block = *blocks.back();
     ++result.blocks_read;
-    for (size_t row = 0; row < shared->size(); ++row) {
-      ++result.rows_scanned;
-      const int64_t time = shared->time_us(row);
+    result.rows_scanned += block.size();
+    for (size_t row = 0; row < block.size(); ++row) {
+      const int64_t time = block.time_us(row);
       if (time < spec.from_us || time >= spec.to_us) continue;
-      Row candidate{time, c.device, shared->seq(row), shared, row};
-      if (spec.cursor) {
+      const Row candidate{time, block.seq(row), static_cast<uint32_t>(c.device), index,
+                          static_cast<uint32_t>(row)};
+      if (cursor) {
         const TimelineKey key = key_of(candidate);
-        const TimelineKey cursor = spec.cursor->key();
-        if (newest ? !(key < cursor) : !(cursor < key)) continue;
+        if (newest ? !(key < *cursor) : !(*cursor < key)) continue;
       }
       if (best.size() == keep && !before(candidate, best.top())) continue;
-      if (!filter->Matches(*shared, row)) continue;
-      best.push(std::move(candidate));
-      if (best.size() > keep) best.pop();
+      if (!filter->Matches(block, row)) continue;
+      best.push(candidate);
+      ++kept_rows[index];
+      if (best.size() > keep) {
+        const uint32_t dropped = best.top().block;
+        best.pop();
+        if (--kept_rows[dropped] == 0 && dropped != index) blocks[dropped].reset();
+      }
     }
+    if (kept_rows[index] == 0) blocks[index].reset();
   }
 
   // 4. The page, in order.
@@ -198,9 +227,17 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
     const Row& last = rows.back();
     result.next = Cursor{last.time_us, devices[last.device], last.seq, newest};
   }
-  result.lines.reserve(rows.size());
-  for (const Row& r : rows) {
-    FillLogLine(*r.block, r.row, spec.app.name(), devices[r.device], &result.lines.emplace_back());
+  if (lines_out != nullptr) {
+    lines_out->Reserve(lines_out->size() + static_cast<int>(rows.size()));
+    for (const Row& r : rows) {
+      FillLogLine(*blocks[r.block], r.row, spec.app.name(), devices[r.device], lines_out->Add());
+    }
+  } else {
+    result.lines.reserve(rows.size());
+    for (const Row& r : rows) {
+      FillLogLine(*blocks[r.block], r.row, spec.app.name(), devices[r.device],
+                  &result.lines.emplace_back());
+    }
   }
   return result;
 }

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "fieldlog/v1/query.pb.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "query/cursor.h"
 #include "query/row_filter.h"
 #include "store/catalog.h"
@@ -51,7 +52,7 @@ void FillLogLine(const store::BlockReader& block, size_t row, absl::string_view 
                  absl::string_view device_id, v1::LogLine* line);
 
 struct SearchResult {
-  std::vector<v1::LogLine> lines;
+  std::vector<v1::LogLine> lines;  // empty when Search was given lines_out
   // Set when more lines match after the last one returned.
   std::optional<Cursor> next;
   // How much work the query did, for benchmarks and slow-query logs.
@@ -64,7 +65,12 @@ struct SearchResult {
 absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
                                           const store::AppRecord& app, int64_t now_us);
 
-absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& spec);
+// The page; its lines go to `lines_out` when it is not null (appended, on
+// the field's arena if it has one: the gRPC service builds whole pages on
+// one arena) and to SearchResult::lines otherwise.
+absl::StatusOr<SearchResult> Search(
+    const store::Store& store, const SearchSpec& spec,
+    google::protobuf::RepeatedPtrField<v1::LogLine>* lines_out = nullptr);
 
 }  // namespace fieldlog::query
 

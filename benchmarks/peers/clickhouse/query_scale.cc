@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -81,6 +82,8 @@ struct Flags {
   int ch_batch = 100000;
   int ch_connections = 2;
   bool force_load = false;
+  // Empty: every question; else only these (names as in the table).
+  std::vector<std::string> only;
 };
 
 nlohmann::json SpecJson(const ScaleSpec& s) {
@@ -486,6 +489,36 @@ struct Question {
   Side fieldlog, clickhouse;
   uint64_t asked = 0;
   uint64_t agreed = 0;
+  // Server CPU over all of the question's queries (each server answers only
+  // its own): robust to the other load of a shared machine, unlike latency.
+  absl::Duration fieldlog_cpu, clickhouse_cpu;
+};
+
+// Adds each server's CPU since the last call to the question's.
+class CpuMeter {
+ public:
+  CpuMeter(pid_t fieldlog, pid_t clickhouse) : fieldlog_(fieldlog), clickhouse_(clickhouse) {
+    Read(&fl_, &ch_);
+  }
+  void Charge(Question* q) {
+    absl::Duration fl, ch;
+    Read(&fl, &ch);
+    q->fieldlog_cpu += fl - fl_;
+    q->clickhouse_cpu += ch - ch_;
+    fl_ = fl;
+    ch_ = ch;
+  }
+
+ private:
+  void Read(absl::Duration* fl, absl::Duration* ch) const {
+    const std::optional<ProcessUsage> f = ReadProcessUsage(fieldlog_);
+    const std::optional<ProcessUsage> c = ReadProcessUsage(clickhouse_);
+    *fl = f ? f->cpu : absl::ZeroDuration();
+    *ch = c ? c->cpu : absl::ZeroDuration();
+  }
+
+  pid_t fieldlog_, clickhouse_;
+  absl::Duration fl_, ch_;
 };
 
 template <typename F>
@@ -509,6 +542,11 @@ std::string UserDevicesSql(const std::string& user) {
 
 std::string RangeSql(int64_t from, int64_t to) {
   return absl::StrCat(" AND time_us >= ", from, " AND time_us < ", to);
+}
+
+bool Wanted(const Flags& flags, absl::string_view name) {
+  return flags.only.empty() ||
+         std::find(flags.only.begin(), flags.only.end(), name) != flags.only.end();
 }
 
 int Run(const Flags& flags) {
@@ -602,12 +640,14 @@ int Run(const Flags& flags) {
   }
 
   // Q1: a user's newest 500 lines, across her devices.
-  {
+  if (Wanted(flags, "user_newest_500")) {
     Question& q = questions.emplace_back();
     q.name = "user_newest_500";
     q.description = "a user's newest 500 lines (all her devices, merged)";
     q.target = "p99 < 10 ms, >= 10x";
     std::cerr << "query-scale: " << q.description << "\n";
+    CpuMeter meter((*server)->pid(), flags.ch_pid);
+    absl::Cleanup charge = [&] { meter.Charge(&q); };
     for (int u : users) {
       const std::string user = fleet.ids().UserId(u);
       v1::SearchRequest r;
@@ -635,12 +675,15 @@ int Run(const Flags& flags) {
   const int64_t day_from = spec.start_us + 3 * kDayUs;
   const int64_t day_to = day_from + kDayUs;
   for (int busy = 1; busy >= 0; --busy) {
+    if (!Wanted(flags, busy ? "device_day_busy" : "device_day_random")) continue;
     Question& q = questions.emplace_back();
     q.name = busy ? "device_day_busy" : "device_day_random";
     q.description = busy ? "a busy device's full day, oldest first, all pages"
                          : "a random device's full day, oldest first, all pages";
     q.target = busy ? "> 2 M lines/s, >= 10x" : ">= 10x";
     std::cerr << "query-scale: " << q.description << "\n";
+    CpuMeter meter((*server)->pid(), flags.ch_pid);
+    absl::Cleanup charge = [&] { meter.Charge(&q); };
     for (int i = 0; i < flags.samples; ++i) {
       int d;
       int64_t from = day_from, to = day_to;
@@ -672,13 +715,56 @@ int Run(const Flags& flags) {
     }
   }
 
+  // Q2b: a busy device's day searched for a text it logged a few times:
+  // every line of the day is scanned, few are returned, so lines/s here is
+  // the scan rate (lines of the day / time).
+  if (Wanted(flags, "device_day_grep")) {
+    Question& q = questions.emplace_back();
+    q.name = "device_day_grep";
+    q.description = absl::StrCat("a busy device's day searched for '", kAffectedText, "'");
+    q.target = "> 2 M lines/s, >= 10x";
+    std::cerr << "query-scale: " << q.description << "\n";
+    CpuMeter meter((*server)->pid(), flags.ch_pid);
+    absl::Cleanup charge = [&] { meter.Charge(&q); };
+    const std::vector<int>& heavy = fleet.heavy_devices();
+    for (int i = 0; i < flags.samples; ++i) {
+      const int d = heavy[static_cast<size_t>(i) % heavy.size()];
+      const int64_t from =
+          spec.start_us + static_cast<int64_t>(i / heavy.size()) % 6 * kDayUs + 3 * kHourUs;
+      const int64_t to = from + kDayUs;
+      const DeviceSchedule schedule = fleet.Schedule(d);
+      const uint64_t day_lines = static_cast<uint64_t>(
+          std::lower_bound(schedule.times.begin(), schedule.times.end(), to) -
+          std::lower_bound(schedule.times.begin(), schedule.times.end(), from));
+      const std::string device = fleet.ids().DeviceId(d);
+      v1::SearchRequest r;
+      r.set_device_id(device);
+      r.set_text(kAffectedText);
+      r.set_limit(500);
+      r.set_from_unix_micros(from);
+      r.set_to_unix_micros(to);
+      Answer a, b;
+      q.fieldlog.Add(Time([&] { a = fl.Search(r, true); }), day_lines);
+      q.clickhouse.Add(Time([&] {
+                         b = ch.Lines(absl::StrCat(
+                             FieldsSql(), " AND device_id = ", Quote(device), RangeSql(from, to),
+                             " AND positionCaseInsensitive(message, ", Quote(kAffectedText),
+                             ") > 0 ORDER BY time_us, seq LIMIT 500"));
+                       }),
+                       day_lines);
+      note(q, a == b, absl::StrCat(device, ": fieldlog ", a.lines, " lines, ClickHouse ", b.lines));
+    }
+  }
+
   // Q3: a regex over one user's week.
-  {
+  if (Wanted(flags, "user_week_regex")) {
     Question& q = questions.emplace_back();
     q.name = "user_week_regex";
     q.description = absl::StrCat("a regex over a user's week (", kUserRegex, "), newest 500");
     q.target = "";
     std::cerr << "query-scale: " << q.description << "\n";
+    CpuMeter meter((*server)->pid(), flags.ch_pid);
+    absl::Cleanup charge = [&] { meter.Charge(&q); };
     for (int u : users) {
       const std::string user = fleet.ids().UserId(u);
       v1::SearchRequest r;
@@ -745,6 +831,7 @@ int Run(const Flags& flags) {
     }
   }
   for (int by_regex = 0; by_regex < 2; ++by_regex) {
+    if (!Wanted(flags, by_regex ? "affected_hour_regex" : "affected_hour_text")) continue;
     Question& q = questions.emplace_back();
     q.name = by_regex ? "affected_hour_regex" : "affected_hour_text";
     q.description =
@@ -752,6 +839,8 @@ int Run(const Flags& flags) {
                  : absl::StrCat("affected users+devices, one hour, text '", kAffectedText, "'");
     q.target = "< 1 s, >= 5x";
     std::cerr << "query-scale: " << q.description << "\n";
+    CpuMeter meter((*server)->pid(), flags.ch_pid);
+    absl::Cleanup charge = [&] { meter.Charge(&q); };
     for (size_t h = 0; h < hours.size(); ++h) {
       const auto [from, to] = hours[h];
       AffectedAnswer a, b;
@@ -804,16 +893,21 @@ int Run(const Flags& flags) {
                    static_cast<double>(ch_load.bytes) / static_cast<double>(fleet.total_lines()),
                    ch_load.reused ? " (table reused from an earlier run)" : "")
             << "\n";
-  std::cout << absl::StrFormat("%-22s %6s | %9s %9s | %9s %9s | %7s %7s | %-22s %s\n", "question",
-                               "n", "fl p50", "fl p99", "CH p50", "CH p99", "x p50", "x p99",
-                               "target", "answers");
+  std::cout << absl::StrFormat("%-22s %6s | %9s %9s | %9s %9s | %7s %7s | %8s %8s %6s | %-22s %s\n",
+                               "question", "n", "fl p50", "fl p99", "CH p50", "CH p99", "x p50",
+                               "x p99", "fl CPU/q", "CH CPU/q", "x CPU", "target", "answers");
   nlohmann::ordered_json json_questions = nlohmann::ordered_json::array();
   for (const Question& q : questions) {
     const double f50 = ms(q.fieldlog.latency_us, 0.5), f99 = ms(q.fieldlog.latency_us, 0.99);
     const double c50 = ms(q.clickhouse.latency_us, 0.5), c99 = ms(q.clickhouse.latency_us, 0.99);
+    const double n = static_cast<double>(std::max<uint64_t>(1, q.asked));
+    const double fcpu = absl::ToDoubleMilliseconds(q.fieldlog_cpu) / n;
+    const double ccpu = absl::ToDoubleMilliseconds(q.clickhouse_cpu) / n;
     std::cout << absl::StrFormat(
-        "%-22s %6d | %7.2fms %7.2fms | %7.2fms %7.2fms | %6.1fx %6.1fx | %-22s %d/%d same\n",
-        q.name, q.asked, f50, f99, c50, c99, c50 / f50, c99 / f99, q.target, q.agreed, q.asked);
+        "%-22s %6d | %7.2fms %7.2fms | %7.2fms %7.2fms | %6.1fx %6.1fx | %6.2fms %6.2fms %5.1fx | "
+        "%-22s %d/%d same\n",
+        q.name, q.asked, f50, f99, c50, c99, c50 / f50, c99 / f99, fcpu, ccpu,
+        fcpu > 0 ? ccpu / fcpu : 0.0, q.target, q.agreed, q.asked);
     nlohmann::ordered_json j = {{"name", q.name},
                                 {"description", q.description},
                                 {"target", q.target},
@@ -823,9 +917,12 @@ int Run(const Flags& flags) {
                                 {"fieldlog_p99_ms", f99},
                                 {"clickhouse_p50_ms", c50},
                                 {"clickhouse_p99_ms", c99},
+                                {"fieldlog_server_cpu_ms_per_query", fcpu},
+                                {"clickhouse_server_cpu_ms_per_query", ccpu},
                                 {"fieldlog_lines", q.fieldlog.lines},
                                 {"clickhouse_lines", q.clickhouse.lines}};
     if (q.name.rfind("device_day", 0) == 0) {
+      // For device_day_grep, lines are the day's lines scanned, not returned.
       const double fl_rate =
           static_cast<double>(q.fieldlog.lines) / std::max(1e-9, Seconds(q.fieldlog.time));
       const double ch_rate =
@@ -841,8 +938,9 @@ int Run(const Flags& flags) {
     json_questions.push_back(j);
   }
   std::cout << "\n\"x\": ClickHouse's time / fieldlog's (above 1: fieldlog faster). "
-               "\"same\": answers identical (line counts and identities; affected counts equal "
-               "to the planted lines).\n";
+               "\"CPU/q\": the server's CPU per query (from /proc, over all of a question's "
+               "queries; robust to a busy machine).\n\"same\": answers identical (line counts "
+               "and identities; affected counts equal to the planted lines).\n";
   if (fl_usage) {
     std::cout << absl::StrFormat("fieldlog-server peak RSS %.0f MiB\n",
                                  static_cast<double>(fl_usage->peak_rss_bytes) / (1 << 20));
@@ -908,6 +1006,7 @@ int main(int argc, char** argv) {
   run->add_option("--load-threads", flags.load_threads)->capture_default_str();
   run->add_option("--ch-batch", flags.ch_batch, "Rows per ClickHouse INSERT")
       ->capture_default_str();
+  run->add_option("--only", flags.only, "Ask only these questions (names as in the table)");
   run->add_flag("--force-load", flags.force_load, "Load again even if a store of the spec exists");
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("free-port")) return PrintFreePort();
