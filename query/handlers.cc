@@ -1,6 +1,7 @@
 #include "query/handlers.h"
 
 #include <algorithm>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -56,15 +57,28 @@ absl::Status QueryHandlers::SearchInto(const Caller& caller, const v1::SearchReq
   if (!access.ok()) return access.status();
   absl::StatusOr<SearchSpec> spec = MakeSearchSpec(request, access->app, NowUnixMicros());
   if (!spec.ok()) return spec.status();
-  if (absl::Status s = Audit(caller, *access, "search", request.user_id(), request.device_id(),
-                             DescribeFilters(request));
-      !s.ok()) {
-    return s;
+  // No line may leave before the read is in the audit trail. When the store
+  // syncs, that is an fsync (a millisecond or more on these disks, more than
+  // a page of search), so the record is written while the search reads, and
+  // the page is returned only once both are done (and not at all if the
+  // record failed).
+  const auto audit = [&] {
+    return Audit(caller, *access, "search", request.user_id(), request.device_id(),
+                 DescribeFilters(request));
+  };
+  absl::Status audited;
+  std::thread auditor;
+  if (store_->options().sync == store::SyncPolicy::kNone) {
+    audited = audit();
+    if (!audited.ok()) return audited;
+  } else {
+    auditor = std::thread([&] { audited = audit(); });
   }
   absl::StatusOr<SearchResult> result = query::Search(*store_, *spec, response->mutable_lines());
-  if (!result.ok()) {
+  if (auditor.joinable()) auditor.join();
+  if (!audited.ok() || !result.ok()) {
     response->Clear();
-    return result.status();
+    return audited.ok() ? result.status() : audited;
   }
   if (result->next) response->set_next_cursor(EncodeCursor(*result->next));
   return absl::OkStatus();

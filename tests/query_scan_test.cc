@@ -4,7 +4,8 @@
 // once, affected counts equal a brute-force count whatever the number of
 // workers (a user on several devices, a device shared by two users), and
 // pages of a user with many equal times come out in (time, device, seq)
-// order without repeats or gaps.
+// order without repeats or gaps; on a syncing store, a search (whose audit
+// record is written while it reads) returns its page with the record written.
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -16,9 +17,11 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "query/analytics.h"
 #include "query/block_scan.h"
+#include "query/handlers.h"
 #include "query/search.h"
 #include "store/reader.h"
 #include "store/store.h"
@@ -40,6 +43,9 @@ struct Line {
 
 class QueryScanTest : public ::testing::Test {
  protected:
+  // A syncing store makes the search write its audit record concurrently.
+  virtual store::SyncPolicy sync() const { return store::SyncPolicy::kNone; }
+
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
            ("fieldlog-query-scan-" + std::to_string(::getpid()));
@@ -48,12 +54,14 @@ class QueryScanTest : public ::testing::Test {
     store::StoreOptions options;
     options.path = (dir_ / "db").string();
     options.default_retention_days = 0;
+    options.sync = sync();
     absl::StatusOr<std::unique_ptr<store::Store>> opened = store::Store::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status();
     store_ = *std::move(opened);
     absl::StatusOr<store::NewApp> app = store_->catalog().CreateApp("shop");
     ASSERT_TRUE(app.ok());
     app_ = app->app;
+    read_token_ = app->read_token;
     for (int d = 0; d < kDevices; ++d) {
       const std::string device = "device-" + std::to_string(100 + d);
       uint64_t seq = 0;
@@ -108,7 +116,13 @@ class QueryScanTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   store::AppRecord app_;
+  std::string read_token_;
   std::vector<Line> lines_;
+};
+
+class QueryScanSyncedTest : public QueryScanTest {
+ protected:
+  store::SyncPolicy sync() const override { return store::SyncPolicy::kEveryBatch; }
 };
 
 TEST_F(QueryScanTest, ScanBlocksVisitsEveryBlockOnceWhateverTheWorkers) {
@@ -235,6 +249,38 @@ TEST_F(QueryScanTest, UserPagesFollowTheTimelineOrderAcrossTiedDevices) {
     }
     EXPECT_EQ(got, want) << (newest ? "newest first" : "oldest first");
   }
+}
+
+TEST_F(QueryScanSyncedTest, ASearchReturnsItsPageWithItsAuditRecordWritten) {
+  query::QueryHandlers handlers(store_.get());
+  query::Caller caller{read_token_, "ipv4:127.0.0.1:5000"};
+  v1::SearchRequest request;
+  request.set_app("shop");
+  request.set_device_id("device-105");
+  request.set_from_unix_micros(kStart);
+  request.set_to_unix_micros(kStart + int64_t{3600} * 1'000'000);
+  request.set_limit(50);
+  const int64_t before = absl::ToUnixMicros(absl::Now());
+  absl::StatusOr<v1::SearchResponse> page = handlers.Search(caller, request);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->lines_size(), 50);
+  EXPECT_EQ(page->lines(0).device_id(), "device-105");
+  EXPECT_FALSE(page->next_cursor().empty());
+  store::Reader reader(*store_);
+  absl::StatusOr<std::vector<store::AuditRecord>> audit =
+      reader.ListAudit(app_.app_id(), before, std::numeric_limits<int64_t>::max(), 10);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ((*audit)[0].action(), "search");
+  EXPECT_EQ((*audit)[0].device_id(), "device-105");
+
+  // A refused read writes nothing and returns nothing.
+  query::Caller stranger{std::string("fl_rt_not-a-token"), "ipv4:127.0.0.1:5001"};
+  EXPECT_FALSE(handlers.Search(stranger, request).ok());
+  store::Reader after(*store_);
+  audit = after.ListAudit(app_.app_id(), before, std::numeric_limits<int64_t>::max(), 10);
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(audit->size(), 1u);
 }
 
 }  // namespace

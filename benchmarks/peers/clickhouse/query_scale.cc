@@ -82,6 +82,9 @@ struct Flags {
   int ch_batch = 100000;
   int ch_connections = 2;
   bool force_load = false;
+  // fieldlog-server's --sync: its default, interval, fsyncs the audit record
+  // every search writes; none leaves it in the OS cache.
+  std::string server_sync = "interval";
   // Empty: every question; else only these (names as in the table).
   std::vector<std::string> only;
 };
@@ -124,6 +127,22 @@ uint64_t DirectoryBytes(const std::string& path) {
   return bytes;
 }
 
+// The lines [first, end) of each block a device's schedule ends up in:
+// whole sessions (batches) until the block would stop growing in the writer.
+std::vector<std::pair<size_t, size_t>> BlockSpans(const DeviceSchedule& s) {
+  std::vector<std::pair<size_t, size_t>> spans;
+  for (size_t first = 0; first < s.times.size();) {
+    size_t end = first;
+    while (end < s.times.size() && end - first < kBlockTargetLines) {
+      const uint32_t session = s.session[end];
+      while (end < s.times.size() && s.session[end] == session) ++end;
+    }
+    spans.emplace_back(first, end);
+    first = end;
+  }
+  return spans;
+}
+
 // Writes the fleet into a fresh store under `server_dir`/db.
 FieldlogLoad LoadFieldlog(const ScaleFleet& fleet, const std::string& server_dir, int threads) {
   std::error_code ignored;
@@ -156,14 +175,7 @@ FieldlogLoad LoadFieldlog(const ScaleFleet& fleet, const std::string& server_dir
         const std::string device = fleet.ids().DeviceId(d);
         const std::string user = fleet.ids().UserId(fleet.ids().UserOf(d));
         const DeviceSchedule& s = lines.schedule;
-        size_t first = 0;
-        while (first < s.times.size()) {
-          // Whole sessions until the block would stop growing in the writer.
-          size_t end = first;
-          while (end < s.times.size() && end - first < kBlockTargetLines) {
-            const uint32_t session = s.session[end];
-            while (end < s.times.size() && s.session[end] == session) ++end;
-          }
+        for (const auto& [first, end] : BlockSpans(s)) {
           views.clear();
           for (size_t j = first; j < end; ++j) {
             store::EntryView v;
@@ -190,7 +202,6 @@ FieldlogLoad LoadFieldlog(const ScaleFleet& fleet, const std::string& server_dir
             return;
           }
           written += end - first;
-          first = end;
         }
         if (d % 10000 == 0) std::cerr << "query-scale:   device " << d << "\n";
       }
@@ -601,8 +612,8 @@ int Run(const Flags& flags) {
   if (ch_load.reused) std::cerr << "query-scale: reusing ClickHouse's table\n";
 
   const std::string binary = flags.server_bin;
-  absl::StatusOr<std::unique_ptr<ServerUnderTest>> server =
-      ServerUnderTest::Spawn(binary, server_dir, {"--sync", "none", "--http-listen", ""});
+  absl::StatusOr<std::unique_ptr<ServerUnderTest>> server = ServerUnderTest::Spawn(
+      binary, server_dir, {"--sync", flags.server_sync, "--http-listen", ""});
   if (!server.ok()) Fail("starting fieldlog-server", server.status());
   std::cerr << "query-scale: fieldlog-server on " << (*server)->address() << "\n";
 
@@ -801,11 +812,37 @@ int Run(const Flags& flags) {
     hours.emplace_back(from, from + kHourUs);
   }
   std::vector<AffectedAnswer> expected_text(hours.size()), expected_regex(hours.size());
+  struct {
+    uint64_t blocks = 0, read_blocks = 0, read_lines = 0, bitmap_blocks = 0, bitmap_lines = 0;
+  } layout;
   {
     std::vector<absl::flat_hash_set<int>> text_users(hours.size()), regex_users(hours.size()),
         text_devices(hours.size()), regex_devices(hours.size());
     for (int d = 0; d < fleet.devices(); ++d) {
       const DeviceSchedule s = fleet.Schedule(d);
+      // Which blocks an hour's scan reads: today every block whose
+      // [min, max] time meets the hour; with 64 time buckets per block meta,
+      // only those with a line in a bucket the hour meets.
+      for (const auto& [first, end] : BlockSpans(s)) {
+        ++layout.blocks;
+        const int64_t lo = s.times[first], hi = s.times[end - 1];
+        const int64_t width = (hi - lo) / 64 + 1;
+        uint64_t buckets = 0;
+        for (size_t j = first; j < end; ++j) buckets |= uint64_t{1} << ((s.times[j] - lo) / width);
+        for (const auto& [from, to] : hours) {
+          if (hi < from || lo >= to) continue;
+          layout.read_blocks += 1;
+          layout.read_lines += end - first;
+          const int64_t b0 = std::max<int64_t>(0, (from - lo) / width);
+          const int64_t b1 = std::min<int64_t>(63, (to - 1 - lo) / width);
+          const uint64_t wanted = (b1 >= 63 ? ~uint64_t{0} : (uint64_t{1} << (b1 + 1)) - 1) &
+                                  ~((uint64_t{1} << b0) - 1);
+          if ((buckets & wanted) != 0) {
+            layout.bitmap_blocks += 1;
+            layout.bitmap_lines += end - first;
+          }
+        }
+      }
       for (size_t j = 0; j < s.times.size(); ++j) {
         if (s.planted[j] != Planted::kPaymentTimeout && s.planted[j] != Planted::kPaymentDeclined) {
           continue;
@@ -880,9 +917,11 @@ int Run(const Flags& flags) {
                    fleet.total_lines(), fleet.devices(), fleet.heavy_devices().size(),
                    spec.heavy_lines_per_day, fleet.users())
             << absl::StrFormat(
+                   "fieldlog-server --sync %s; ClickHouse over HTTP, one query at a time\n"
                    "load: fieldlog %.0f s (generating + store::Writer, %d threads) + %.0f s "
                    "compaction, %.1f B/line%s\n",
-                   fl_load.load_seconds, flags.load_threads, fl_load.compact_seconds,
+                   flags.server_sync, fl_load.load_seconds, flags.load_threads,
+                   fl_load.compact_seconds,
                    static_cast<double>(fl_load.bytes) / static_cast<double>(fleet.total_lines()),
                    fl_load.reused ? " (store reused from an earlier run)" : "")
             << absl::StrFormat(
@@ -945,6 +984,16 @@ int Run(const Flags& flags) {
     std::cout << absl::StrFormat("fieldlog-server peak RSS %.0f MiB\n",
                                  static_cast<double>(fl_usage->peak_rss_bytes) / (1 << 20));
   }
+  if (!hours.empty()) {
+    const double n = static_cast<double>(hours.size());
+    std::cout << absl::StrFormat(
+        "affected, one hour: fieldlog reads %.0f of the %d blocks (%.0f lines) whose time range "
+        "meets the hour;\n  with 64 time buckets per block meta it would read %.0f blocks (%.0f "
+        "lines)\n",
+        static_cast<double>(layout.read_blocks) / n, layout.blocks,
+        static_cast<double>(layout.read_lines) / n, static_cast<double>(layout.bitmap_blocks) / n,
+        static_cast<double>(layout.bitmap_lines) / n);
+  }
   for (const std::string& p : problems) std::cout << "PROBLEM: " << p << "\n";
 
   if (!flags.json.empty()) {
@@ -1005,6 +1054,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--load-threads", flags.load_threads)->capture_default_str();
   run->add_option("--ch-batch", flags.ch_batch, "Rows per ClickHouse INSERT")
+      ->capture_default_str();
+  run->add_option("--server-sync", flags.server_sync,
+                  "fieldlog-server --sync (interval, its default, fsyncs each search's audit "
+                  "record)")
       ->capture_default_str();
   run->add_option("--only", flags.only, "Ask only these questions (names as in the table)");
   run->add_flag("--force-load", flags.force_load, "Load again even if a store of the spec exists");
