@@ -5,7 +5,9 @@
 // 1,000, the design fieldlog's blocks replace.
 //
 //   build/bin/store_bench [--benchmark_format=json]
+#include <ctime>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
@@ -52,6 +54,19 @@ struct Batch {
   }
 };
 
+// Eight batches of `lines` generated lines, to cycle through.
+std::vector<Batch> MakeBatches(LineGenerator& generator, size_t lines) {
+  std::vector<Batch> batches;
+  for (int i = 0; i < 8; ++i) batches.emplace_back(generator, lines, 1);
+  return batches;
+}
+
+std::vector<std::string> DeviceIds(int n) {
+  std::vector<std::string> devices;
+  for (int d = 0; d < n; ++d) devices.push_back("device-" + std::to_string(d * 7919));
+  return devices;
+}
+
 std::string TempPath(const char* name) {
   const char* base = std::getenv("TMPDIR");
   std::string path = std::string(base ? base : "/tmp") + "/fieldlog-bench-" + name + "-" +
@@ -64,6 +79,22 @@ uint64_t SstBytes(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family) {
   uint64_t bytes = 0;
   db->GetIntProperty(family, "rocksdb.total-sst-files-size", &bytes);
   return bytes;
+}
+
+// Encodes `batch` as one block per iteration; reports lines and bytes per line.
+void EncodeEachIteration(benchmark::State& state, store::BlockBuilder& builder,
+                         const Batch& batch) {
+  std::string payload;
+  store::BlockMeta meta;
+  for (auto _ : state) {
+    for (const store::EntryView& v : batch.views) builder.Add(v);
+    builder.Finish(&payload, &meta);
+    benchmark::DoNotOptimize(payload.data());
+  }
+  const auto lines = static_cast<int64_t>(batch.views.size());
+  state.SetItemsProcessed(state.iterations() * lines);
+  state.counters["bytes_per_line"] =
+      static_cast<double>(payload.size()) / static_cast<double>(lines);
 }
 
 void BM_BlockEncode(benchmark::State& state) {
@@ -119,17 +150,50 @@ void BM_BlockEncodeFleetShape(benchmark::State& state) {
     v.receive_time_us = (variant & 1) ? v.time_us : kBaseTime + 512 * step + 300'000;
   }
   store::BlockBuilder builder;
-  std::string payload;
-  store::BlockMeta meta;
-  for (auto _ : state) {
-    for (const store::EntryView& v : batch.views) builder.Add(v);
-    builder.Finish(&payload, &meta);
-    benchmark::DoNotOptimize(payload.data());
-  }
-  state.SetItemsProcessed(state.iterations() * 512);
-  state.counters["bytes_per_line"] = static_cast<double>(payload.size()) / 512;
+  EncodeEachIteration(state, builder, batch);
 }
 BENCHMARK(BM_BlockEncodeFleetShape)->DenseRange(0, 3);
+
+// Bytes per line and encoding cost by block size and zstd level, on the fleet
+// shape above (lines 33 s apart, batches of 512 received together): what
+// StoreOptions' ingest and settled levels are chosen from. Level 0 stores the
+// columns uncompressed.
+void BM_BlockCompressionLevel(benchmark::State& state) {
+  const auto lines = static_cast<size_t>(state.range(0));
+  const int level = static_cast<int>(state.range(1));
+  LineGenerator generator(5);
+  Batch batch(generator, lines, 1);
+  constexpr int64_t kStep = 33'000'000;
+  for (size_t i = 0; i < lines; ++i) {
+    store::EntryView& v = batch.views[i];
+    v.device_time_us = v.time_us = kBaseTime + static_cast<int64_t>(i) * kStep;
+    const auto batch_end = static_cast<int64_t>((i / 512 + 1) * 512);
+    v.receive_time_us = kBaseTime + batch_end * kStep + 300'000;
+  }
+  store::BlockBuilder builder(store::BlockEncoding{level, true});
+  EncodeEachIteration(state, builder, batch);
+}
+BENCHMARK(BM_BlockCompressionLevel)->ArgsProduct({{512, 4096}, {0, -1, 1, 3, 6, 9, 12, 19}});
+
+// Compaction's share of tiered compression: re-compressing an unsettled
+// 512-line block (written at level 1) at the settled level.
+void BM_SettleBlock(benchmark::State& state) {
+  const int level = static_cast<int>(state.range(0));
+  LineGenerator generator(6);
+  Batch batch(generator, 512, 1);
+  store::BlockBuilder builder(store::BlockEncoding{1, false});
+  for (const store::EntryView& v : batch.views) builder.Add(v);
+  std::string payload, settled;
+  store::BlockMeta meta;
+  builder.Finish(&payload, &meta);
+  for (auto _ : state) {
+    if (!store::SettleBlock(payload, level, &settled)) state.SkipWithError("not settled");
+    benchmark::DoNotOptimize(settled.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 512);
+  state.counters["bytes_per_line"] = static_cast<double>(settled.size()) / 512;
+}
+BENCHMARK(BM_SettleBlock)->Arg(3)->Arg(9)->Arg(19);
 
 // fieldlog's write path: batches of 512 lines from 1,000 devices in turn.
 void BM_WriterAppend(benchmark::State& state) {
@@ -140,10 +204,8 @@ void BM_WriterAppend(benchmark::State& state) {
   LineGenerator generator(3);
   constexpr size_t kBatch = 512;
   constexpr int kDevices = 1000;
-  std::vector<Batch> batches;
-  for (int i = 0; i < 8; ++i) batches.emplace_back(generator, kBatch, 1);
-  std::vector<std::string> devices;
-  for (int d = 0; d < kDevices; ++d) devices.push_back("device-" + std::to_string(d * 7919));
+  std::vector<Batch> batches = MakeBatches(generator, kBatch);
+  const std::vector<std::string> devices = DeviceIds(kDevices);
   std::vector<uint64_t> next_seq(kDevices, 1);
   uint64_t i = 0;
   for (auto _ : state) {
@@ -186,10 +248,8 @@ void BM_WriterAppendTrickle(benchmark::State& state) {
   LineGenerator generator(4);
   const size_t batch_lines = static_cast<size_t>(state.range(0));
   constexpr int kDevices = 1000;
-  std::vector<Batch> batches;
-  for (int i = 0; i < 8; ++i) batches.emplace_back(generator, batch_lines, 1);
-  std::vector<std::string> devices;
-  for (int d = 0; d < kDevices; ++d) devices.push_back("device-" + std::to_string(d * 7919));
+  std::vector<Batch> batches = MakeBatches(generator, batch_lines);
+  const std::vector<std::string> devices = DeviceIds(kDevices);
   std::vector<uint64_t> next_seq(kDevices, 1);
   uint64_t i = 0;
   for (auto _ : state) {
@@ -211,6 +271,91 @@ void BM_WriterAppendTrickle(benchmark::State& state) {
   std::filesystem::remove_all(path);
 }
 BENCHMARK(BM_WriterAppendTrickle)->Arg(32)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// A day of 100 devices in batches of range(0) lines, 3,072 lines per device,
+// with the compression variant range(1) (kVariants below; 2 is the default):
+// the write path's process CPU per line, flushes and compactions included,
+// and the bytes on disk after a full compaction.
+void BM_WriterAppendDay(benchmark::State& state) {
+  const std::string path = TempPath("day");
+  store::StoreOptions options;
+  options.path = path;
+  // Variants: {ingest zstd level, settled level, merge}.
+  constexpr struct {
+    int ingest, settled;
+    bool merge;
+  } kVariants[] = {{1, 3, false}, {1, 3, true}, {0, 3, true}, {0, 1, true}, {1, 1, true}};
+  const auto& variant = kVariants[state.range(1)];
+  options.zstd_level = variant.ingest;
+  options.settled_zstd_level = variant.settled;
+  if (!variant.merge) options.merge_lines = 0;
+  auto store = *store::Store::Open(options);
+  LineGenerator generator(7);
+  const auto batch_lines = static_cast<size_t>(state.range(0));
+  constexpr int kDevices = 100;
+  constexpr uint64_t kLinesPerDevice = 3072;
+  std::vector<Batch> batches = MakeBatches(generator, batch_lines);
+  const std::vector<std::string> devices = DeviceIds(kDevices);
+  // Writes every device's day from seq 1, round by round.
+  const auto write_day = [&]() {
+    std::vector<uint64_t> next_seq(kDevices, 1);
+    for (uint64_t round = 0; round * batch_lines < kLinesPerDevice; ++round) {
+      for (int d = 0; d < kDevices; ++d) {
+        Batch& batch = batches[(round + d) % batches.size()];
+        batch.Renumber(next_seq[d]);
+        store::AppendRequest request;
+        request.app = 1;
+        request.device_id = devices[d];
+        request.receive_time_us = kBaseTime + static_cast<int64_t>(round) * 1'000'000;
+        request.entries = batch.views;
+        absl::StatusOr<store::AppendResult> result = store->writer().Append(request);
+        if (!result.ok() || result->stored != batch_lines) state.SkipWithError("append failed");
+        next_seq[d] += batch_lines;
+      }
+    }
+  };
+  // Process CPU, so RocksDB's flushes and compactions (and the settling of
+  // blocks in them) count too.
+  double cpu_seconds = 0;
+  for (auto _ : state) {
+    const std::clock_t cpu_start = std::clock();
+    write_day();
+    // Including the flushes and compactions this day's writes call for.
+    store->db()->Flush(rocksdb::FlushOptions());
+    for (uint64_t pending = 1, running = 1; pending + running > 0;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      store->db()->GetIntProperty("rocksdb.compaction-pending", &pending);
+      store->db()->GetIntProperty("rocksdb.num-running-compactions", &running);
+    }
+    cpu_seconds += static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+    state.PauseTiming();
+    // The next iteration writes the same devices again from seq 1: a new app.
+    store.reset();
+    std::filesystem::remove_all(path);
+    store = *store::Store::Open(options);
+    state.ResumeTiming();
+  }
+  const double lines = static_cast<double>(state.iterations() * kDevices * kLinesPerDevice);
+  state.SetItemsProcessed(static_cast<int64_t>(lines));
+  state.counters["process_cpu_us_per_line"] = cpu_seconds * 1e6 / lines;
+  // Bytes on disk of one more day, after a full compaction.
+  write_day();
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (store::Family family : {store::Family::kBlocks, store::Family::kBlockMeta}) {
+    store->db()->CompactRange(compact, store->family(family), nullptr, nullptr);
+  }
+  const uint64_t bytes = SstBytes(store->db(), store->family(store::Family::kBlocks)) +
+                         SstBytes(store->db(), store->family(store::Family::kBlockMeta));
+  state.counters["disk_bytes_per_line"] =
+      static_cast<double>(bytes) / static_cast<double>(kDevices * kLinesPerDevice);
+  store.reset();
+  std::filesystem::remove_all(path);
+}
+BENCHMARK(BM_WriterAppendDay)
+    ->ArgsProduct({{64, 512}, {0, 1, 2, 3, 4}})
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 // The baseline: one RocksDB key per line (36-byte key, the serialized entry
 // as value), WriteBatches of 1,000, WAL on, no sync, zstd.

@@ -10,6 +10,12 @@
 namespace fieldlog::collector {
 namespace {
 
+// Whether a text field is acceptable: the common case, checked without
+// building the field's name for a message.
+bool TextOk(absl::string_view value, size_t max_bytes) {
+  return value.size() <= max_bytes && !FindInvalidUtf8(value);
+}
+
 // Why a text field is unacceptable, or nullopt.
 std::optional<EntryProblem> CheckText(absl::string_view value, absl::string_view what,
                                       size_t max_bytes) {
@@ -35,19 +41,21 @@ std::optional<EntryProblem> CheckAttributes(
   for (int i = 0; i < attributes.size(); ++i) {
     const v1::Attribute& a = attributes[i];
     if (a.key().empty()) return problem(absl::StrCat("attribute ", i, " has an empty key"));
-    if (auto text =
-            CheckText(a.key(), absl::StrCat("attribute ", i, " key"), kMaxAttributeKeyBytes)) {
-      return problem(std::move(text->reason));
+    // Names for messages are built only for a field that fails.
+    if (!TextOk(a.key(), kMaxAttributeKeyBytes)) {
+      return problem(
+          std::move(CheckText(a.key(), absl::StrCat("attribute ", i, " key"), kMaxAttributeKeyBytes)
+                        ->reason));
     }
     if (HasControlCharacter(a.key())) {
       return problem(absl::StrCat("attribute ", i, " key holds a control character"));
     }
-    if (a.value().kind_case() == v1::Value::kStringValue) {
-      if (auto text =
-              CheckText(a.value().string_value(), absl::StrCat("attribute '", a.key(), "' value"),
-                        kMaxAttributeValueBytes)) {
-        return problem(std::move(text->reason));
-      }
+    if (a.value().kind_case() == v1::Value::kStringValue &&
+        !TextOk(a.value().string_value(), kMaxAttributeValueBytes)) {
+      return problem(std::move(CheckText(a.value().string_value(),
+                                         absl::StrCat("attribute '", a.key(), "' value"),
+                                         kMaxAttributeValueBytes)
+                                   ->reason));
     }
   }
   return std::nullopt;

@@ -8,12 +8,17 @@
 // handles one key per block instead of one per line. store/README.md draws the
 // format.
 //
+// Compression is tiered, as RocksDB recommends for its own levels: the
+// collector writes a block cheaply (zstd level 1, or uncompressed for a tail
+// block it will soon rewrite) and marks it unsettled; compaction later calls
+// SettleBlock, which re-compresses it once at a strong level. Ingest CPU stays
+// low, and bytes on disk are those of the strong level.
+//
 // BlockBuilder encodes; BlockReader decodes and never trusts its input: a
-// truncated or corrupt payload gives DataLoss, not a crash.
+// truncated or corrupt payload gives DataLoss, not a crash. Readers accept
+// every format version written so far (1 and 2).
 #ifndef FIELDLOG_STORE_BLOCK_H_
 #define FIELDLOG_STORE_BLOCK_H_
-
-#include <zstd.h>
 
 #include <cstdint>
 #include <memory>
@@ -63,9 +68,22 @@ struct EntryView {
 void AttributeToProto(const AttributeView& view, v1::Attribute* out);
 AttributeView AttributeFromProto(const v1::Attribute& attribute);
 
+// How Finish stores a block's columns.
+struct BlockEncoding {
+  // 0 stores the columns uncompressed; otherwise the zstd level.
+  int zstd_level = 3;
+  // False for blocks written at ingest: compaction re-compresses them
+  // (SettleBlock). True for blocks already compressed for keeps.
+  bool settled = true;
+};
+
 class BlockBuilder {
  public:
-  explicit BlockBuilder(int zstd_level = 3);
+  explicit BlockBuilder(BlockEncoding encoding = {});
+  explicit BlockBuilder(int zstd_level) : BlockBuilder(BlockEncoding{zstd_level, true}) {}
+
+  // For the blocks finished from now on.
+  void set_encoding(BlockEncoding encoding) { encoding_ = encoding; }
 
   // Appends an entry. Entries must come in increasing seq order.
   void Add(const EntryView& entry);
@@ -82,18 +100,12 @@ class BlockBuilder {
   uint32_t Intern(absl::string_view text);
   void Reset();
 
-  struct ZstdDeleter {
-    void operator()(ZSTD_CCtx* context) const { ZSTD_freeCCtx(context); }
-  };
-
-  // Reused across blocks: creating a zstd context costs more than a small
-  // block's compression.
-  std::unique_ptr<ZSTD_CCtx, ZstdDeleter> zstd_;
+  BlockEncoding encoding_;
   size_t count_ = 0;
   std::vector<std::string> dictionary_;
   absl::flat_hash_map<std::string, uint32_t> dictionary_index_;
   uint64_t first_seq_ = 0, last_seq_ = 0;
-  int64_t previous_time_ = 0, min_time_ = 0, max_time_ = 0;
+  int64_t previous_time_ = 0, previous_receive_time_ = 0, min_time_ = 0, max_time_ = 0;
   uint32_t level_mask_ = 0;
   std::vector<std::string> users_;
   bool many_users_ = false;
@@ -102,6 +114,13 @@ class BlockBuilder {
   std::string seqs_, times_, device_times_, receive_times_, levels_, tags_, user_ids_, session_ids_,
       files_, lines_, functions_, message_lengths_, messages_, attributes_;
 };
+
+// Re-compresses an unsettled payload (see BlockEncoding) at `zstd_level` into
+// `settled`, marked settled; the columns are not re-parsed, only the zstd
+// frame is redone. Returns false, leaving `settled` alone, when the payload is
+// settled already, from format version 1 (kept as written), or unreadable
+// (never rewrite what we do not understand). Thread-safe.
+bool SettleBlock(absl::string_view payload, int zstd_level, std::string* settled);
 
 // A decoded block. Accessors take a row index in [0, size()); the string views
 // point into the reader and live as long as it does.
@@ -151,7 +170,8 @@ class BlockReader {
     return Slice(dictionary_[index].offset, dictionary_[index].length);
   }
 
-  std::string raw_;  // the decompressed columns
+  uint8_t version_ = 0;  // the payload's format version
+  std::string raw_;      // the decompressed columns
   std::vector<Span> dictionary_;
   std::vector<uint64_t> seqs_;
   std::vector<int64_t> times_, device_times_, receive_times_;

@@ -1,5 +1,8 @@
 #include "store/retention.h"
 
+#include <memory>
+#include <string>
+
 #include "absl/time/clock.h"
 #include "store/block.h"
 #include "store/coding.h"
@@ -34,6 +37,31 @@ class ExpiryFilter final : public rocksdb::CompactionFilter {
   const Retention* const retention_;
   const char* const name_;
   const TimeOf time_of_;
+};
+
+// The blocks' filter: drops expired blocks like ExpiryFilter, and settles
+// the blocks it keeps.
+class BlockFilter final : public rocksdb::CompactionFilter {
+ public:
+  BlockFilter(std::unique_ptr<ExpiryFilter> expiry, int settle_zstd_level)
+      : expiry_(std::move(expiry)), settle_zstd_level_(settle_zstd_level) {}
+
+  bool Filter(int level, const rocksdb::Slice& key, const rocksdb::Slice& value,
+              std::string* new_value, bool* value_changed) const override {
+    if (expiry_->Filter(level, key, value, new_value, value_changed)) return true;
+    if (settle_zstd_level_ != 0 &&
+        SettleBlock(absl::string_view(value.data(), value.size()), settle_zstd_level_, new_value)) {
+      *value_changed = true;
+    }
+    return false;
+  }
+
+  // The expiry filter's name: the one RocksDB has recorded for these files.
+  const char* Name() const override { return expiry_->Name(); }
+
+ private:
+  const std::unique_ptr<ExpiryFilter> expiry_;
+  const int settle_zstd_level_;
 };
 
 bool BlockTime(const rocksdb::Slice& /*key*/, const rocksdb::Slice& value, int64_t* time_us) {
@@ -76,8 +104,10 @@ bool IssueTime(const rocksdb::Slice& key, const rocksdb::Slice& /*value*/, int64
 
 Retention::~Retention() = default;
 
-Retention::Retention(uint32_t default_days) : default_days_(default_days) {
-  block_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlocks", &BlockTime);
+Retention::Retention(uint32_t default_days, int settle_zstd_level) : default_days_(default_days) {
+  block_filter_ = std::make_unique<BlockFilter>(
+      std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlocks", &BlockTime),
+      settle_zstd_level);
   meta_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlockMeta", &MetaTime);
   device_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredDevices", &DeviceTime);
   user_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredUsers", &UserTime);

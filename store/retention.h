@@ -14,6 +14,11 @@
 // A block is deleted when its newest line is expired, so a block straddling
 // the cutoff lives until its last line expires (at most one block per device).
 // The audit trail is kept whatever the retention.
+//
+// The blocks' filter also settles the blocks it keeps (see SettleBlock in
+// block.h): RocksDB takes one compaction filter per column family, so the
+// same pass that drops expired blocks re-compresses those written cheaply at
+// ingest, once, at the first compaction that sees them.
 #ifndef FIELDLOG_STORE_RETENTION_H_
 #define FIELDLOG_STORE_RETENTION_H_
 
@@ -30,7 +35,9 @@ namespace fieldlog::store {
 class Retention {
  public:
   // `default_days`: for apps whose retention is 0; 0 here keeps forever.
-  explicit Retention(uint32_t default_days);
+  // `settle_zstd_level`: the zstd level unsettled blocks are re-compressed
+  // at; 0 leaves them as written.
+  explicit Retention(uint32_t default_days, int settle_zstd_level = 0);
   ~Retention();
 
   // The oldest time (Unix micros) an app's lines may have at `now_us`;

@@ -52,7 +52,9 @@ absl::Status FromRocksStatus(const rocksdb::Status& status, absl::string_view co
 }
 
 Store::Store(const StoreOptions& options)
-    : options_(options), retention_(std::make_unique<Retention>(options.default_retention_days)) {
+    : options_(options),
+      retention_(
+          std::make_unique<Retention>(options.default_retention_days, options.settled_zstd_level)) {
   write_options_.sync = options.sync == SyncPolicy::kEveryBatch;
 }
 

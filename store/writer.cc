@@ -4,9 +4,11 @@
 #include <cstdlib>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "rocksdb/write_batch.h"
+#include "store/coding.h"
 #include "store/reader.h"
 #include "store/store.h"
 
@@ -98,69 +100,140 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   rocksdb::WriteBatch batch;
   rocksdb::ColumnFamilyHandle* blocks_cf = store_->family(Family::kBlocks);
   rocksdb::ColumnFamilyHandle* meta_cf = store_->family(Family::kBlockMeta);
-  BlockBuilder builder(store_->options().zstd_level);
-  std::string payload;
-  BlockMeta meta;
-  uint64_t block_first_seq = fresh.empty() ? 0 : fresh.front()->seq;
 
-  // Extend a small tail block rather than start a new one.
-  const BlockMeta& tail = record.tail_meta();
-  if (!fresh.empty() && tail.count() > 0 && tail.count() < kSmallBlockLines &&
-      fresh.front()->seq > tail.last_seq()) {
-    const std::string key = BlockKey(request.app, request.device_id, record.tail_first_seq());
-    rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(), blocks_cf, key, &payload);
+  // Blocks already stored that this append rewrites together with the fresh
+  // entries: the device's run of small blocks once it is long enough to
+  // merge, or else a small tail block to extend (see the header).
+  std::vector<BlockReader> rewritten;
+  std::vector<uint64_t> rewritten_keys;
+  const bool newest = !fresh.empty() && fresh.back()->seq > state->ranges.watermark();
+  const size_t merge_lines = store_->options().merge_lines;
+  const bool merging =
+      newest && merge_lines > 0 && record.run_lines() + fresh.size() >= merge_lines;
+  if (merging) {
+    if (record.run_first_seq() != 0) {
+      if (absl::Status s = ReadRunLocked(request.app, request.device_id, record.run_first_seq(),
+                                         &rewritten, &rewritten_keys);
+          !s.ok()) {
+        return s;
+      }
+    }
+  } else if (const BlockMeta& tail = record.tail_meta(); !fresh.empty() && tail.count() > 0 &&
+                                                         tail.count() < kSmallBlockLines &&
+                                                         fresh.front()->seq > tail.last_seq()) {
+    std::string payload;
+    rocksdb::Status s = store_->db()->Get(
+        rocksdb::ReadOptions(), blocks_cf,
+        BlockKey(request.app, request.device_id, record.tail_first_seq()), &payload);
     if (s.ok()) {
       absl::StatusOr<BlockReader> reader = BlockReader::Open(payload);
-      if (reader.ok()) {
-        std::vector<AttributeView> attributes;
-        for (size_t row = 0; row < reader->size(); ++row) {
-          builder.Add(reader->Row(row, &attributes));
-        }
-        block_first_seq = record.tail_first_seq();
-      }
       // A tail that cannot be read is left as it is and a new block starts.
+      if (reader.ok()) {
+        rewritten.push_back(*std::move(reader));
+        rewritten_keys.push_back(record.tail_first_seq());
+      }
     } else if (!s.IsNotFound()) {
       return FromRocksStatus(s, "reading the tail block");
     }
   }
 
-  const auto flush_block = [&](uint64_t first_seq) {
+  // Every row to write, in seq order: (block index, row) for rewritten rows,
+  // (-1, index into fresh) for new ones.
+  struct RowRef {
+    uint64_t seq;
+    int32_t block;
+    uint32_t row;
+  };
+  std::vector<RowRef> rows;
+  for (size_t b = 0; b < rewritten.size(); ++b) {
+    for (size_t r = 0; r < rewritten[b].size(); ++r) {
+      rows.push_back({rewritten[b].seq(r), static_cast<int32_t>(b), static_cast<uint32_t>(r)});
+    }
+  }
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    rows.push_back({fresh[i]->seq, -1, static_cast<uint32_t>(i)});
+  }
+  const auto by_seq = [](const RowRef& a, const RowRef& b) { return a.seq < b.seq; };
+  // Usually sorted already; a run that holds a late, gap-filling block is not.
+  if (!std::is_sorted(rows.begin(), rows.end(), by_seq)) {
+    std::stable_sort(rows.begin(), rows.end(), by_seq);
+  }
+
+  // Merged blocks are compressed for keeps; the others cheaply, left for
+  // compaction to settle (block.h).
+  BlockBuilder builder(merging ? BlockEncoding{store_->options().settled_zstd_level, true}
+                               : BlockEncoding{store_->options().zstd_level, false});
+  // A merge splits its rows evenly, so that no merged block is left small.
+  size_t block_lines = kMaxBlockLines;
+  if (merging && !rows.empty()) {
+    const size_t blocks = (rows.size() + kMaxBlockLines - 1) / kMaxBlockLines;
+    block_lines = (rows.size() + blocks - 1) / blocks;
+  }
+  for (uint64_t key : rewritten_keys) {
+    // Rewritten under new keys; a Put below of the same key wins over this.
+    const std::string block_key = BlockKey(request.app, request.device_id, key);
+    batch.Delete(blocks_cf, block_key);
+    batch.Delete(meta_cf, block_key);
+  }
+  std::string payload;
+  BlockMeta meta;
+  uint64_t block_first_seq = 0;
+  const uint64_t first_key = rows.empty() ? 0 : rows.front().seq;
+  const auto flush_block = [&]() {
     builder.Finish(&payload, &meta);
-    const std::string key = BlockKey(request.app, request.device_id, first_seq);
+    const std::string key = BlockKey(request.app, request.device_id, block_first_seq);
     batch.Put(blocks_cf, key, payload);
     batch.Put(meta_cf, key, meta.SerializeAsString());
   };
+  std::vector<AttributeView> attributes;
+  uint64_t previous_seq = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RowRef& row = rows[i];
+    // Never twice the same seq, whatever a corrupt block may claim.
+    if (i > 0 && row.seq == previous_seq) continue;
+    previous_seq = row.seq;
+    if (builder.count() == 0) block_first_seq = row.seq;
+    builder.Add(row.block < 0 ? *fresh[row.row] : rewritten[row.block].Row(row.row, &attributes));
+    const bool full = builder.count() >= block_lines || builder.raw_bytes() >= kMaxBlockRawBytes;
+    if (full && i + 1 < rows.size()) flush_block();
+  }
+  if (builder.count() > 0) {
+    if (newest && !merging && builder.count() < kSmallBlockLines) {
+      // The next batch will read and rewrite this block: compressing it now
+      // would be wasted (each small batch used to cost a whole tail's zstd).
+      builder.set_encoding(BlockEncoding{0, /*settled=*/false});
+    }
+    flush_block();
+    // The last block written is the newest only if nothing stored sorts after it.
+    if (newest) {
+      record.set_tail_first_seq(block_first_seq);
+      *record.mutable_tail_meta() = meta;
+    }
+  }
+  if (merging) {
+    record.clear_run_first_seq();
+    record.clear_run_lines();
+  } else if (newest) {
+    if (record.run_first_seq() == 0) record.set_run_first_seq(first_key);
+    record.set_run_lines(record.run_lines() + fresh.size());
+  }
+
   std::vector<uint64_t> fresh_seqs;
   fresh_seqs.reserve(fresh.size());
   // Lines per user in this batch, in first-seen order (usually one user).
   std::vector<std::pair<absl::string_view, uint64_t>> user_lines;
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    const EntryView& e = *fresh[i];
-    builder.Add(e);
-    fresh_seqs.push_back(e.seq);
-    if (user_lines.empty() || user_lines.back().first != e.user_id) {
+  for (const EntryView* e : fresh) {
+    fresh_seqs.push_back(e->seq);
+    if (user_lines.empty() || user_lines.back().first != e->user_id) {
       auto it = std::find_if(user_lines.begin(), user_lines.end(),
-                             [&](const auto& u) { return u.first == e.user_id; });
+                             [&](const auto& u) { return u.first == e->user_id; });
       if (it == user_lines.end()) {
-        user_lines.emplace_back(e.user_id, 0);
+        user_lines.emplace_back(e->user_id, 0);
         it = user_lines.end() - 1;
       }
       ++it->second;
     } else {
       ++user_lines.back().second;
-    }
-    const bool full = builder.count() >= kMaxBlockLines || builder.raw_bytes() >= kMaxBlockRawBytes;
-    if (full && i + 1 < fresh.size()) {
-      flush_block(block_first_seq);
-      block_first_seq = fresh[i + 1]->seq;
-    }
-  }
-  if (builder.count() > 0) {
-    flush_block(block_first_seq);
-    // The last block written is the newest only if nothing stored sorts after it.
-    if (fresh.back()->seq > state->ranges.watermark()) {
-      record.set_tail_first_seq(block_first_seq);
-      *record.mutable_tail_meta() = meta;
     }
   }
 
@@ -248,6 +321,28 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   return result;
 }
 
+absl::Status Writer::ReadRunLocked(AppId app, absl::string_view device_id, uint64_t first_seq,
+                                   std::vector<BlockReader>* blocks, std::vector<uint64_t>* keys) {
+  const std::string prefix = DeviceKey(app, device_id);
+  const std::string end = PrefixSuccessor(prefix);
+  rocksdb::ReadOptions options;
+  rocksdb::Slice end_slice(end);
+  if (!end.empty()) options.iterate_upper_bound = &end_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->db()->NewIterator(options, store_->family(Family::kBlocks)));
+  for (it->Seek(BlockKey(app, device_id, first_seq)); it->Valid(); it->Next()) {
+    const absl::string_view key(it->key().data(), it->key().size());
+    if (key.size() != prefix.size() + 8 || !absl::StartsWith(key, prefix)) break;
+    absl::StatusOr<BlockReader> reader =
+        BlockReader::Open(absl::string_view(it->value().data(), it->value().size()));
+    // A block that cannot be read is left where it is, not merged away.
+    if (!reader.ok()) continue;
+    blocks->push_back(*std::move(reader));
+    keys->push_back(DecodeFixed64BE(key.data() + prefix.size()));
+  }
+  return FromRocksStatus(it->status(), "reading a device's newest blocks");
+}
+
 absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_id) {
   std::vector<UserDevice> devices;
   {
@@ -270,7 +365,8 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
 
     DeviceRecord record = state->record;
     rocksdb::WriteBatch batch;
-    BlockBuilder builder(store_->options().zstd_level);
+    // Unsettled: the compaction below settles what is rewritten here.
+    BlockBuilder builder(BlockEncoding{store_->options().zstd_level, /*settled=*/false});
     std::vector<AttributeView> attributes;
     std::string payload;
     BlockMeta meta;

@@ -86,6 +86,17 @@ std::vector<std::unique_ptr<OwnedEntry>> RandomEntries(size_t n, uint64_t seed) 
   return entries;
 }
 
+// The payload of a block of `entries`.
+std::string EncodeBlock(const std::vector<std::unique_ptr<OwnedEntry>>& entries,
+                        BlockEncoding encoding = {}, BlockMeta* meta = nullptr) {
+  BlockBuilder builder(encoding);
+  for (const auto& e : entries) builder.Add(e->view());
+  std::string payload;
+  BlockMeta unused;
+  builder.Finish(&payload, meta != nullptr ? meta : &unused);
+  return payload;
+}
+
 void ExpectSameAttributes(const std::vector<AttributeView>& expected,
                           const std::vector<AttributeView>& actual) {
   ASSERT_EQ(expected.size(), actual.size());
@@ -248,6 +259,127 @@ TEST(BlockTest, UncompressibleDataIsStoredRaw) {
   absl::StatusOr<BlockReader> reader = BlockReader::Open(payload);
   ASSERT_TRUE(reader.ok());
   EXPECT_EQ(reader->message(0), e.message);
+}
+
+// A payload written by format version 1 (fieldlog before tiered compression):
+// three rows, the second with attributes. Stores upgraded in place hold such
+// blocks until their lines expire, so every reader must keep decoding them.
+TEST(BlockTest, FormatVersion1BlocksStillRead) {
+  const std::string payload(
+      "\x01\x01\x03\xc8\x01\xf0\xee\xf9\x95\xe0\xa2\xb0\x06\x28\xb5\x2f\xfd\x24"
+      "\xc8\x55\x05\x00\xc4\x09\x08\x00\x08\x43\x68\x65\x63\x6b\x6f\x75\x74\x11"
+      "\x61\x6c\x69\x63\x65\x40\x65\x78\x61\x6d\x70\x6c\x65\x2e\x63\x6f\x6d\x02"
+      "\x73\x31\x06\x70\x61\x79\x2e\x63\x63\x05\x4f\x6e\x54\x61\x70\x06\x73\x63"
+      "\x72\x65\x65\x6e\x07\x72\x65\x74\x72\x69\x65\x73\x03\x29\x02\x02\x0c\x80"
+      "\xc0\xf9\x95\xe0\xa2\xb0\x06\xb8\x17\xb8\x17\x03\x0d\x0d\x0d\x09\xc0\xcf"
+      "\x24\x88\xb8\x24\xd0\xa0\x24\x03\x03\x03\x05\x03\x01\x01\x01\x03\x02\x02"
+      "\x02\x03\x04\x04\x04\x03\x0a\x0b\x0c\x03\x05\x05\x05\x03\x15\x15\x15\x3f"
+      "\x74\x61\x70\x70\x65\x64\x20\x22\x50\x61\x79\x22\x20\x23\x30\x20\x63\x61"
+      "\x66\xc3\xa9\x31\x32\x0c\x00\x02\x06\x00\x03\x70\x61\x79\x07\x01\x05\x00"
+      "\x04\x00\x60\x10\x40\xdf\xe2\x94\x47\x59\x60\x06\x83\x00\xd6\xfd",
+      196);
+  ASSERT_EQ(payload[0], 1) << "the fixture is a version 1 block";
+  absl::StatusOr<BlockReader> reader = BlockReader::Open(payload);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ(reader->size(), 3u);
+  constexpr int64_t kTime = 1'795'000'000'000'000;
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(reader->seq(i), 41 + 2 * i);
+    EXPECT_EQ(reader->time_us(i), kTime + static_cast<int64_t>(i) * 1500);
+    EXPECT_EQ(reader->device_time_us(i), reader->time_us(i) - 7);
+    EXPECT_EQ(reader->receive_time_us(i), 1'795'000'000'300'000);
+    EXPECT_EQ(reader->level(i), i == 2 ? v1::LEVEL_ERROR : v1::LEVEL_INFO);
+    EXPECT_EQ(reader->tag(i), "Checkout");
+    EXPECT_EQ(reader->message(i), "tapped \"Pay\" #" + std::to_string(i) + " caf\xc3\xa9");
+    EXPECT_EQ(reader->file(i), "pay.cc");
+    EXPECT_EQ(reader->line(i), 10 + i);
+    EXPECT_EQ(reader->function(i), "OnTap");
+    EXPECT_EQ(reader->user_id(i), "alice@example.com");
+    EXPECT_EQ(reader->session_id(i), "s1");
+  }
+  std::vector<AttributeView> attributes;
+  reader->Attributes(1, &attributes);
+  ASSERT_EQ(attributes.size(), 2u);
+  EXPECT_EQ(attributes[0].key, "screen");
+  EXPECT_EQ(attributes[0].string_value, "pay");
+  EXPECT_EQ(attributes[1].key, "retries");
+  EXPECT_EQ(attributes[1].int_value, -3);
+  reader->Attributes(0, &attributes);
+  EXPECT_TRUE(attributes.empty());
+  EXPECT_EQ(*BlockReader::PeekMaxTime(payload), kTime + 3000);
+  // Old blocks are kept as written: compaction does not rewrite them.
+  std::string settled;
+  EXPECT_FALSE(SettleBlock(payload, 3, &settled));
+}
+
+// Receive times are delta-coded from row to row: rows received in different
+// batches, and rows received before their own time (a fast device clock),
+// come back exactly.
+TEST(BlockTest, ReceiveTimesRoundTripAcrossBatches) {
+  BlockBuilder builder;
+  const int64_t receive[] = {5'000'000, 5'000'000, 9'000'000, 1'000, 9'000'000, 9'000'001};
+  for (size_t i = 0; i < std::size(receive); ++i) {
+    EntryView e;
+    e.seq = i + 1;
+    e.time_us = e.device_time_us = 2'000'000 + static_cast<int64_t>(i) * 10;
+    e.receive_time_us = receive[i];
+    builder.Add(e);
+  }
+  std::string payload;
+  BlockMeta meta;
+  builder.Finish(&payload, &meta);
+  absl::StatusOr<BlockReader> reader = BlockReader::Open(payload);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ(reader->size(), std::size(receive));
+  for (size_t i = 0; i < std::size(receive); ++i) EXPECT_EQ(reader->receive_time_us(i), receive[i]);
+}
+
+// Tiered compression: a block written at ingest (here uncompressed) is
+// settled once by compaction, smaller and with every row intact; a settled
+// block is not settled again.
+TEST(BlockTest, SettlingRecompressesOnceAndKeepsEveryRow) {
+  auto entries = RandomEntries(300, 9);
+  BlockMeta meta;
+  std::string payload = EncodeBlock(entries, BlockEncoding{0, /*settled=*/false}, &meta);
+  EXPECT_EQ(meta.stored_bytes(), payload.size());
+  EXPECT_GT(payload.size(), meta.raw_bytes()) << "level 0 stores the columns as they are";
+
+  std::string settled;
+  ASSERT_TRUE(SettleBlock(payload, 3, &settled));
+  EXPECT_LT(settled.size(), payload.size() * 2 / 3);
+  absl::StatusOr<BlockReader> before = BlockReader::Open(payload);
+  absl::StatusOr<BlockReader> after = BlockReader::Open(settled);
+  ASSERT_TRUE(before.ok() && after.ok());
+  ASSERT_EQ(after->size(), entries.size());
+  std::vector<AttributeView> a, b;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(after->seq(i), entries[i]->seq);
+    EXPECT_EQ(after->message(i), before->message(i));
+    EXPECT_EQ(after->receive_time_us(i), entries[i]->receive_time);
+    before->Attributes(i, &a);
+    after->Attributes(i, &b);
+    ExpectSameAttributes(a, b);
+  }
+  EXPECT_EQ(*BlockReader::PeekMaxTime(settled), *BlockReader::PeekMaxTime(payload));
+  std::string again;
+  EXPECT_FALSE(SettleBlock(settled, 3, &again));
+  // Blocks built settled (as merges are) are left alone too.
+  payload = EncodeBlock(entries, BlockEncoding{3, /*settled=*/true});
+  EXPECT_FALSE(SettleBlock(payload, 3, &again));
+  // So is what cannot be read.
+  EXPECT_FALSE(SettleBlock(payload.substr(0, payload.size() / 2), 3, &again));
+}
+
+TEST(BlockTest, UnknownVersionsAndEncodingsAreRejected) {
+  const std::string payload = EncodeBlock(RandomEntries(10, 4));
+  ASSERT_TRUE(BlockReader::Open(payload).ok());
+  std::string bad_version = payload;
+  bad_version[0] = 3;
+  EXPECT_EQ(BlockReader::Open(bad_version).status().code(), absl::StatusCode::kDataLoss);
+  std::string bad_encoding = payload;
+  bad_encoding[1] = static_cast<char>(bad_encoding[1] | 0x40);
+  EXPECT_EQ(BlockReader::Open(bad_encoding).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

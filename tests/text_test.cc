@@ -20,6 +20,26 @@ TEST(Utf8Test, PointsAtTheFirstBadByte) {
   EXPECT_EQ(FindInvalidUtf8("ok\xF4\x90\x80\x80"), 2u);  // above U+10FFFF
 }
 
+// FindInvalidUtf8 skips ASCII eight bytes at a time: a bad byte or a
+// multi-byte sequence at any offset, inside or across those words, and text
+// of every length around them, must give the same answers as byte by byte.
+TEST(Utf8Test, AsciiFastPathFindsBadBytesAtEveryOffset) {
+  for (size_t length = 0; length < 40; ++length) {
+    const std::string ascii(length, 'a');
+    EXPECT_FALSE(FindInvalidUtf8(ascii)) << length;
+    for (size_t at = 0; at < length; ++at) {
+      std::string bad = ascii;
+      bad[at] = '\xFF';
+      EXPECT_EQ(FindInvalidUtf8(bad), at) << length << " " << at;
+      std::string good = ascii;
+      good.insert(at, "\xE2\x82\xAC");  // a euro sign
+      EXPECT_FALSE(FindInvalidUtf8(good)) << length << " " << at;
+      good.push_back('\xC3');  // then a truncated sequence at the end
+      EXPECT_EQ(FindInvalidUtf8(good), length + 3) << length << " " << at;
+    }
+  }
+}
+
 TEST(Utf8Test, SanitizeReplacesOnlyBadBytes) {
   EXPECT_EQ(SanitizeUtf8("a\xFF"
                          "b"),

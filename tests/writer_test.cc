@@ -241,5 +241,70 @@ TEST_F(WriterTest, RetentionDeletesExpiredBlocksAtCompaction) {
   ASSERT_EQ(reader.ListUserDevices(kApp, "alice")->size(), 1u);
 }
 
+// A device's run of batch-sized blocks is merged into large blocks once it
+// holds StoreOptions().merge_lines lines: every line stays, once, in seq order, and
+// the merged blocks hold far fewer, larger blocks.
+TEST_F(WriterTest, RunsOfBatchesAreMergedIntoLargeBlocks) {
+  constexpr uint64_t kBatch = 300;
+  uint64_t next = 1;
+  // Up to just below the merge threshold every batch is its own block.
+  while (next + kBatch - 1 < StoreOptions().merge_lines) {
+    Append("d1", Range(next, next + kBatch - 1));
+    next += kBatch;
+  }
+  const size_t before = BlockCount("d1");
+  EXPECT_EQ(before, (next - 1) / kBatch);
+  // This batch takes the run past the threshold: one merged block.
+  Append("d1", Range(next, next + kBatch - 1));
+  next += kBatch;
+  EXPECT_EQ(BlockCount("d1"), 1u);
+  EXPECT_EQ(StoredSeqs("d1"), Range(1, next - 1));
+  // A new run starts after the merged block.
+  Append("d1", Range(next, next + kBatch - 1));
+  next += kBatch;
+  EXPECT_EQ(BlockCount("d1"), 2u);
+  EXPECT_EQ(StoredSeqs("d1"), Range(1, next - 1));
+  // And everything survives a reopen, resends included.
+  store_.reset();
+  Open();
+  EXPECT_EQ(Append("d1", Range(1, next - 1)).stored, 0u);
+  EXPECT_EQ(StoredSeqs("d1"), Range(1, next - 1));
+}
+
+// A late batch that fills a gap inside the run is merged into its place.
+TEST_F(WriterTest, MergesPutLateLinesInSeqOrder) {
+  Append("d1", Range(1, 500));
+  Append("d1", Range(701, 1500));
+  Append("d1", Range(501, 700));    // late: fills the gap
+  Append("d1", Range(1501, 2500));  // takes the run past merge_lines
+  ASSERT_GE(2500u, StoreOptions().merge_lines);
+  EXPECT_EQ(StoredSeqs("d1"), Range(1, 2500));
+  EXPECT_EQ(BlockCount("d1"), 1u);
+}
+
+// Blocks written at ingest are cheap; compaction settles them, once, smaller.
+TEST_F(WriterTest, CompactionSettlesIngestBlocks) {
+  // A small tail block is written uncompressed (the next batch rewrites it).
+  std::vector<uint64_t> seqs = Range(1, 200);
+  Append("d1", seqs);
+  const std::string key = BlockKey(kApp, "d1", 1);
+  std::string before, after;
+  ASSERT_TRUE(store_->db()
+                  ->Get(rocksdb::ReadOptions(), store_->family(Family::kBlocks), key, &before)
+                  .ok());
+  rocksdb::CompactRangeOptions force;
+  force.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  ASSERT_TRUE(
+      store_->db()->CompactRange(force, store_->family(Family::kBlocks), nullptr, nullptr).ok());
+  ASSERT_TRUE(
+      store_->db()->Get(rocksdb::ReadOptions(), store_->family(Family::kBlocks), key, &after).ok());
+  EXPECT_LT(after.size(), before.size() / 2);
+  EXPECT_EQ(StoredSeqs("d1"), seqs);
+  // The settled tail is still extended by the next small batch.
+  Append("d1", Range(201, 210));
+  EXPECT_EQ(BlockCount("d1"), 1u);
+  EXPECT_EQ(StoredSeqs("d1"), Range(1, 210));
+}
+
 }  // namespace
 }  // namespace fieldlog::store
