@@ -129,6 +129,7 @@ void BlockBuilder::Reset() {
   dictionary_index_.clear();
   dictionary_bytes_ = 0;
   Intern("");  // index 0 is the empty string
+  std::fill(std::begin(last_words_), std::end(last_words_), 0);
   first_seq_ = last_seq_ = 0;
   previous_time_ = previous_receive_time_ = min_time_ = max_time_ = 0;
   level_mask_ = 0;
@@ -139,6 +140,12 @@ void BlockBuilder::Reset() {
                               &message_lengths_, &messages_, &attributes_}) {
     column->clear();
   }
+}
+
+uint32_t BlockBuilder::InternColumn(int column, absl::string_view text) {
+  uint32_t& last = last_words_[column];
+  if (absl::string_view(dictionary_[last]) != text) last = Intern(text);
+  return last;
 }
 
 uint32_t BlockBuilder::Intern(absl::string_view text) {
@@ -182,12 +189,12 @@ void BlockBuilder::Add(const EntryView& e) {
   levels_.push_back(static_cast<char>((static_cast<uint8_t>(e.kind) << 4) |
                                       (static_cast<uint8_t>(e.level) & 0x0F)));
   level_mask_ |= 1u << (static_cast<uint32_t>(e.level) & 0x0F);
-  PutVarint64(&tags_, Intern(e.tag));
-  PutVarint64(&user_ids_, Intern(e.user_id));
-  PutVarint64(&session_ids_, Intern(e.session_id));
-  PutVarint64(&files_, Intern(e.file));
+  PutVarint64(&tags_, InternColumn(0, e.tag));
+  PutVarint64(&user_ids_, InternColumn(1, e.user_id));
+  PutVarint64(&session_ids_, InternColumn(2, e.session_id));
+  PutVarint64(&files_, InternColumn(3, e.file));
   PutVarint64(&lines_, e.line);
-  PutVarint64(&functions_, Intern(e.function));
+  PutVarint64(&functions_, InternColumn(4, e.function));
   PutVarint64(&message_lengths_, e.message.size());
   messages_.append(e.message.data(), e.message.size());
 
@@ -226,7 +233,8 @@ void BlockBuilder::Add(const EntryView& e) {
 }
 
 void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
-  std::string raw;
+  std::string& raw = raw_;
+  raw.clear();
   raw.reserve(raw_bytes() + 64);
   PutVarint64(&raw, dictionary_.size());
   for (const std::string& word : dictionary_) PutLengthPrefixed(&raw, word);

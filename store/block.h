@@ -96,8 +96,16 @@ class BlockBuilder {
   // resets the builder for the next block.
   void Finish(std::string* payload, BlockMeta* meta);
 
+  // Drops the entries added since the last Finish. The builder keeps its
+  // buffers, so one builder reused for many blocks stops allocating.
+  void Clear() { Reset(); }
+
  private:
   uint32_t Intern(absl::string_view text);
+  // Intern for one of the per-row word columns (tag, user, session, file,
+  // function), trying the column's previous word first: consecutive rows
+  // mostly repeat them, and a compare is cheaper than a hash lookup.
+  uint32_t InternColumn(int column, absl::string_view text);
   void Reset();
 
   BlockEncoding encoding_;
@@ -111,6 +119,8 @@ class BlockBuilder {
   bool many_users_ = false;
   size_t dictionary_bytes_ = 0;
   // Columns, in the order they are written.
+  uint32_t last_words_[5] = {};
+  std::string raw_;  // Finish's scratch
   std::string seqs_, times_, device_times_, receive_times_, levels_, tags_, user_ids_, session_ids_,
       files_, lines_, functions_, message_lengths_, messages_, attributes_;
 };
