@@ -813,7 +813,8 @@ int Run(const Flags& flags) {
   }
   std::vector<AffectedAnswer> expected_text(hours.size()), expected_regex(hours.size());
   struct {
-    uint64_t blocks = 0, read_blocks = 0, read_lines = 0, bitmap_blocks = 0, bitmap_lines = 0;
+    uint64_t blocks = 0, read_blocks = 0, read_lines = 0, bitmap_blocks = 0, bitmap_lines = 0,
+             token_blocks = 0;
   } layout;
   {
     std::vector<absl::flat_hash_set<int>> text_users(hours.size()), regex_users(hours.size()),
@@ -828,11 +829,16 @@ int Run(const Flags& flags) {
         const int64_t lo = s.times[first], hi = s.times[end - 1];
         const int64_t width = (hi - lo) / 64 + 1;
         uint64_t buckets = 0;
-        for (size_t j = first; j < end; ++j) buckets |= uint64_t{1} << ((s.times[j] - lo) / width);
+        bool has_text = false;
+        for (size_t j = first; j < end; ++j) {
+          buckets |= uint64_t{1} << ((s.times[j] - lo) / width);
+          has_text |= s.planted[j] == Planted::kPaymentTimeout;
+        }
         for (const auto& [from, to] : hours) {
           if (hi < from || lo >= to) continue;
           layout.read_blocks += 1;
           layout.read_lines += end - first;
+          if (has_text) layout.token_blocks += 1;
           const int64_t b0 = std::max<int64_t>(0, (from - lo) / width);
           const int64_t b1 = std::min<int64_t>(63, (to - 1 - lo) / width);
           const uint64_t wanted = (b1 >= 63 ? ~uint64_t{0} : (uint64_t{1} << (b1 + 1)) - 1) &
@@ -989,10 +995,12 @@ int Run(const Flags& flags) {
     std::cout << absl::StrFormat(
         "affected, one hour: fieldlog reads %.0f of the %d blocks (%.0f lines) whose time range "
         "meets the hour;\n  with 64 time buckets per block meta it would read %.0f blocks (%.0f "
-        "lines)\n",
+        "lines), and with a filter of the words each block holds (a bloom filter in the meta)\n"
+        "  it would read the %.0f blocks that hold '%s'\n",
         static_cast<double>(layout.read_blocks) / n, layout.blocks,
         static_cast<double>(layout.read_lines) / n, static_cast<double>(layout.bitmap_blocks) / n,
-        static_cast<double>(layout.bitmap_lines) / n);
+        static_cast<double>(layout.bitmap_lines) / n, static_cast<double>(layout.token_blocks) / n,
+        kAffectedText);
   }
   for (const std::string& p : problems) std::cout << "PROBLEM: " << p << "\n";
 
