@@ -313,6 +313,7 @@ void BM_WriterAppendDay(benchmark::State& state) {
         next_seq[d] += batch_lines;
       }
     }
+    store->writer().WaitForMerges();
   };
   // Process CPU, so RocksDB's flushes and compactions (and the settling of
   // blocks in them) count too.

@@ -1,5 +1,9 @@
 #include "store/writer.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <vector>
@@ -15,6 +19,26 @@
 namespace fieldlog::store {
 
 Writer::Writer(Store* store) : store_(store) {}
+
+Writer::~Writer() {
+  std::unique_ptr<std::thread> thread;
+  {
+    absl::MutexLock lock(&merge_mu_);
+    // The merges already due run before the store closes, if they can within
+    // kMergeDrainTime: a busy collector starves its low-priority merge thread,
+    // and a merge left undone waits for the device's next append.
+    merge_mu_.AwaitWithTimeout(absl::Condition(
+                                   +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->merge_mu_) {
+                                     return w->merge_queue_.empty() && w->merge_idle_;
+                                   },
+                                   this),
+                               kMergeDrainTime);
+    merge_stop_ = true;
+    thread = std::move(merge_thread_);
+  }
+  // A merge under way finishes first: its write is whole or absent.
+  if (thread != nullptr) thread->join();
+}
 
 std::shared_ptr<Writer::DeviceState> Writer::Acquire(AppId app, absl::string_view device_id) {
   const std::string key = DeviceKey(app, device_id);
@@ -97,36 +121,18 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   }
 
   DeviceRecord record = state->record;
-  // The WriteBatch, block builder and payload are reused by the thread's
-  // appends: made afresh, each append allocated and freed several buffers of
-  // 64 KiB or more, and glibc consolidates its free lists on every such free
-  // (a tenth of the server's CPU went to malloc at fieldlog-bench's full
-  // speed).
+  // Reused by the thread's appends, as WriteBlocks' buffers are (see there).
   thread_local rocksdb::WriteBatch batch;
   batch.Clear();
   rocksdb::ColumnFamilyHandle* blocks_cf = store_->family(Family::kBlocks);
-  rocksdb::ColumnFamilyHandle* meta_cf = store_->family(Family::kBlockMeta);
 
-  // Blocks already stored that this append rewrites together with the fresh
-  // entries: the device's run of small blocks once it is long enough to
-  // merge, or else a small tail block to extend (see the header).
+  // A small tail block is extended rather than a new one started.
   std::vector<BlockReader> rewritten;
   std::vector<uint64_t> rewritten_keys;
   const bool newest = !fresh.empty() && fresh.back()->seq > state->ranges.watermark();
-  const size_t merge_lines = store_->options().merge_lines;
-  const bool merging =
-      newest && merge_lines > 0 && record.run_lines() + fresh.size() >= merge_lines;
-  if (merging) {
-    if (record.run_first_seq() != 0) {
-      if (absl::Status s = ReadRunLocked(request.app, request.device_id, record.run_first_seq(),
-                                         &rewritten, &rewritten_keys);
-          !s.ok()) {
-        return s;
-      }
-    }
-  } else if (const BlockMeta& tail = record.tail_meta(); !fresh.empty() && tail.count() > 0 &&
-                                                         tail.count() < kSmallBlockLines &&
-                                                         fresh.front()->seq > tail.last_seq()) {
+  if (const BlockMeta& tail = record.tail_meta(); !fresh.empty() && tail.count() > 0 &&
+                                                  tail.count() < kSmallBlockLines &&
+                                                  fresh.front()->seq > tail.last_seq()) {
     rocksdb::PinnableSlice payload;  // no copy: BlockReader copies what it keeps
     rocksdb::Status s = store_->db()->Get(
         rocksdb::ReadOptions(), blocks_cf,
@@ -143,88 +149,15 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
       return FromRocksStatus(s, "reading the tail block");
     }
   }
-
-  // Every row to write, in seq order: (block index, row) for rewritten rows,
-  // (-1, index into fresh) for new ones.
-  struct RowRef {
-    uint64_t seq;
-    int32_t block;
-    uint32_t row;
-  };
-  std::vector<RowRef> rows;
-  for (size_t b = 0; b < rewritten.size(); ++b) {
-    for (size_t r = 0; r < rewritten[b].size(); ++r) {
-      rows.push_back({rewritten[b].seq(r), static_cast<int32_t>(b), static_cast<uint32_t>(r)});
-    }
-  }
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    rows.push_back({fresh[i]->seq, -1, static_cast<uint32_t>(i)});
-  }
-  const auto by_seq = [](const RowRef& a, const RowRef& b) { return a.seq < b.seq; };
-  // Usually sorted already; a run that holds a late, gap-filling block is not.
-  if (!std::is_sorted(rows.begin(), rows.end(), by_seq)) {
-    std::stable_sort(rows.begin(), rows.end(), by_seq);
-  }
-
-  // Merged blocks are compressed for keeps; the others cheaply, left for
-  // compaction to settle (block.h).
-  thread_local BlockBuilder builder;
-  builder.Clear();
-  builder.set_encoding(merging ? BlockEncoding{store_->options().settled_zstd_level, true}
-                               : BlockEncoding{store_->options().zstd_level, false});
-  // A merge splits its rows evenly, so that no merged block is left small.
-  size_t block_lines = kMaxBlockLines;
-  if (merging && !rows.empty()) {
-    const size_t blocks = (rows.size() + kMaxBlockLines - 1) / kMaxBlockLines;
-    block_lines = (rows.size() + blocks - 1) / blocks;
-  }
-  for (uint64_t key : rewritten_keys) {
-    // Rewritten under new keys; a Put below of the same key wins over this.
-    const std::string block_key = BlockKey(request.app, request.device_id, key);
-    batch.Delete(blocks_cf, block_key);
-    batch.Delete(meta_cf, block_key);
-  }
-  thread_local std::string payload;
-  BlockMeta meta;
-  uint64_t block_first_seq = 0;
-  const uint64_t first_key = rows.empty() ? 0 : rows.front().seq;
-  const auto flush_block = [&]() {
-    builder.Finish(&payload, &meta);
-    const std::string key = BlockKey(request.app, request.device_id, block_first_seq);
-    batch.Put(blocks_cf, key, payload);
-    batch.Put(meta_cf, key, meta.SerializeAsString());
-  };
-  std::vector<AttributeView> attributes;
-  uint64_t previous_seq = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const RowRef& row = rows[i];
-    // Never twice the same seq, whatever a corrupt block may claim.
-    if (i > 0 && row.seq == previous_seq) continue;
-    previous_seq = row.seq;
-    if (builder.count() == 0) block_first_seq = row.seq;
-    builder.Add(row.block < 0 ? *fresh[row.row] : rewritten[row.block].Row(row.row, &attributes));
-    const bool full = builder.count() >= block_lines || builder.raw_bytes() >= kMaxBlockRawBytes;
-    if (full && i + 1 < rows.size()) flush_block();
-  }
-  if (builder.count() > 0) {
-    if (newest && !merging && builder.count() < kSmallBlockLines) {
-      // The next batch will read and rewrite this block: compressing it now
-      // would be wasted (each small batch used to cost a whole tail's zstd).
-      builder.set_encoding(BlockEncoding{0, /*settled=*/false});
-    }
-    flush_block();
-    // The last block written is the newest only if nothing stored sorts after it.
-    if (newest) {
-      record.set_tail_first_seq(block_first_seq);
-      *record.mutable_tail_meta() = meta;
-    }
-  }
-  if (merging) {
-    record.clear_run_first_seq();
-    record.clear_run_lines();
-  } else if (newest) {
+  const uint64_t first_key =
+      WriteBlocks(request.app, request.device_id, rewritten, rewritten_keys, fresh,
+                  /*merging=*/false, newest, &record, &batch);
+  bool merge_due = false;
+  if (newest) {
     if (record.run_first_seq() == 0) record.set_run_first_seq(first_key);
     record.set_run_lines(record.run_lines() + fresh.size());
+    const size_t merge_lines = store_->options().merge_lines;
+    merge_due = merge_lines > 0 && record.run_lines() >= merge_lines;
   }
 
   std::vector<uint64_t> fresh_seqs;
@@ -319,6 +252,7 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   for (auto& [user_id, user_record] : user_updates) {
     state->users[user_id] = std::move(user_record);
   }
+  if (merge_due) ScheduleMerge(request.app, request.device_id);
   result.stored = static_cast<uint32_t>(fresh.size());
   result.watermark = state->ranges.watermark();
   result.sequence = store_->db()->GetLatestSequenceNumber();
@@ -328,6 +262,179 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
     observer_(event);
   }
   return result;
+}
+
+uint64_t Writer::WriteBlocks(AppId app, absl::string_view device_id,
+                             std::vector<BlockReader>& rewritten,
+                             const std::vector<uint64_t>& rewritten_keys,
+                             std::span<const EntryView* const> fresh, bool merging, bool newest,
+                             DeviceRecord* record, rocksdb::WriteBatch* batch) {
+  rocksdb::ColumnFamilyHandle* blocks_cf = store_->family(Family::kBlocks);
+  rocksdb::ColumnFamilyHandle* meta_cf = store_->family(Family::kBlockMeta);
+  // Every row to write, in seq order: (block index, row) for rewritten rows,
+  // (-1, index into fresh) for new ones.
+  struct RowRef {
+    uint64_t seq;
+    int32_t block;
+    uint32_t row;
+  };
+  std::vector<RowRef> rows;
+  for (size_t b = 0; b < rewritten.size(); ++b) {
+    for (size_t r = 0; r < rewritten[b].size(); ++r) {
+      rows.push_back({rewritten[b].seq(r), static_cast<int32_t>(b), static_cast<uint32_t>(r)});
+    }
+  }
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    rows.push_back({fresh[i]->seq, -1, static_cast<uint32_t>(i)});
+  }
+  const auto by_seq = [](const RowRef& a, const RowRef& b) { return a.seq < b.seq; };
+  // Usually sorted already; a run that holds a late, gap-filling block is not.
+  if (!std::is_sorted(rows.begin(), rows.end(), by_seq)) {
+    std::stable_sort(rows.begin(), rows.end(), by_seq);
+  }
+
+  // The block builder and payload are reused by the thread: made afresh, each
+  // append allocated and freed buffers of 64 KiB or more, and glibc
+  // consolidates its free lists on every such free (a tenth of the server's
+  // CPU went to malloc at fieldlog-bench's full speed). Merged blocks are
+  // compressed for keeps; the others cheaply, left for compaction to settle
+  // (block.h).
+  thread_local BlockBuilder builder;
+  builder.Clear();
+  builder.set_encoding(merging ? BlockEncoding{store_->options().settled_zstd_level, true}
+                               : BlockEncoding{store_->options().zstd_level, false});
+  // A merge splits its rows evenly, so that no merged block is left small.
+  size_t block_lines = kMaxBlockLines;
+  if (merging && !rows.empty()) {
+    const size_t blocks = (rows.size() + kMaxBlockLines - 1) / kMaxBlockLines;
+    block_lines = (rows.size() + blocks - 1) / blocks;
+  }
+  for (uint64_t key : rewritten_keys) {
+    // Rewritten under new keys; a Put below of the same key wins over this.
+    const std::string block_key = BlockKey(app, device_id, key);
+    batch->Delete(blocks_cf, block_key);
+    batch->Delete(meta_cf, block_key);
+  }
+  thread_local std::string payload;
+  BlockMeta meta;
+  uint64_t block_first_seq = 0;
+  const auto flush_block = [&]() {
+    builder.Finish(&payload, &meta);
+    const std::string key = BlockKey(app, device_id, block_first_seq);
+    batch->Put(blocks_cf, key, payload);
+    batch->Put(meta_cf, key, meta.SerializeAsString());
+  };
+  std::vector<AttributeView> attributes;
+  uint64_t previous_seq = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RowRef& row = rows[i];
+    // Never twice the same seq, whatever a corrupt block may claim.
+    if (i > 0 && row.seq == previous_seq) continue;
+    previous_seq = row.seq;
+    if (builder.count() == 0) block_first_seq = row.seq;
+    builder.Add(row.block < 0 ? *fresh[row.row] : rewritten[row.block].Row(row.row, &attributes));
+    const bool full = builder.count() >= block_lines || builder.raw_bytes() >= kMaxBlockRawBytes;
+    if (full && i + 1 < rows.size()) flush_block();
+  }
+  if (builder.count() > 0) {
+    if (newest && !merging && builder.count() < kSmallBlockLines) {
+      // The next batch will read and rewrite this block: compressing it now
+      // would be wasted (each small batch used to cost a whole tail's zstd).
+      builder.set_encoding(BlockEncoding{0, /*settled=*/false});
+    }
+    flush_block();
+    // The last block written is the newest only if nothing stored sorts after it.
+    if (newest) {
+      record->set_tail_first_seq(block_first_seq);
+      *record->mutable_tail_meta() = meta;
+    }
+  }
+  return rows.empty() ? 0 : rows.front().seq;
+}
+
+void Writer::ScheduleMerge(AppId app, absl::string_view device_id) {
+  absl::MutexLock lock(&merge_mu_);
+  if (merge_thread_ == nullptr) {
+    merge_thread_ = std::make_unique<std::thread>([this] { MergeLoop(); });
+  }
+  std::string key = DeviceKey(app, device_id);
+  if (merge_pending_.insert(key).second) merge_queue_.push_back(std::move(key));
+}
+
+void Writer::MergeLoop() {
+  // Below the collector's threads: merges use the CPU that acknowledging
+  // batches leaves, as RocksDB's compactions do.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  while (true) {
+    std::string key;
+    {
+      absl::MutexLock lock(&merge_mu_);
+      merge_idle_ = true;
+      merge_mu_.Await(absl::Condition(
+          +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->merge_mu_) {
+            return w->merge_stop_ || !w->merge_queue_.empty();
+          },
+          this));
+      if (merge_stop_) return;
+      key = std::move(merge_queue_.front());
+      merge_queue_.pop_front();
+      merge_pending_.erase(key);
+      merge_idle_ = false;
+    }
+    key.append(8, '\0');  // the key of a block of the device: parses into app and id
+    std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
+    if (!parsed) continue;
+    // A merge that fails leaves the run as it is; the device's next append
+    // schedules it again.
+    (void)MergeRun(parsed->app, parsed->device_id);
+  }
+}
+
+absl::Status Writer::MergeRun(AppId app, absl::string_view device_id) {
+  std::shared_ptr<DeviceState> state = Acquire(app, device_id);
+  absl::MutexLock lock(&state->mu);
+  if (absl::Status s = LoadLocked(app, device_id, state.get()); !s.ok()) return s;
+  const size_t merge_lines = store_->options().merge_lines;
+  DeviceRecord record = state->record;
+  if (merge_lines == 0 || record.run_first_seq() == 0 || record.run_lines() < merge_lines) {
+    return absl::OkStatus();
+  }
+  std::vector<BlockReader> run;
+  std::vector<uint64_t> keys;
+  if (absl::Status s = ReadRunLocked(app, device_id, record.run_first_seq(), &run, &keys);
+      !s.ok()) {
+    return s;
+  }
+  // The merged blocks hold the device's newest line when the run did.
+  bool newest = false;
+  for (const BlockReader& block : run) {
+    newest =
+        newest || (block.size() > 0 && block.seq(block.size() - 1) == state->ranges.watermark());
+  }
+  thread_local rocksdb::WriteBatch batch;
+  batch.Clear();
+  WriteBlocks(app, device_id, run, keys, {}, /*merging=*/true, newest, &record, &batch);
+  record.clear_run_first_seq();
+  record.clear_run_lines();
+  batch.Put(store_->family(Family::kDevices), DeviceKey(app, device_id),
+            record.SerializeAsString());
+  if (rocksdb::Status s = store_->db()->Write(store_->write_options(), &batch); !s.ok()) {
+    return FromRocksStatus(s, "merging a device's blocks");
+  }
+  state->record = std::move(record);
+  merges_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+void Writer::WaitForMerges() {
+  absl::MutexLock lock(&merge_mu_);
+  // The queue empties before the last merge has run: wait for the thread to
+  // come back for more, with nothing left.
+  merge_mu_.Await(absl::Condition(
+      +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->merge_mu_) {
+        return w->merge_queue_.empty() && w->merge_idle_;
+      },
+      this));
 }
 
 absl::Status Writer::ReadRunLocked(AppId app, absl::string_view device_id, uint64_t first_seq,

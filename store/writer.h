@@ -16,14 +16,17 @@
 // Blocks: a batch becomes one block, except that a small tail block (fewer
 // than kSmallBlockLines lines, typical of a device trickling a line at a time)
 // is extended in place, so slow devices do not leave thousands of tiny blocks.
-// Those blocks are written cheaply (block.h: zstd level 1, or uncompressed for
-// a small tail the next batch rewrites anyway). Once a device's run of such
-// blocks and the batch at hand hold StoreOptions::merge_lines lines, the append merges them
-// into blocks of up to kMaxBlockLines lines compressed for keeps: compression
-// sees more similar lines at once (on fieldlog-bench's lines 4,096-line blocks
-// take about two thirds of the bytes of 512-line ones), and each line is
-// re-encoded once, not once per batch. No block exceeds kMaxBlockLines lines or
-// kMaxBlockRawBytes of raw columns.
+// Those blocks are written cheaply and unsettled (block.h; uncompressed by
+// default). Once a device's run of such blocks holds StoreOptions::merge_lines
+// lines, a background thread merges them into blocks of up to kMaxBlockLines
+// lines compressed for keeps: compression sees more similar lines at once (on
+// fieldlog-bench's lines 4,096-line blocks take about two thirds of the bytes
+// of 512-line ones), and each line is compressed once. The merge takes the
+// device's lock and writes its blocks and device record in one WriteBatch,
+// like an append; it runs at a lower CPU priority, off the path that
+// acknowledges batches (merging inline made 1,000 devices reaching the
+// threshold together hold their acks for seconds). No block exceeds
+// kMaxBlockLines lines or kMaxBlockRawBytes of raw columns.
 //
 // Clock correction: an entry's corrected time is its device time plus the
 // batch's clock offset. Estimates jitter by network latency, so an estimate
@@ -33,20 +36,26 @@
 #ifndef FIELDLOG_STORE_WRITER_H_
 #define FIELDLOG_STORE_WRITER_H_
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "google/protobuf/repeated_ptr_field.h"
+#include "rocksdb/write_batch.h"
 #include "store/block.h"
 #include "store/keys.h"
 #include "store/records.pb.h"
@@ -102,8 +111,12 @@ class Writer {
   // reloaded from the devices column family when next needed).
   static constexpr size_t kMaxCachedDevices = 20000;
   static constexpr int64_t kClockToleranceMicros = 2'000'000;
+  static constexpr absl::Duration kMergeDrainTime = absl::Seconds(20);
 
   explicit Writer(Store* store);
+  // Runs the merges already due (for at most kMergeDrainTime), then stops
+  // the merge thread.
+  ~Writer();
 
   // Called after every Append that stored lines, on the appending thread,
   // once the lines are readable. Set before any Append; it must be quick.
@@ -112,6 +125,12 @@ class Writer {
   }
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request);
+
+  // Waits until every merge scheduled so far has run (for tests and
+  // benchmarks).
+  void WaitForMerges();
+  // Merges run so far.
+  uint64_t merges() const { return merges_.load(std::memory_order_relaxed); }
 
   // The highest seq stored for the device; 0 when it has none.
   absl::StatusOr<uint64_t> Watermark(AppId app, absl::string_view device_id);
@@ -137,6 +156,21 @@ class Writer {
   absl::Status LoadLocked(AppId app, absl::string_view device_id, DeviceState* state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu);
 
+  // Writes the rows of `rewritten` (blocks read back, deleted from their keys)
+  // and `fresh`, merged in seq order, as blocks into `batch`; when `newest`,
+  // makes the last one the record's tail. `merging`: settled blocks split
+  // evenly, rather than cheap ones. Returns the first block's key (0: none).
+  uint64_t WriteBlocks(AppId app, absl::string_view device_id, std::vector<BlockReader>& rewritten,
+                       const std::vector<uint64_t>& rewritten_keys,
+                       std::span<const EntryView* const> fresh, bool merging, bool newest,
+                       DeviceRecord* record, rocksdb::WriteBatch* batch);
+
+  // Queues the device for the merge thread (once), starting it if needed.
+  void ScheduleMerge(AppId app, absl::string_view device_id);
+  void MergeLoop();
+  // Merges the device's run if it still holds merge_lines lines.
+  absl::Status MergeRun(AppId app, absl::string_view device_id);
+
   // Reads the device's blocks from key `first_seq` on (its run of unmerged
   // blocks), with their keys. Unreadable blocks are skipped (left in place).
   // Called with the device's lock held, so no append changes them meanwhile.
@@ -145,6 +179,13 @@ class Writer {
 
   Store* const store_;
   std::function<void(const AppendEvent&)> observer_;
+  absl::Mutex merge_mu_;
+  std::unique_ptr<std::thread> merge_thread_ ABSL_GUARDED_BY(merge_mu_);
+  std::deque<std::string> merge_queue_ ABSL_GUARDED_BY(merge_mu_);  // device keys
+  absl::flat_hash_set<std::string> merge_pending_ ABSL_GUARDED_BY(merge_mu_);
+  bool merge_stop_ ABSL_GUARDED_BY(merge_mu_) = false;
+  bool merge_idle_ ABSL_GUARDED_BY(merge_mu_) = true;
+  std::atomic<uint64_t> merges_{0};
   absl::Mutex devices_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<DeviceState>> devices_
       ABSL_GUARDED_BY(devices_mu_);

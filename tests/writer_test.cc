@@ -242,8 +242,8 @@ TEST_F(WriterTest, RetentionDeletesExpiredBlocksAtCompaction) {
 }
 
 // A device's run of batch-sized blocks is merged into large blocks once it
-// holds StoreOptions().merge_lines lines: every line stays, once, in seq order, and
-// the merged blocks hold far fewer, larger blocks.
+// holds StoreOptions().merge_lines lines: every line stays, once, in seq
+// order, in far fewer, larger blocks.
 TEST_F(WriterTest, RunsOfBatchesAreMergedIntoLargeBlocks) {
   constexpr uint64_t kBatch = 300;
   uint64_t next = 1;
@@ -254,9 +254,13 @@ TEST_F(WriterTest, RunsOfBatchesAreMergedIntoLargeBlocks) {
   }
   const size_t before = BlockCount("d1");
   EXPECT_EQ(before, (next - 1) / kBatch);
-  // This batch takes the run past the threshold: one merged block.
+  // This batch takes the run past the threshold: the merge thread makes one
+  // block of them.
+  const uint64_t merges = store_->writer().merges();
   Append("d1", Range(next, next + kBatch - 1));
   next += kBatch;
+  store_->writer().WaitForMerges();
+  EXPECT_EQ(store_->writer().merges(), merges + 1);
   EXPECT_EQ(BlockCount("d1"), 1u);
   EXPECT_EQ(StoredSeqs("d1"), Range(1, next - 1));
   // A new run starts after the merged block.
@@ -278,6 +282,7 @@ TEST_F(WriterTest, MergesPutLateLinesInSeqOrder) {
   Append("d1", Range(501, 700));    // late: fills the gap
   Append("d1", Range(1501, 2500));  // takes the run past merge_lines
   ASSERT_GE(2500u, StoreOptions().merge_lines);
+  store_->writer().WaitForMerges();
   EXPECT_EQ(StoredSeqs("d1"), Range(1, 2500));
   EXPECT_EQ(BlockCount("d1"), 1u);
 }
