@@ -173,7 +173,8 @@ void BM_BlockCompressionLevel(benchmark::State& state) {
   store::BlockBuilder builder(store::BlockEncoding{level, true});
   EncodeEachIteration(state, builder, batch);
 }
-BENCHMARK(BM_BlockCompressionLevel)->ArgsProduct({{512, 4096}, {0, -1, 1, 3, 6, 9, 12, 19}});
+BENCHMARK(BM_BlockCompressionLevel)
+    ->ArgsProduct({{512, 1024, 2048, 4096}, {0, -1, 1, 3, 6, 9, 12, 19}});
 
 // Compaction's share of tiered compression: re-compressing an unsettled
 // 512-line block (written at level 1) at the settled level.
