@@ -275,6 +275,19 @@ TEST_F(WriterTest, RunsOfBatchesAreMergedIntoLargeBlocks) {
   EXPECT_EQ(StoredSeqs("d1"), Range(1, next - 1));
 }
 
+// Closing the store runs the merges already due rather than dropping them
+// (the last append schedules one just before the close).
+TEST_F(WriterTest, ClosingTheStoreFinishesDueMerges) {
+  // 21 batches of 100: only the last one reaches merge_lines.
+  ASSERT_GE(2100u, StoreOptions().merge_lines);
+  ASSERT_LT(2000u, StoreOptions().merge_lines);
+  for (uint64_t first = 1; first < 2100; first += 100) Append("d1", Range(first, first + 99));
+  store_.reset();  // no WaitForMerges: the destructor drains the queue
+  Open();
+  EXPECT_EQ(BlockCount("d1"), 1u);
+  EXPECT_EQ(StoredSeqs("d1"), Range(1, 2100));
+}
+
 // A late batch that fills a gap inside the run is merged into its place.
 TEST_F(WriterTest, MergesPutLateLinesInSeqOrder) {
   Append("d1", Range(1, 500));
