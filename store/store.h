@@ -55,11 +55,12 @@ struct StoreOptions {
   // Block compression is tiered (see block.h). `zstd_level` is what the
   // collector writes a block with (0: uncompressed); `settled_zstd_level` is
   // what merges and compactions compress it with, once (0: never). Measured
-  // with store_bench BM_WriterAppendDay/512 (process CPU per line, flushes and
-  // compactions included; bytes after a full compaction): level 1 at ingest
-  // and 3 when settled, 0.84 us and 25.5 B; 0 and 3, 0.62 us and 25.5 B (the
-  // ingest-time zstd and the merge's decompression both go); no merging
-  // (level 1, settled at 3), 0.61 us and 30.2 B.
+  // with store_bench BM_WriterAppendDay/512 (process CPU per line, merges,
+  // flushes and compactions included; bytes after a full compaction; two
+  // runs): level 1 at ingest and 3 when settled, 0.84-0.92 us and 25.5 B;
+  // 0 and 3 (the default: the ingest-time zstd and the merge's decompression
+  // both go), 0.62-0.68 us and 25.5 B; no merging (1 and 3), 0.53-0.61 us and
+  // 30.2 B.
   int zstd_level = 0;
   int settled_zstd_level = 3;
   // Once a device's newest blocks written at ingest hold this many lines,
