@@ -24,7 +24,7 @@ using ::fieldlog::testing::StartServerProcess;
 using ::fieldlog::testing::TempDir;
 
 constexpr int kSenders = 3;
-constexpr int kLinesPerSender = 150000;
+constexpr int kLinesPerSender = 400000;
 
 AppKeys CreateApp(const std::string& address, const std::string& data_dir) {
   std::ifstream in(data_dir + "/admin_token");
