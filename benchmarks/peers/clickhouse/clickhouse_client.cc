@@ -120,4 +120,17 @@ int WaitForClickHouse(const std::string& http, int seconds) {
   return 1;
 }
 
+ScriptCommands::ScriptCommands(CLI::App* app)
+    : free_port_(app->add_subcommand("free-port", "Print a free TCP port on 127.0.0.1")),
+      wait_(app->add_subcommand("wait", "Wait until ClickHouse answers over HTTP")) {
+  wait_->add_option("--http", http_, "HOST:PORT")->required();
+  wait_->add_option("--seconds", seconds_)->capture_default_str();
+}
+
+std::optional<int> ScriptCommands::Run() const {
+  if (free_port_->parsed()) return PrintFreePort();
+  if (wait_->parsed()) return WaitForClickHouse(http_, seconds_);
+  return std::nullopt;
+}
+
 }  // namespace fieldlog::bench

@@ -5,8 +5,10 @@
 #ifndef FIELDLOG_BENCHMARKS_PEERS_CLICKHOUSE_CLICKHOUSE_CLIENT_H_
 #define FIELDLOG_BENCHMARKS_PEERS_CLICKHOUSE_CLICKHOUSE_CLIENT_H_
 
+#include <optional>
 #include <string>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "httplib.h"
@@ -49,6 +51,22 @@ int PrintFreePort();
 
 // Waits until ClickHouse answers `SELECT 1` at HOST:PORT; 0 on success.
 int WaitForClickHouse(const std::string& http, int seconds);
+
+// The subcommands run.sh uses to start ClickHouse, the same in both peer
+// binaries: `free-port` (PrintFreePort) and `wait --http H:P [--seconds N]`
+// (WaitForClickHouse). Add them before parsing; Run() after.
+class ScriptCommands {
+ public:
+  explicit ScriptCommands(CLI::App* app);
+  // The exit code of the one that was given, or nullopt if neither was.
+  std::optional<int> Run() const;
+
+ private:
+  CLI::App* free_port_;
+  CLI::App* wait_;
+  std::string http_;
+  int seconds_ = 60;
+};
 
 }  // namespace fieldlog::bench
 

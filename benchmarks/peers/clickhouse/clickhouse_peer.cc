@@ -482,12 +482,7 @@ int main(int argc, char** argv) {
   using namespace fieldlog::bench;
   CLI::App app{"clickhouse-peer: the ClickHouse side of fieldlog-bench's peer comparison"};
   app.require_subcommand(1);
-  app.add_subcommand("free-port", "Print a free TCP port on 127.0.0.1");
-  CLI::App* wait = app.add_subcommand("wait", "Wait until ClickHouse answers over HTTP");
-  std::string http;
-  int seconds = 60;
-  wait->add_option("--http", http, "HOST:PORT")->required();
-  wait->add_option("--seconds", seconds)->capture_default_str();
+  const ScriptCommands script_commands(&app);
 
   CLI::App* run = app.add_subcommand("run", "Load the fleet, compact, ask the questions");
   RunFlags flags;
@@ -513,8 +508,7 @@ int main(int argc, char** argv) {
   table->add_option("--pair", pairs, "DEVICES:FIELDLOG_JSON:CLICKHOUSE_JSON")->required();
   CLI11_PARSE(app, argc, argv);
 
-  if (app.got_subcommand("free-port")) return PrintFreePort();
-  if (app.got_subcommand("wait")) return WaitForClickHouse(http, seconds);
+  if (std::optional<int> code = script_commands.Run()) return *code;
   if (app.got_subcommand("table")) return Table(pairs);
   flags.fleet.start_us = start_us != 0
                              ? start_us

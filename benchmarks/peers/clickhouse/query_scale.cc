@@ -38,7 +38,6 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
@@ -536,6 +535,29 @@ class CpuMeter {
   absl::Duration fl_, ch_;
 };
 
+// One question while it is asked: added to `questions`, announced on stderr,
+// and charged with both servers' CPU from construction to destruction.
+class Asking {
+ public:
+  Asking(std::vector<Question>* questions, std::string name, std::string description,
+         std::string target, pid_t fieldlog, pid_t clickhouse)
+      : question_(questions->emplace_back()), meter_(fieldlog, clickhouse) {
+    question_.name = std::move(name);
+    question_.description = std::move(description);
+    question_.target = std::move(target);
+    std::cerr << "query-scale: " << question_.description << "\n";
+  }
+  ~Asking() { meter_.Charge(&question_); }
+  Asking(const Asking&) = delete;
+  Asking& operator=(const Asking&) = delete;
+
+  Question& question() { return question_; }
+
+ private:
+  Question& question_;
+  CpuMeter meter_;
+};
+
 template <typename F>
 absl::Duration Time(F&& f) {
   const absl::Time start = absl::Now();
@@ -739,13 +761,10 @@ int Run(const Flags& flags) {
 
   // Q1: a user's newest 500 lines, across her devices.
   if (Wanted(flags, "user_newest_500")) {
-    Question& q = questions.emplace_back();
-    q.name = "user_newest_500";
-    q.description = "a user's newest 500 lines (all her devices, merged)";
-    q.target = "p99 < 10 ms, >= 10x";
-    std::cerr << "query-scale: " << q.description << "\n";
-    CpuMeter meter((*server)->pid(), flags.ch_pid);
-    absl::Cleanup charge = [&] { meter.Charge(&q); };
+    Asking asking(&questions, "user_newest_500",
+                  "a user's newest 500 lines (all her devices, merged)", "p99 < 10 ms, >= 10x",
+                  (*server)->pid(), flags.ch_pid);
+    Question& q = asking.question();
     for (int u : users) {
       const std::string user = fleet.ids().UserId(u);
       v1::SearchRequest r;
@@ -774,14 +793,11 @@ int Run(const Flags& flags) {
   const int64_t day_to = day_from + kDayUs;
   for (int busy = 1; busy >= 0; --busy) {
     if (!Wanted(flags, busy ? "device_day_busy" : "device_day_random")) continue;
-    Question& q = questions.emplace_back();
-    q.name = busy ? "device_day_busy" : "device_day_random";
-    q.description = busy ? "a busy device's full day, oldest first, all pages"
-                         : "a random device's full day, oldest first, all pages";
-    q.target = busy ? "> 2 M lines/s, >= 10x" : ">= 10x";
-    std::cerr << "query-scale: " << q.description << "\n";
-    CpuMeter meter((*server)->pid(), flags.ch_pid);
-    absl::Cleanup charge = [&] { meter.Charge(&q); };
+    Asking asking(&questions, busy ? "device_day_busy" : "device_day_random",
+                  busy ? "a busy device's full day, oldest first, all pages"
+                       : "a random device's full day, oldest first, all pages",
+                  busy ? "> 2 M lines/s, >= 10x" : ">= 10x", (*server)->pid(), flags.ch_pid);
+    Question& q = asking.question();
     for (int i = 0; i < flags.samples; ++i) {
       int d;
       int64_t from = day_from, to = day_to;
@@ -817,13 +833,10 @@ int Run(const Flags& flags) {
   // every line of the day is scanned, few are returned, so lines/s here is
   // the scan rate (lines of the day / time).
   if (Wanted(flags, "device_day_grep")) {
-    Question& q = questions.emplace_back();
-    q.name = "device_day_grep";
-    q.description = absl::StrCat("a busy device's day searched for '", kAffectedText, "'");
-    q.target = "> 2 M lines/s, >= 10x";
-    std::cerr << "query-scale: " << q.description << "\n";
-    CpuMeter meter((*server)->pid(), flags.ch_pid);
-    absl::Cleanup charge = [&] { meter.Charge(&q); };
+    Asking asking(&questions, "device_day_grep",
+                  absl::StrCat("a busy device's day searched for '", kAffectedText, "'"),
+                  "> 2 M lines/s, >= 10x", (*server)->pid(), flags.ch_pid);
+    Question& q = asking.question();
     const std::vector<int>& heavy = fleet.heavy_devices();
     for (int i = 0; i < flags.samples; ++i) {
       const int d = heavy[static_cast<size_t>(i) % heavy.size()];
@@ -856,13 +869,10 @@ int Run(const Flags& flags) {
 
   // Q3: a regex over one user's week.
   if (Wanted(flags, "user_week_regex")) {
-    Question& q = questions.emplace_back();
-    q.name = "user_week_regex";
-    q.description = absl::StrCat("a regex over a user's week (", kUserRegex, "), newest 500");
-    q.target = "";
-    std::cerr << "query-scale: " << q.description << "\n";
-    CpuMeter meter((*server)->pid(), flags.ch_pid);
-    absl::Cleanup charge = [&] { meter.Charge(&q); };
+    Asking asking(&questions, "user_week_regex",
+                  absl::StrCat("a regex over a user's week (", kUserRegex, "), newest 500"), "",
+                  (*server)->pid(), flags.ch_pid);
+    Question& q = asking.question();
     for (int u : users) {
       const std::string user = fleet.ids().UserId(u);
       v1::SearchRequest r;
@@ -923,15 +933,12 @@ int Run(const Flags& flags) {
   }
   for (int by_regex = 0; by_regex < 2; ++by_regex) {
     if (!Wanted(flags, by_regex ? "affected_hour_regex" : "affected_hour_text")) continue;
-    Question& q = questions.emplace_back();
-    q.name = by_regex ? "affected_hour_regex" : "affected_hour_text";
-    q.description =
+    Asking asking(
+        &questions, by_regex ? "affected_hour_regex" : "affected_hour_text",
         by_regex ? absl::StrCat("affected users+devices, one hour, regex ", kAffectedRegex)
-                 : absl::StrCat("affected users+devices, one hour, text '", kAffectedText, "'");
-    q.target = "< 1 s, >= 5x";
-    std::cerr << "query-scale: " << q.description << "\n";
-    CpuMeter meter((*server)->pid(), flags.ch_pid);
-    absl::Cleanup charge = [&] { meter.Charge(&q); };
+                 : absl::StrCat("affected users+devices, one hour, text '", kAffectedText, "'"),
+        "< 1 s, >= 5x", (*server)->pid(), flags.ch_pid);
+    Question& q = asking.question();
     for (size_t h = 0; h < hours.size(); ++h) {
       const auto [from, to] = hours[h];
       AffectedAnswer a, b;
@@ -1086,12 +1093,7 @@ int main(int argc, char** argv) {
   using namespace fieldlog::bench;
   CLI::App app{"query-scale: issue 5's query benchmark, fieldlog next to ClickHouse"};
   app.require_subcommand(1);
-  app.add_subcommand("free-port", "Print a free TCP port on 127.0.0.1");
-  CLI::App* wait = app.add_subcommand("wait", "Wait until ClickHouse answers over HTTP");
-  std::string http;
-  int seconds = 60;
-  wait->add_option("--http", http, "HOST:PORT")->required();
-  wait->add_option("--seconds", seconds)->capture_default_str();
+  const ScriptCommands script_commands(&app);
 
   CLI::App* run = app.add_subcommand("run", "Load both systems (or reuse), ask, compare");
   Flags flags;
@@ -1119,7 +1121,6 @@ int main(int argc, char** argv) {
   run->add_option("--only", flags.only, "Ask only these questions (names as in the table)");
   run->add_flag("--force-load", flags.force_load, "Load again even if a store of the spec exists");
   CLI11_PARSE(app, argc, argv);
-  if (app.got_subcommand("free-port")) return PrintFreePort();
-  if (app.got_subcommand("wait")) return WaitForClickHouse(http, seconds);
+  if (std::optional<int> code = script_commands.Run()) return *code;
   return Run(flags);
 }
