@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "collector/compressed_batch.h"
 #include "collector/validation.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
@@ -129,6 +130,17 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       case v1::IngestRequest::kBatch:
         status = HandleBatchLocked(std::move(*request.mutable_batch()));
         break;
+      case v1::IngestRequest::kCompressedBatch: {
+        v1::Batch batch;
+        status = DecompressBatch(request.compressed_batch(), &batch);
+        if (status.ok()) {
+          status = HandleBatchLocked(std::move(batch));
+        } else {
+          status = absl::InvalidArgumentError(
+              absl::StrCat("request ", requests_read_, " of the stream: ", status.message()));
+        }
+        break;
+      }
       case v1::IngestRequest::KIND_NOT_SET:
         status = absl::InvalidArgumentError(absl::StrCat(
             "request ", requests_read_, " of the stream holds neither a hello nor a batch"));
