@@ -11,6 +11,7 @@
 #include "query/row_filter.h"
 #include "query/search.h"
 #include "store/reader.h"
+#include "store/time_buckets.h"
 
 namespace fieldlog::query {
 namespace {
@@ -44,9 +45,7 @@ absl::Status ForEachBlock(const store::Store& store, const store::AppRecord& app
       absl::StatusOr<std::vector<store::BlockRef>> listed = reader.ListBlocks(app.app_id(), device);
       if (!listed.ok()) return listed.status();
       for (store::BlockRef& ref : *listed) {
-        if (ref.meta.max_time_unix_micros() < from_us || ref.meta.min_time_unix_micros() >= to_us) {
-          continue;
-        }
+        if (!store::BlockMetaMeetsRange(ref.meta, from_us, to_us)) continue;
         blocks.push_back({device, std::move(ref)});
       }
     }

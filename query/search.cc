@@ -9,6 +9,7 @@
 #include "common/time_util.h"
 #include "store/block.h"
 #include "store/reader.h"
+#include "store/time_buckets.h"
 
 namespace fieldlog::query {
 namespace {
@@ -136,9 +137,7 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
     if (!blocks.ok()) return blocks.status();
     for (store::BlockRef& block : *blocks) {
       const store::BlockMeta& m = block.meta;
-      if (m.max_time_unix_micros() < spec.from_us || m.min_time_unix_micros() >= spec.to_us) {
-        continue;
-      }
+      if (!store::BlockMetaMeetsRange(m, spec.from_us, spec.to_us)) continue;
       if (!filter->BlockMayMatch(m)) continue;
       if (spec.cursor) {
         if (!spec.newest_first && m.max_time_unix_micros() < spec.cursor->time_us) continue;

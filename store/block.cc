@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "store/coding.h"
+#include "store/time_buckets.h"
 
 namespace fieldlog::store {
 namespace {
@@ -135,6 +136,7 @@ void BlockBuilder::Reset() {
   level_mask_ = 0;
   users_.clear();
   many_users_ = false;
+  row_times_.clear();
   for (std::string* column : {&seqs_, &times_, &device_times_, &receive_times_, &levels_, &tags_,
                               &user_ids_, &session_ids_, &files_, &lines_, &functions_,
                               &message_lengths_, &messages_, &attributes_}) {
@@ -180,6 +182,7 @@ void BlockBuilder::Add(const EntryView& e) {
   last_seq_ = e.seq;
   PutSignedVarint64(&times_, e.time_us - previous_time_);
   previous_time_ = e.time_us;
+  row_times_.push_back(e.time_us);
   PutSignedVarint64(&device_times_, e.device_time_us - e.time_us);
   // The first row's receive time relative to its time, the others' to the
   // previous row's (see kFormatVersion).
@@ -261,6 +264,7 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
   meta->set_min_time_unix_micros(min_time_);
   meta->set_max_time_unix_micros(max_time_);
   meta->set_level_mask(level_mask_);
+  meta->set_time_buckets(TimeBucketsHeld(min_time_, max_time_, row_times_));
   if (many_users_) {
     meta->set_many_users(true);
   } else {

@@ -117,6 +117,8 @@ class BlockBuilder {
   uint32_t level_mask_ = 0;
   std::vector<std::string> users_;
   bool many_users_ = false;
+  // Each row's time, for the meta's time buckets (known once min and max are).
+  std::vector<int64_t> row_times_;
   size_t dictionary_bytes_ = 0;
   // Columns, in the order they are written.
   uint32_t last_words_[5] = {};

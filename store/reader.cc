@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "store/time_buckets.h"
 
 namespace fieldlog::store {
 
@@ -180,9 +181,7 @@ absl::StatusOr<std::vector<AppBlockRef>> Reader::ListAppBlocks(AppId app, int64_
         if (!parsed || !meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
           return absl::DataLossError("corrupt block meta");
         }
-        if (meta.max_time_unix_micros() < from_us || meta.min_time_unix_micros() >= to_us) {
-          return absl::OkStatus();
-        }
+        if (!BlockMetaMeetsRange(meta, from_us, to_us)) return absl::OkStatus();
         AppBlockRef& ref = blocks.emplace_back();
         ref.device_id = std::string(parsed->device_id);
         ref.block.first_seq = parsed->first_seq;

@@ -91,8 +91,9 @@ class Reader {
   absl::StatusOr<std::vector<UserSummary>> FindUsers(AppId app, absl::string_view prefix,
                                                      size_t limit);
 
-  // Every block of the app whose time range meets [from_us, to_us), by
-  // device. Reads only the small metas.
+  // Every block of the app that may hold lines in [from_us, to_us)
+  // (BlockMetaMeetsRange: its time buckets), by device. Reads only the small
+  // metas.
   absl::StatusOr<std::vector<AppBlockRef>> ListAppBlocks(AppId app, int64_t from_us, int64_t to_us);
 
   // Issues and feedback in [from_us, to_us), oldest first, at most `limit`;

@@ -1,9 +1,11 @@
 #include "store/block.h"
 
+#include <bit>
 #include <random>
 
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "store/time_buckets.h"
 
 namespace fieldlog::store {
 namespace {
@@ -194,6 +196,93 @@ TEST(BlockTest, ManyUsersAreSummarisedAsMany) {
   builder.Finish(&payload, &meta);
   EXPECT_TRUE(meta.many_users());
   EXPECT_EQ(meta.users_size(), 0);
+}
+
+TEST(TimeBucketsTest, BucketsSplitTheSpanIntoSixtyFourAndRangesTouchTheRightOnes) {
+  // Span [1000, 1639]: width 640 / 64 + ... = (639 / 64) + 1 = 10.
+  EXPECT_EQ(TimeBucketOf(1000, 1639, 1000), 0);
+  EXPECT_EQ(TimeBucketOf(1000, 1639, 1009), 0);
+  EXPECT_EQ(TimeBucketOf(1000, 1639, 1010), 1);
+  EXPECT_EQ(TimeBucketOf(1000, 1639, 1639), 63);
+  // A one-instant block has every time in bucket 0.
+  EXPECT_EQ(TimeBucketOf(5, 5, 5), 0);
+  EXPECT_EQ(TimeBucketsTouched(5, 5, 5, 6), 1u);
+  EXPECT_EQ(TimeBucketsTouched(5, 5, 6, 7), 0u);
+  // Extreme spans do not overflow.
+  EXPECT_EQ(TimeBucketOf(INT64_MIN, INT64_MAX, INT64_MAX), 63);
+  EXPECT_EQ(TimeBucketOf(INT64_MIN, INT64_MAX, INT64_MIN), 0);
+  EXPECT_EQ(TimeBucketsTouched(INT64_MIN, INT64_MAX, INT64_MIN, INT64_MAX), ~uint64_t{0});
+
+  // [from, to) is half-open: to = min touches nothing, from = max touches the
+  // last bucket.
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 0, 1000), 0u);
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 0, 1001), 1u);
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 1639, 2000), uint64_t{1} << 63);
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 1640, 2000), 0u);
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 1010, 1020), uint64_t{1} << 1);
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 1009, 1021), 0b111u);
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 0, 5000), ~uint64_t{0});
+  EXPECT_EQ(TimeBucketsTouched(1000, 1639, 1020, 1020), 0u) << "empty range";
+
+  const std::vector<int64_t> times = {1000, 1005, 1325, 1639};
+  EXPECT_EQ(TimeBucketsHeld(1000, 1639, times),
+            (uint64_t{1} << 0) | (uint64_t{1} << 32) | (uint64_t{1} << 63));
+}
+
+TEST(TimeBucketsTest, ABlockSpanningDaysMeetsOnlyTheHoursWithLines) {
+  constexpr int64_t kHour = int64_t{3600} * 1'000'000;
+  const int64_t day0 = int64_t{1'790'000'000} * 1'000'000;
+  // Two sessions three days apart: 10:00-10:05 on day 0, 14:30-14:40 on day 3.
+  std::vector<OwnedEntry> entries;
+  for (int i = 0; i < 30; ++i) {
+    OwnedEntry& e = entries.emplace_back();
+    e.time = day0 + 10 * kHour + i * 10'000'000;
+  }
+  for (int i = 0; i < 60; ++i) {
+    OwnedEntry& e = entries.emplace_back();
+    e.time = day0 + 3 * 24 * kHour + 14 * kHour + 30 * 60'000'000 + i * 10'000'000;
+  }
+  BlockBuilder builder;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    entries[i].seq = i + 1;
+    entries[i].message = "line";
+    builder.Add(entries[i].view());
+  }
+  std::string payload;
+  BlockMeta meta;
+  builder.Finish(&payload, &meta);
+  ASSERT_NE(meta.time_buckets(), 0u);
+  EXPECT_EQ(std::popcount(meta.time_buckets()), 2) << "one bucket per session";
+
+  // Every hour of the four days: the block meets an hour exactly when a line
+  // of the block falls in it (the sessions are shorter than a bucket, ~73 min,
+  // so hours next to them may be let through, never missed).
+  int met = 0;
+  for (int64_t from = day0; from < day0 + 4 * 24 * kHour; from += kHour) {
+    bool holds = false;
+    for (const OwnedEntry& e : entries) holds |= e.time >= from && e.time < from + kHour;
+    const bool meets = BlockMetaMeetsRange(meta, from, from + kHour);
+    if (holds) {
+      EXPECT_TRUE(meets) << (from - day0) / kHour;
+    }
+    met += meets;
+  }
+  EXPECT_LE(met, 6) << "of 96 hours, [min, max] alone meets 77";
+  // Exactly at the edges: the first line's time, and just past the last.
+  const int64_t first = entries.front().time, last = entries.back().time;
+  EXPECT_TRUE(BlockMetaMeetsRange(meta, first, first + 1));
+  EXPECT_FALSE(BlockMetaMeetsRange(meta, first - kHour, first));
+  EXPECT_TRUE(BlockMetaMeetsRange(meta, last, last + 1));
+  EXPECT_FALSE(BlockMetaMeetsRange(meta, last + 1, last + kHour));
+  // A day in between holds no line.
+  EXPECT_FALSE(BlockMetaMeetsRange(meta, day0 + 24 * kHour, day0 + 48 * kHour));
+
+  // The same meta as written before time buckets existed: [min, max] decides.
+  BlockMeta old = meta;
+  old.clear_time_buckets();
+  EXPECT_TRUE(BlockMetaMeetsRange(old, day0 + 24 * kHour, day0 + 48 * kHour));
+  EXPECT_FALSE(BlockMetaMeetsRange(old, last + 1, last + kHour));
+  EXPECT_FALSE(BlockMetaMeetsRange(old, first - kHour, first));
 }
 
 TEST(BlockTest, ReaderSurvivesMovesWithoutDanglingViews) {

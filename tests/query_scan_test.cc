@@ -251,6 +251,116 @@ TEST_F(QueryScanTest, UserPagesFollowTheTimelineOrderAcrossTiedDevices) {
   }
 }
 
+// Devices that log a short session now and then leave blocks spanning days;
+// the metas' time buckets let an hour's questions skip them where they hold
+// no line of the hour, and the answers stay those of a brute-force count.
+TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
+  constexpr int64_t kHour = int64_t{3600} * 1'000'000;
+  const int64_t spread_start = kStart + 24 * kHour;
+  std::vector<Line> all = lines_;
+  std::vector<std::string> spread_devices;
+  for (int d = 0; d < 12; ++d) {
+    const std::string device = "spread-" + std::to_string(d);
+    spread_devices.push_back(device);
+    uint64_t seq = 0;
+    for (int k = 0; k < 8; ++k) {
+      // One Append per session: the writer extends the device's one block.
+      std::vector<Line> session;
+      const int64_t begin = spread_start + (k * 17 + d * 5) * kHour + d * 60'000'000;
+      for (int i = 0; i < 15; ++i) {
+        Line& line = session.emplace_back();
+        line.device = device;
+        line.user = "spread-user" + std::to_string(d % 4);
+        line.seq = ++seq;
+        line.time_us = begin + i * 20'000'000;
+        line.message = i % 4 == 0 ? "PaymentTimeout in session " + std::to_string(k)
+                                  : "idle " + std::to_string(i);
+      }
+      std::vector<store::EntryView> views;
+      for (const Line& line : session) {
+        store::EntryView& v = views.emplace_back();
+        v.seq = line.seq;
+        v.device_time_us = line.time_us;
+        v.receive_time_us = line.time_us;
+        v.level = v1::LEVEL_INFO;
+        v.message = line.message;
+        v.user_id = line.user;
+      }
+      store::AppendRequest request;
+      request.app = app_.app_id();
+      request.device_id = device;
+      request.receive_time_us = views.back().device_time_us;
+      request.entries = std::span<store::EntryView>(views);
+      ASSERT_TRUE(store_->writer().Append(request).ok());
+      all.insert(all.end(), session.begin(), session.end());
+    }
+  }
+  store::Reader reader(*store_);
+  absl::StatusOr<std::vector<store::BlockRef>> one = reader.ListBlocks(app_.app_id(), "spread-0");
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u) << "the sessions share one block";
+  ASSERT_GT((*one)[0].meta.max_time_unix_micros() - (*one)[0].meta.min_time_unix_micros(),
+            4 * 24 * kHour);
+
+  size_t listed = 0, meeting_min_max = 0;
+  uint64_t total_matching = 0;
+  // Hours at an odd offset, so windows cut sessions.
+  for (int64_t from = spread_start - kHour + 23 * 60'000'000; from < spread_start + 180 * kHour;
+       from += kHour) {
+    const int64_t to = from + kHour;
+    uint64_t matching = 0;
+    std::map<std::string, uint64_t> device_matching;
+    for (const Line& l : all) {
+      if (l.time_us < from || l.time_us >= to) continue;
+      if (l.message.find("PaymentTimeout") == std::string::npos) continue;
+      ++matching;
+      ++device_matching[l.device];
+    }
+    total_matching += matching;
+    v1::AffectedRequest request;
+    request.set_text("paymenttimeout");
+    request.set_from_unix_micros(from);
+    request.set_to_unix_micros(to);
+    request.set_limit(10000);
+    absl::StatusOr<v1::AffectedResponse> response =
+        query::FindAffected(*store_, app_, request, to + 1);
+    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_EQ(response->matching_lines(), matching) << (from - spread_start) / kHour;
+    ASSERT_EQ(response->total_devices(), device_matching.size());
+    for (const v1::AffectedDevice& device : response->devices()) {
+      EXPECT_EQ(device.lines(), device_matching[device.device_id()]) << device.device_id();
+    }
+    for (const std::string& device : spread_devices) {
+      query::SearchSpec spec;
+      spec.app = app_;
+      spec.device_id = device;
+      spec.filters.text = "paymenttimeout";
+      spec.from_us = from;
+      spec.to_us = to;
+      spec.limit = 1000;
+      absl::StatusOr<query::SearchResult> result = query::Search(*store_, spec);
+      ASSERT_TRUE(result.ok()) << result.status();
+      EXPECT_EQ(result->lines.size(), device_matching[device]) << device;
+    }
+    absl::StatusOr<std::vector<store::AppBlockRef>> blocks =
+        reader.ListAppBlocks(app_.app_id(), from, to);
+    ASSERT_TRUE(blocks.ok());
+    absl::StatusOr<std::vector<store::AppBlockRef>> every =
+        reader.ListAppBlocks(app_.app_id(), 0, std::numeric_limits<int64_t>::max());
+    ASSERT_TRUE(every.ok());
+    for (const store::AppBlockRef& ref : *every) {
+      meeting_min_max += ref.block.meta.max_time_unix_micros() >= from &&
+                         ref.block.meta.min_time_unix_micros() < to;
+    }
+    listed += blocks->size();
+  }
+  // 12 blocks spanning ~5 days each meet ~120 hours by [min, max]; sessions
+  // touch ~2 buckets each, 16 of 64 per block.
+  EXPECT_EQ(total_matching, 12u * 8 * 4) << "every session's matching lines, in some hour";
+  EXPECT_GT(meeting_min_max, 1000u);
+  EXPECT_LT(listed * 2, meeting_min_max) << listed << " blocks listed";
+}
+
 TEST_F(QueryScanSyncedTest, ASearchReturnsItsPageWithItsAuditRecordWritten) {
   query::QueryHandlers handlers(store_.get());
   query::Caller caller{read_token_, "ipv4:127.0.0.1:5000"};

@@ -60,6 +60,7 @@
 #include "rocksdb/db.h"
 #include "store/reader.h"
 #include "store/store.h"
+#include "store/time_buckets.h"
 #include "store/writer.h"
 
 namespace fieldlog::bench {
@@ -581,14 +582,17 @@ std::string RangeSql(int64_t from, int64_t to) {
   return absl::StrCat(" AND time_us >= ", from, " AND time_us < ", to);
 }
 
-// What an hour's app-wide scan reads in the store as written, against what it
-// would read if each block's meta had 64 time buckets (which parts of its
-// [min, max] hold lines) or a filter of the words its messages hold.
+// What an hour's app-wide scan reads in the store as written: the blocks
+// whose [min, max] meets the hour (all a meta without time buckets could
+// tell), those its time buckets let through (BlockMetaMeetsRange, what
+// Affected reads now), and of those the ones that hold the word (what a
+// filter of the words each block holds would leave).
 struct BlockLayout {
   uint64_t blocks = 0;
-  double read_blocks = 0, read_lines = 0;      // per hour: [min, max] meets it
+  uint64_t without_buckets = 0;                // metas written before time buckets
+  double span_blocks = 0, span_lines = 0;      // per hour: [min, max] meets it
   double bucket_blocks = 0, bucket_lines = 0;  // per hour: a bucket with lines meets it
-  double word_blocks = 0;                      // per hour: [min, max] meets it, holds the word
+  double word_blocks = 0;                      // per hour: of those, holds the word
   double list_ms = 0;                          // listing every block of the app
   double list_hour_ms = 0;  // listing the blocks that meet one hour (what Affected does)
 };
@@ -620,35 +624,29 @@ BlockLayout MeasureLayout(const std::string& db,
   const double n = static_cast<double>(std::max<size_t>(1, hours.size()));
   for (const store::AppBlockRef& ref : *blocks) {
     ++layout.blocks;
-    const int64_t lo = ref.block.meta.min_time_unix_micros();
-    const int64_t hi = ref.block.meta.max_time_unix_micros();
+    const store::BlockMeta& meta = ref.block.meta;
+    if (meta.time_buckets() == 0) ++layout.without_buckets;
+    const int64_t lo = meta.min_time_unix_micros();
+    const int64_t hi = meta.max_time_unix_micros();
     bool meets_any = false;
     for (const auto& [from, to] : hours) meets_any |= !(hi < from || lo >= to);
     if (!meets_any) continue;
     absl::StatusOr<store::BlockReader> block =
         reader.ReadBlock(app->app_id(), ref.device_id, ref.block.first_seq);
     if (!block.ok()) Fail("reading a block", block.status());
-    const int64_t width = (hi - lo) / 64 + 1;
-    uint64_t buckets = 0;
     bool has_word = false;
-    for (size_t row = 0; row < block->size(); ++row) {
-      buckets |= uint64_t{1} << std::clamp<int64_t>((block->time_us(row) - lo) / width, 0, 63);
-      has_word |= absl::StrContains(block->message(row), word);
+    for (size_t row = 0; row < block->size() && !has_word; ++row) {
+      has_word = absl::StrContains(block->message(row), word);
     }
     const double lines = static_cast<double>(block->size());
     for (const auto& [from, to] : hours) {
       if (hi < from || lo >= to) continue;
-      layout.read_blocks += 1 / n;
-      layout.read_lines += lines / n;
+      layout.span_blocks += 1 / n;
+      layout.span_lines += lines / n;
+      if (!store::BlockMetaMeetsRange(meta, from, to)) continue;
+      layout.bucket_blocks += 1 / n;
+      layout.bucket_lines += lines / n;
       if (has_word) layout.word_blocks += 1 / n;
-      const int64_t b0 = std::max<int64_t>(0, (from - lo) / width);
-      const int64_t b1 = std::min<int64_t>(63, (to - 1 - lo) / width);
-      const uint64_t wanted =
-          (b1 >= 63 ? ~uint64_t{0} : (uint64_t{1} << (b1 + 1)) - 1) & ~((uint64_t{1} << b0) - 1);
-      if ((buckets & wanted) != 0) {
-        layout.bucket_blocks += 1 / n;
-        layout.bucket_lines += lines / n;
-      }
     }
   }
   return layout;
@@ -1047,12 +1045,12 @@ int Run(const Flags& flags) {
   }
   if (!hours.empty()) {
     std::cout << absl::StrFormat(
-        "affected, one hour (the store as written): fieldlog reads %.0f of the %d blocks (%.0f "
-        "lines) whose time range meets the hour;\n  with 64 time buckets per block meta it would "
-        "read %.0f blocks (%.0f lines), and with a filter of the words each block holds\n  (a "
-        "bloom filter in the meta) the %.0f blocks that hold 'PaymentTimeout'\n",
-        layout.read_blocks, layout.blocks, layout.read_lines, layout.bucket_blocks,
-        layout.bucket_lines, layout.word_blocks);
+        "affected, one hour (the store as written, %d blocks, %d metas without time buckets): "
+        "%.0f blocks (%.0f lines) meet the hour by [min, max];\n  their time buckets let "
+        "through %.0f blocks (%.0f lines), what fieldlog reads; of those, %.0f hold "
+        "'PaymentTimeout' (what a filter of each block's words would leave)\n",
+        layout.blocks, layout.without_buckets, layout.span_blocks, layout.span_lines,
+        layout.bucket_blocks, layout.bucket_lines, layout.word_blocks);
     std::cout << absl::StrFormat(
         "  (listing the metas: %.0f ms for all blocks, %.0f ms for one hour's, in one thread "
         "before the scan)\n",
