@@ -77,7 +77,7 @@ struct Flags {
   int rare_every = 50000;
   // How it is driven.
   int workers = 2;
-  std::string agent_gzip = "default";
+  std::string agent_compression = "default";
   int concurrent_devices = 0;  // 0: all devices at once
   size_t window = 1024;
   size_t chunk = 256;
@@ -145,7 +145,7 @@ nlohmann::ordered_json Conditions(const Flags& flags, const FleetSpec& fleet) {
   o["seed"] = flags.seed;
   o["rare_every"] = flags.rare_every;
   o["workers"] = flags.workers;
-  o["agent_gzip"] = flags.agent_gzip;
+  o["agent_compression"] = flags.agent_compression;
   o["concurrent_devices"] = flags.concurrent_devices;
   o["window"] = flags.window;
   o["chunk"] = flags.chunk;
@@ -440,7 +440,7 @@ class Run {
     options.concurrent_devices =
         flags_.concurrent_devices > 0 ? flags_.concurrent_devices : flags_.devices;
     options.agents_dir = work_dir_ + "/agents";
-    options.agent_gzip = flags_.agent_gzip;
+    options.agent_compression = flags_.agent_compression;
     options.window = flags_.window;
     options.chunk = flags_.chunk;
     options.max_duration = absl::Seconds(flags_.max_seconds);
@@ -699,9 +699,9 @@ int Main(int argc, char** argv) {
   app.add_option("--workers", flags.workers,
                  "Bench worker processes running the agents (each one connection)")
       ->capture_default_str();
-  app.add_option("--agent-gzip", flags.agent_gzip,
-                 "The agents' stream compression: default (as the agent ships), on, off")
-      ->check(CLI::IsMember({"default", "on", "off"}))
+  app.add_option("--agent-compression", flags.agent_compression,
+                 "The agents' upload compression: default (as the agent ships), zstd, gzip, none")
+      ->check(CLI::IsMember({"default", "zstd", "gzip", "none"}))
       ->capture_default_str();
   app.add_option("--concurrent-devices", flags.concurrent_devices,
                  "Agents alive at once over all workers (0: all devices); fewer runs the "
@@ -788,7 +788,7 @@ int Main(int argc, char** argv) {
   worker_cmd->add_option("--chunk", worker.chunk);
   worker_cmd->add_option("--max-seconds", max_seconds);
   worker_cmd->add_option("--agents-dir", worker.agents_dir);
-  worker_cmd->add_option("--agent-gzip", worker.agent_gzip);
+  worker_cmd->add_option("--agent-compression", worker.agent_compression);
 
   std::string listen_file;
   CLI::App* parse_ack_cmd = app.add_subcommand("parse-ack-server", "")->group("");

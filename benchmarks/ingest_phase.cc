@@ -56,7 +56,7 @@ std::vector<std::string> WorkerArgv(const IngestPhaseOptions& o, int first, int 
           "--chunk", absl::StrCat(o.chunk),
           "--max-seconds", absl::StrCat(absl::ToInt64Seconds(o.max_duration)),
           "--agents-dir", o.agents_dir,
-          "--agent-gzip", o.agent_gzip};
+          "--agent-compression", o.agent_compression};
 }
 
 // Reads one worker's events until it is done, failed or gone.

@@ -40,7 +40,7 @@ struct IngestPhaseOptions {
   std::string ingest_key;
   pid_t server_pid = -1;   // -1: server CPU and memory are not measured
   std::string agents_dir;  // the agents' storage directories go under it
-  std::string agent_gzip = "default";  // see WorkerOptions
+  std::string agent_compression = "default";  // see WorkerOptions
   FleetSpec fleet;         // lines_per_device covers both parts
   size_t saturated_lines = 2000;  // per device, part 1
   double steady_load = 0.25;      // part 2's rate, as a fraction of part 1's

@@ -41,14 +41,14 @@ double CpuSecondsOfSelf() {
 // power cut, on its own flash) would measure the bench host's disk instead of
 // fieldlog. Written against whichever agent version is built (the spool came
 // with the agent rewrite, issue 3).
-// --agent-gzip sets the stream compression when asked to: on loopback it buys
-// nothing and costs CPU on both ends, on a phone it saves mobile data.
+// --agent-compression sets the upload compression when asked to: on loopback
+// it buys nothing and costs CPU on both ends, on a phone it saves mobile data.
 template <typename Options>
-void SimulationTuning(Options* options, const std::string& gzip) {
+void SimulationTuning(Options* options, const std::string& compression) {
   if constexpr (requires { options->spool_fsync; }) options->spool_fsync = false;
-  if constexpr (requires { options->gzip; }) {
-    if (gzip != "default") options->gzip = gzip == "on";
-  }
+  if (compression == "zstd") options->compression = Compression::kZstd;
+  if (compression == "gzip") options->compression = Compression::kGzip;
+  if (compression == "none") options->compression = Compression::kNone;
 }
 
 // stdout is the protocol channel: one JSON object per line, whole lines only.
@@ -212,7 +212,7 @@ class Worker {
     if (!options_.agents_dir.empty()) {
       agent_options.storage_dir = absl::StrCat(options_.agents_dir, "/", device);
     }
-    SimulationTuning(&agent_options, options_.agent_gzip);
+    SimulationTuning(&agent_options, options_.agent_compression);
     std::string error;
     std::unique_ptr<Agent> agent = Agent::Start(agent_options, &error);
     if (agent == nullptr) {

@@ -53,9 +53,9 @@ struct WorkerOptions {
   // Each agent's storage_dir is <agents_dir>/<device index>; empty: the
   // agent's default.
   std::string agents_dir;
-  // The agent's gzip option: "default" leaves it as shipped, "on" or "off"
-  // set it (when the agent has the option).
-  std::string agent_gzip = "default";
+  // The agent's compression option: "default" leaves it as shipped; "zstd",
+  // "gzip" or "none" set it.
+  std::string agent_compression = "default";
   size_t saturated_lines = 2000;   // per device, in part 1; the rest in part 2
   size_t window = 1024;           // lines logged but not acknowledged, per device
   size_t chunk = 256;             // lines appended per visit to a device

@@ -130,11 +130,32 @@ TEST(AgentControlTest, TheServerSetsTheUploadLevelTurnsOnDebugAndFlushes) {
   EXPECT_EQ(Messages(fake.entries()).back(), "waiting for its batch to age");
 }
 
-TEST(AgentControlTest, StreamsAreGzippedByDefault) {
-  // A server that refuses gzip tells whether the agent compressed.
+TEST(AgentControlTest, BatchesAreZstdCompressedByDefault) {
+  FakeCollector fake(nullptr, /*accept_gzip=*/false);
+  TempDir dir;
+  auto agent = StartAgent(Options(fake.address(), dir.path()));
+  std::vector<std::string> logged;
+  for (int i = 0; i < 300; ++i) {
+    logged.push_back("payment request " + std::to_string(i) + " sent to gateway eu-west-1");
+    agent->Log(Level::kInfo, "Checkout", logged.back());
+  }
+  ASSERT_TRUE(agent->Flush(std::chrono::seconds(10))) << agent->stats().last_error;
+  EXPECT_EQ(Messages(fake.entries()), logged);
+  const FakeCollector::BatchForms forms = fake.batch_forms();
+  EXPECT_EQ(forms.plain, 0);
+  EXPECT_GE(forms.zstd, 1);
+  // Log lines this alike shrink several times.
+  EXPECT_LT(forms.zstd_frame_bytes * 4, forms.zstd_batch_bytes)
+      << forms.zstd_frame_bytes << " of " << forms.zstd_batch_bytes;
+}
+
+TEST(AgentControlTest, GzipOrNoCompressionOnRequest) {
+  // A server that refuses gzip tells whether the agent gzipped.
   FakeCollector no_gzip(nullptr, /*accept_gzip=*/false);
   TempDir dir;
-  auto agent = StartAgent(Options(no_gzip.address(), dir.path()));
+  AgentOptions gzip = Options(no_gzip.address(), dir.path());
+  gzip.compression = Compression::kGzip;
+  auto agent = StartAgent(gzip);
   agent->Log(Level::kInfo, "T", "compressed");
   EXPECT_FALSE(agent->Flush(std::chrono::milliseconds(500)));
   EXPECT_TRUE(no_gzip.entries().empty());
@@ -142,10 +163,12 @@ TEST(AgentControlTest, StreamsAreGzippedByDefault) {
       << agent->stats().last_error;
   agent.reset();
   AgentOptions plain = Options(no_gzip.address(), dir.path());
-  plain.gzip = false;
+  plain.compression = Compression::kNone;
   agent = StartAgent(plain);
   ASSERT_TRUE(agent->Flush(std::chrono::seconds(10))) << agent->stats().last_error;
   EXPECT_EQ(Messages(no_gzip.entries()), (std::vector<std::string>{"compressed"}));
+  EXPECT_EQ(no_gzip.batch_forms().plain, 1);
+  EXPECT_EQ(no_gzip.batch_forms().zstd, 0);
 }
 
 TEST(AgentControlTest, TlsWithACustomCa) {

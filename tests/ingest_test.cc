@@ -1,5 +1,7 @@
 // The collector over real gRPC on 127.0.0.1 with a real store: credentials,
 // malformed requests, partial success and exactly-once.
+#include <zstd.h>
+
 #include <thread>
 
 #include "common/limits.h"
@@ -69,6 +71,26 @@ class IngestTest : public ::testing::Test {
     v1::IngestRequest r;
     *r.mutable_batch() = batch;
     return r;
+  }
+  // A compressed_batch request holding `data` as it is.
+  v1::IngestRequest CompressedRequest(
+      const std::string& data,
+      v1::CompressedBatch::Codec codec = v1::CompressedBatch::CODEC_ZSTD) {
+    v1::IngestRequest r;
+    r.mutable_compressed_batch()->set_codec(codec);
+    r.mutable_compressed_batch()->set_data(data);
+    return r;
+  }
+  // `bytes` as one zstd frame; `state_size` false leaves its content size out.
+  static std::string Zstd(const std::string& bytes, bool state_size = true) {
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, state_size ? 1 : 0);
+    std::string frame(ZSTD_compressBound(bytes.size()), '\0');
+    const size_t n = ZSTD_compress2(cctx, frame.data(), frame.size(), bytes.data(), bytes.size());
+    ZSTD_freeCCtx(cctx);
+    EXPECT_FALSE(ZSTD_isError(n));
+    frame.resize(n);
+    return frame;
   }
 
   TestServer server_;
@@ -211,6 +233,80 @@ TEST_F(IngestTest, BadEntriesAreRejectedAndTheRestStored) {
   EXPECT_EQ(lines[0].seq(), 1u);
   EXPECT_EQ(lines[1].seq(), 9u);
   EXPECT_EQ(lines[2].seq(), 10u);
+}
+
+TEST_F(IngestTest, ACompressedBatchIsStoredLikeAPlainOne) {
+  v1::Batch compressed = BatchOf(1, 200);
+  compressed.mutable_entries(5)->set_message("bad \xC3\x28 utf8");
+  const v1::Batch plain = BatchOf(201, 10);
+  std::vector<v1::IngestResponse> responses;
+  grpc::Status status = StreamStatus(
+      keys_.ingest_key,
+      {Hello(), CompressedRequest(Zstd(compressed.SerializeAsString())), BatchRequest(plain),
+       CompressedRequest(Zstd(compressed.SerializeAsString()))},
+      &responses);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(responses.size(), 4u);
+  const v1::Ack& first = responses[1].ack();
+  EXPECT_EQ(first.batch_id(), 1u);
+  EXPECT_EQ(first.accepted(), 199u);
+  ASSERT_EQ(first.rejected_size(), 1);
+  EXPECT_NE(first.rejected(0).reason().find("entry 5 (seq 6): message is not valid UTF-8"),
+            std::string::npos)
+      << first.rejected(0).reason();
+  EXPECT_EQ(responses[2].ack().accepted(), 10u);
+  // The same compressed batch again: nothing new.
+  EXPECT_EQ(responses[3].ack().accepted(), 0u);
+  EXPECT_EQ(responses[3].ack().duplicates(), 199u);
+  const std::vector<v1::LogLine> lines = DeviceLines();
+  ASSERT_EQ(lines.size(), 209u);
+  EXPECT_EQ(lines[0].message(), "line 1");
+  EXPECT_EQ(lines[5].seq(), 7u);
+  EXPECT_EQ(lines.back().seq(), 210u);
+}
+
+TEST_F(IngestTest, BadCompressedBatchesAreInvalidAndEarlierBatchesKept) {
+  const std::string batch_bytes = BatchOf(11, 5).SerializeAsString();
+  const std::string frame = Zstd(batch_bytes);
+  // A decompression bomb: 9 MiB of zeros is a frame of a few hundred bytes.
+  const std::string bomb = Zstd(std::string(kMaxRequestBytes + (1 << 20), '\0'));
+  ASSERT_LT(bomb.size(), 4096u);
+  const std::vector<std::pair<v1::IngestRequest, std::string>> cases = {
+      {CompressedRequest(frame, v1::CompressedBatch::CODEC_UNSPECIFIED),
+       "compressed_batch: codec 0 (CODEC_UNSPECIFIED) is not supported; this server reads "
+       "CODEC_ZSTD (1)"},
+      {CompressedRequest(frame, static_cast<v1::CompressedBatch::Codec>(9)),
+       "compressed_batch: codec 9 is not supported"},
+      {CompressedRequest("not zstd at all"),
+       "compressed_batch: the 15 bytes of data are not a zstd frame"},
+      {CompressedRequest(""), "compressed_batch: the 0 bytes of data are not a zstd frame"},
+      {CompressedRequest(Zstd(batch_bytes, /*state_size=*/false)),
+       "compressed_batch: the zstd frame does not state its content size"},
+      {CompressedRequest(bomb), absl::StrCat("compressed_batch: the batch is ",
+                                             kMaxRequestBytes + (1 << 20),
+                                             " bytes decompressed; the limit is ",
+                                             kMaxRequestBytes)},
+      {CompressedRequest(frame.substr(0, frame.size() - 3)), "compressed_batch: zstd: "},
+      {CompressedRequest(Zstd(std::string("\xFF\xFF\xFF garbage"))),
+       "compressed_batch: the decompressed bytes are not a valid fieldlog.v1.Batch protobuf"},
+  };
+  uint64_t next_seq = 1;
+  for (const auto& [bad, message] : cases) {
+    // A good batch first, on the same stream: it stays stored.
+    std::vector<v1::IngestResponse> responses;
+    grpc::Status status = StreamStatus(
+        keys_.ingest_key, {Hello(), CompressedRequest(Zstd(BatchOf(next_seq, 1).SerializeAsString())), bad},
+        &responses);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << message;
+    EXPECT_NE(status.error_message().find("request 3 of the stream: " + message), std::string::npos)
+        << status.error_message();
+    ASSERT_EQ(responses.size(), 2u) << message;
+    EXPECT_EQ(responses[1].ack().accepted(), 1u);
+    ++next_seq;
+  }
+  const std::vector<v1::LogLine> lines = DeviceLines();
+  ASSERT_EQ(lines.size(), cases.size());
+  EXPECT_EQ(lines.back().seq(), cases.size());
 }
 
 TEST_F(IngestTest, PushStoresOnceAndUpdatesTheDevice) {

@@ -136,7 +136,7 @@ class AgentImpl final : public Agent {
     so.max_in_flight = options_.max_batches_in_flight;
     so.initial_backoff = options_.initial_backoff;
     so.max_backoff = options_.max_backoff;
-    so.gzip = options_.gzip;
+    so.compression = options_.compression;
     so.tls = options_.tls;
     so.tls_ca_pem = options_.tls_ca_pem;
     so.tls_server_name = options_.tls_server_name;

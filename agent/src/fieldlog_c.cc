@@ -144,8 +144,8 @@ int fieldlog_options_set(fieldlog_options* o, const char* name_c, const char* va
     x.batch_max_bytes = static_cast<size_t>(n);
   else if (name == "batch_max_age_ms")
     x.batch_max_age = std::chrono::milliseconds(n);
-  else if (name == "gzip")
-    x.gzip = n != 0;
+  else if (name == "compression" && n >= 0 && n <= 2)
+    x.compression = static_cast<fieldlog::Compression>(n);
   else if (name == "tls")
     x.tls = n != 0;
   else if (name == "scrub_pii")

@@ -30,6 +30,9 @@ Sender::Sender(Options options, Spool* spool, std::optional<uint64_t> seq_base,
       wake_(std::move(wake)),
       upload_level_(options_.min_upload_level),
       random_(std::random_device{}()) {
+  if (options_.compression == Compression::kZstd) {
+    compressor_ = std::make_unique<BatchCompressor>();
+  }
   OpenChannel();
 }
 
@@ -256,7 +259,8 @@ void Sender::Connect() {
   closing_ = false;
   renew_when_idle_ = false;
   if (channel_ == nullptr) OpenChannel();
-  stream_ = std::make_unique<StreamClient>(stub_.get(), options_.ingest_key, options_.gzip,
+  stream_ = std::make_unique<StreamClient>(stub_.get(), options_.ingest_key,
+                                           options_.compression == Compression::kGzip,
                                            hello.SerializeAsString(),
                                            [this](StreamEvent event) { Push(std::move(event)); });
   stream_->Start();
@@ -330,8 +334,14 @@ void Sender::SendDue() {
     if (!full && !old && !flushing) return;
 
     const uint64_t batch_id = ++last_batch_id_;
-    stream_->Send(wire::BatchRequest(batch_id, open_.session_id, open_.user_id, NowUnixMicros(),
-                                     open_.entries));
+    const std::string header =
+        wire::BatchHeader(batch_id, open_.session_id, open_.user_id, NowUnixMicros());
+    std::string frame;
+    if (compressor_ != nullptr && compressor_->Compress(header, open_.entries, &frame)) {
+      stream_->Send(wire::CompressedBatchRequest(frame));
+    } else {
+      stream_->Send(wire::BatchRequest(header, open_.entries));
+    }
     inflight_.push_back({batch_id, consumed_, open_.lines});
     open_ = OpenBatch();
     absl::MutexLock lock(&mu_);

@@ -27,8 +27,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/src/batch_compressor.h"
 #include "agent/src/spool.h"
 #include "agent/src/stream_client.h"
+#include "fieldlog/agent.h"
 #include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog::agent {
@@ -58,7 +60,7 @@ class Sender {
     size_t max_in_flight = 4;
     std::chrono::milliseconds initial_backoff{250};
     std::chrono::milliseconds max_backoff{30000};
-    bool gzip = true;
+    Compression compression = Compression::kZstd;
     bool tls = false;
     std::string tls_ca_pem;
     std::string tls_server_name;
@@ -162,6 +164,8 @@ class Sender {
   std::chrono::milliseconds backoff_{0};
   Clock::time_point reconnect_at_{};
   std::mt19937_64 random_;
+  // Set when options_.compression is kZstd.
+  std::unique_ptr<BatchCompressor> compressor_;
 
   mutable absl::Mutex mu_;
   std::deque<StreamEvent> events_ ABSL_GUARDED_BY(mu_);

@@ -5,7 +5,9 @@
 namespace fieldlog::agent::wire {
 namespace {
 constexpr int kBatchId = 1, kBatchSession = 2, kBatchUser = 3, kBatchSentAt = 4, kBatchEntries = 5;
-constexpr int kRequestBatch = 2;
+constexpr int kRequestBatch = 2, kRequestCompressedBatch = 3;
+constexpr int kCompressedCodec = 1, kCompressedData = 2;
+constexpr uint64_t kCodecZstd = 1;
 constexpr int kEntrySeq = 1;
 }  // namespace
 
@@ -36,20 +38,39 @@ void AppendBatchEntry(std::string* out, uint64_t seq, std::string_view body) {
   out->append(body.data(), body.size());
 }
 
-std::string BatchRequest(uint64_t batch_id, std::string_view session_id, std::string_view user_id,
-                         int64_t sent_at_unix_micros, std::string_view entries) {
+std::string BatchHeader(uint64_t batch_id, std::string_view session_id, std::string_view user_id,
+                        int64_t sent_at_unix_micros) {
   std::string header;
   PutVarintField(&header, kBatchId, batch_id);
   PutBytesField(&header, kBatchSession, session_id);
   if (!user_id.empty()) PutBytesField(&header, kBatchUser, user_id);
   PutVarintField(&header, kBatchSentAt, static_cast<uint64_t>(sent_at_unix_micros));
+  return header;
+}
+
+std::string BatchRequest(uint64_t batch_id, std::string_view session_id, std::string_view user_id,
+                         int64_t sent_at_unix_micros, std::string_view entries) {
+  return BatchRequest(BatchHeader(batch_id, session_id, user_id, sent_at_unix_micros), entries);
+}
+
+std::string BatchRequest(std::string_view header, std::string_view entries) {
   std::string out;
   const size_t batch_size = header.size() + entries.size();
   out.reserve(batch_size + 12);
   PutTag(&out, kRequestBatch, 2);
   PutVarint(&out, batch_size);
-  out += header;
+  out.append(header.data(), header.size());
   out.append(entries.data(), entries.size());
+  return out;
+}
+
+std::string CompressedBatchRequest(std::string_view zstd_frame) {
+  std::string compressed;
+  compressed.reserve(zstd_frame.size() + 8);
+  PutVarintField(&compressed, kCompressedCodec, kCodecZstd);
+  PutBytesField(&compressed, kCompressedData, zstd_frame);
+  std::string out;
+  PutBytesField(&out, kRequestCompressedBatch, compressed);
   return out;
 }
 

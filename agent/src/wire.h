@@ -62,11 +62,22 @@ void PutDoubleField(std::string* out, int field, double value);
 // One element of Batch.entries: tag, length, the seq field, then `body`.
 void AppendBatchEntry(std::string* out, uint64_t seq, std::string_view body);
 
+// A Batch's fields other than its entries: batch_id, session_id, user_id,
+// sent_at_unix_micros. A serialized Batch is this followed by the entries.
+std::string BatchHeader(uint64_t batch_id, std::string_view session_id, std::string_view user_id,
+                        int64_t sent_at_unix_micros);
+
 // The serialized IngestRequest{batch: {batch_id, session_id, user_id,
 // sent_at_unix_micros, entries}}, where `entries` holds AppendBatchEntry's
 // output.
 std::string BatchRequest(uint64_t batch_id, std::string_view session_id, std::string_view user_id,
                          int64_t sent_at_unix_micros, std::string_view entries);
+// The same from BatchHeader's output.
+std::string BatchRequest(std::string_view header, std::string_view entries);
+
+// The serialized IngestRequest{compressed_batch: {CODEC_ZSTD, zstd_frame}},
+// where `zstd_frame` is a serialized Batch compressed by BatchCompressor.
+std::string CompressedBatchRequest(std::string_view zstd_frame);
 
 }  // namespace fieldlog::agent::wire
 

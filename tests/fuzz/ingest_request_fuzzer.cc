@@ -1,5 +1,6 @@
 // Fuzz target over the collector's decode and validate path: arbitrary bytes
-// as an IngestRequest, its batch decoded and validated entry by entry, the
+// as an IngestRequest, its batch (plain or zstd-compressed by the client)
+// decompressed, decoded and validated entry by entry, the
 // accepted entries encoded as a block and decoded back; and the same bytes
 // as a block payload (the store's reader must refuse garbage, not crash).
 //
@@ -10,6 +11,7 @@
 #include <cstdlib>
 
 #include "collector/batch_decoder.h"
+#include "collector/compressed_batch.h"
 #include "collector/validation.h"
 #include "fieldlog/v1/ingest.pb.h"
 #include "store/block.h"
@@ -38,8 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   v1::IngestRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   if (request.has_hello()) (void)collector::ValidateDevice(request.hello().device());
-  if (!request.has_batch()) return 0;
-  const v1::Batch& batch = request.batch();
+  v1::Batch decompressed;
+  if (request.has_compressed_batch()) {
+    if (!collector::DecompressBatch(request.compressed_batch(), &decompressed).ok()) return 0;
+  } else if (!request.has_batch()) {
+    return 0;
+  }
+  const v1::Batch& batch = request.has_batch() ? request.batch() : decompressed;
   if (!collector::ValidateBatch(batch).ok()) return 0;
 
   collector::DecodedBatch decoded;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -64,6 +65,14 @@ std::vector<std::string> Seeds() {
     if (i % 3 == 2) a->mutable_value()->set_double_value(1.5);
   }
   seeds.push_back(request.SerializeAsString());
+  // The same batch compressed, as the agent sends it.
+  const std::string plain = request.batch().SerializeAsString();
+  std::string frame(ZSTD_compressBound(plain.size()), '\0');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), plain.data(), plain.size(), 1));
+  v1::IngestRequest compressed;
+  compressed.mutable_compressed_batch()->set_codec(v1::CompressedBatch::CODEC_ZSTD);
+  compressed.mutable_compressed_batch()->set_data(frame);
+  seeds.push_back(compressed.SerializeAsString());
   return seeds;
 }
 

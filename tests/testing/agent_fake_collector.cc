@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "collector/compressed_batch.h"
+
 namespace fieldlog::testing {
 
 FakeCollector::FakeCollector(const Tls* tls, bool accept_gzip) {
@@ -51,6 +53,11 @@ void FakeCollector::SendControl(const v1::Control& control) {
     absl::MutexLock lock(&o->write_mu);
     o->stream->Write(response);
   }
+}
+
+FakeCollector::BatchForms FakeCollector::batch_forms() const {
+  absl::MutexLock lock(&mu_);
+  return forms_;
 }
 
 std::vector<ReceivedEntry> FakeCollector::entries() const {
@@ -105,16 +112,33 @@ grpc::Status FakeCollector::Stream(
     stream->Write(welcome);
   }
   while (stream->Read(&request)) {
-    if (!request.has_batch()) break;
+    v1::Batch batch;
+    if (request.has_batch()) {
+      batch = request.batch();
+    } else if (request.has_compressed_batch()) {
+      // The collector's own decompression, so the fake reads what it reads.
+      if (absl::Status s = collector::DecompressBatch(request.compressed_batch(), &batch); !s.ok()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
+      }
+    } else {
+      break;
+    }
     v1::IngestResponse ack;
     {
       absl::MutexLock lock(&mu_);
-      for (const v1::Entry& e : request.batch().entries()) {
-        entries_.push_back({e, request.batch().session_id(), request.batch().user_id()});
+      if (request.has_batch()) {
+        ++forms_.plain;
+      } else {
+        ++forms_.zstd;
+        forms_.zstd_frame_bytes += request.compressed_batch().data().size();
+        forms_.zstd_batch_bytes += batch.ByteSizeLong();
+      }
+      for (const v1::Entry& e : batch.entries()) {
+        entries_.push_back({e, batch.session_id(), batch.user_id()});
         watermark_ = std::max(watermark_, e.seq());
       }
-      ack.mutable_ack()->set_batch_id(request.batch().batch_id());
-      ack.mutable_ack()->set_accepted(request.batch().entries_size());
+      ack.mutable_ack()->set_batch_id(batch.batch_id());
+      ack.mutable_ack()->set_accepted(batch.entries_size());
       ack.mutable_ack()->set_watermark(watermark_);
     }
     absl::MutexLock lock(&open->write_mu);

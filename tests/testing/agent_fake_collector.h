@@ -45,6 +45,14 @@ class FakeCollector final : public v1::IngestService::Service {
   // Sends `control` on every open stream now.
   void SendControl(const v1::Control& control);
 
+  // How the batches arrived: plain `batch`, or `compressed_batch` (then also
+  // the frames' bytes and the bytes of the batches they held).
+  struct BatchForms {
+    int plain = 0, zstd = 0;
+    size_t zstd_frame_bytes = 0, zstd_batch_bytes = 0;
+  };
+  BatchForms batch_forms() const;
+
   std::vector<ReceivedEntry> entries() const;
   std::vector<std::chrono::steady_clock::time_point> stream_starts() const;
   std::vector<v1::Hello> hellos() const;
@@ -68,6 +76,7 @@ class FakeCollector final : public v1::IngestService::Service {
   v1::Control welcome_control_ ABSL_GUARDED_BY(mu_);
   uint64_t watermark_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<ReceivedEntry> entries_ ABSL_GUARDED_BY(mu_);
+  BatchForms forms_ ABSL_GUARDED_BY(mu_);
   std::vector<std::chrono::steady_clock::time_point> starts_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Hello> hellos_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Open>> open_ ABSL_GUARDED_BY(mu_);

@@ -66,6 +66,15 @@ enum class Consent : uint8_t {
   kDenied = 2,   // nothing is kept: Log() discards and the spool is wiped
 };
 
+// How the agent compresses what it uploads.
+enum class Compression : uint8_t {
+  kNone = 0,  // for a collector on the same machine or network
+  kGzip = 1,  // gRPC's gzip message compression (zlib's default level)
+  kZstd = 2,  // each batch compressed with zstd by the agent: fewer bytes than
+              // gzip at a fraction of its CPU; needs a collector that reads
+              // IngestRequest.compressed_batch (fieldlog 0.1 onwards)
+};
+
 // A typed key-value pair attached to one log line: string, integer, floating
 // point or boolean. It only *refers* to its key and string value, so building
 // one never allocates; they must stay valid during the call that takes it.
@@ -195,8 +204,9 @@ struct AgentOptions {
   // UNAVAILABLE with grpc-retry-pushback-ms) is obeyed instead.
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{30000};
-  // gzip every message on the stream (saves mobile data; costs CPU).
-  bool gzip = true;
+  // How batches are compressed on the wire (saves mobile data; docs/agent.md
+  // has the bytes and CPU of each).
+  Compression compression = Compression::kZstd;
 
   // TLS to the collector. tls_ca_pem: PEM root certificates to trust instead
   // of the system's (for a private CA). tls_server_name: the name to check

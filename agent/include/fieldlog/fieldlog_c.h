@@ -73,7 +73,8 @@ void fieldlog_options_free(fieldlog_options* options);
  * "ingest_key", "storage_dir", "device_id", "min_level" (1-6),
  * "min_upload_level", "flush_interval_ms", "spool_max_bytes",
  * "queue_bytes_per_thread", "batch_max_entries", "batch_max_bytes",
- * "batch_max_age_ms", "gzip" (0/1), "tls" (0/1), "tls_ca_pem",
+ * "batch_max_age_ms", "compression" (0 none, 1 gzip, 2 zstd, the default),
+ * "tls" (0/1), "tls_ca_pem",
  * "tls_server_name", "console_url", "scrub_pii" (0/1), "crash_handler" (0/1),
  * "default_consent" (0-2), "device.<key>" (a string device attribute),
  * "session.<key>" (a string session attribute). Returns 0, or -1 for an
