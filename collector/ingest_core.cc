@@ -65,7 +65,9 @@ absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
   v1::Ack& ack = stored.ack;
   ack.set_batch_id(batch.batch_id());
 
-  DecodedBatch decoded;
+  // Reused by the thread's batches: made afresh, its vectors were allocated
+  // and freed for every batch (DecodeBatch clears them and keeps capacity).
+  thread_local DecodedBatch decoded;
   DecodeBatch(batch, now, offset_estimate, &decoded);
   for (size_t i = 0; i < decoded.rejected.size(); ++i) {
     *ack.add_rejected() = std::move(decoded.rejected[i]);

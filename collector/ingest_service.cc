@@ -2,14 +2,18 @@
 
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <algorithm>
 #include <deque>
+#include <memory>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "collector/compressed_batch.h"
 #include "collector/validation.h"
 #include "common/grpc_status.h"
+#include "common/limits.h"
 #include "common/log.h"
+#include "google/protobuf/arena.h"
 
 namespace fieldlog::collector {
 namespace {
@@ -19,6 +23,17 @@ constexpr absl::string_view kKeyHeader = "x-fieldlog-key";
 bool Parse(grpc::ByteBuffer* buffer, google::protobuf::Message* message) {
   grpc::ProtoBufferReader reader(buffer);
   return message->ParseFromZeroCopyStream(&reader);
+}
+
+// An arena sized for a request of `bytes`: one block holds the parsed
+// request, so its thousand entries cost one malloc and one free instead of
+// one each (wire_bench's BM_WireDecodeBatchFresh: 229 -> 132 ns/entry; in
+// the server's profile malloc and free fell from 24% to 6% of its samples).
+std::unique_ptr<google::protobuf::Arena> RequestArena(size_t bytes) {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = std::clamp<size_t>(2 * bytes, 1024, 2 * kMaxRequestBytes);
+  options.max_block_size = options.start_block_size;
+  return std::make_unique<google::protobuf::Arena>(options);
 }
 
 grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
@@ -73,8 +88,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     ++requests_read_;
     core_->metrics().bytes_received->Add(read_buffer_.Length());
-    v1::IngestRequest request;
-    if (!Parse(&read_buffer_, &request)) {
+    request_arena_ = RequestArena(read_buffer_.Length());
+    auto* request = google::protobuf::Arena::CreateMessage<v1::IngestRequest>(request_arena_.get());
+    if (!Parse(&read_buffer_, request)) {
+      request_arena_.reset();
       EndLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              absl::StrCat("request ", requests_read_,
                                           " of the stream is not a valid "
@@ -82,7 +99,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       return;
     }
     read_buffer_.Clear();
-    absl::Status status = HandleLocked(std::move(request));
+    absl::Status status = HandleLocked(*request);
+    request_arena_.reset();  // unless a queued batch took it
     if (!status.ok()) return;  // HandleLocked ended the stream
     MaybeReadLocked();
   }
@@ -121,7 +139,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
  private:
-  absl::Status HandleLocked(v1::IngestRequest request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `request` lives on request_arena_.
+  absl::Status HandleLocked(v1::IngestRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::Status status;
     switch (request.kind_case()) {
       case v1::IngestRequest::kHello:
@@ -166,7 +185,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     return absl::OkStatus();
   }
 
-  absl::Status HandleBatchLocked(v1::Batch batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `batch` is on request_arena_ (a plain batch) or on the heap (one that was
+  // decompressed); either way it is queued without a copy.
+  absl::Status HandleBatchLocked(v1::Batch&& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!said_hello_) {
       return absl::InvalidArgumentError(
           "batch before hello: the first message of a stream must be a hello naming the device");
@@ -176,7 +197,15 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       EndLocked(Throttled(context_, wait));
       return absl::ResourceExhaustedError("throttled");
     }
-    work_.push_back({std::move(batch), absl::Now()});
+    QueuedBatch& queued = work_.emplace_back();
+    queued.received = absl::Now();
+    if (request_arena_ != nullptr && batch.GetArena() == request_arena_.get()) {
+      queued.arena = std::move(request_arena_);
+      queued.batch = &batch;
+    } else {
+      queued.owned = std::make_unique<v1::Batch>(std::move(batch));
+      queued.batch = queued.owned.get();
+    }
     if (!storing_) {
       storing_ = true;
       service_->workers_->Submit([this] { StoreQueued(); });
@@ -187,8 +216,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   // Runs on a worker: stores queued batches in order until none is left.
   void StoreQueued() {
     for (;;) {
-      v1::Batch batch;
-      absl::Time received;
+      QueuedBatch queued;
       bool update_device;
       {
         absl::MutexLock lock(&mu_);
@@ -201,14 +229,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
           MaybeFinishLocked();
           return;
         }
-        batch = std::move(work_.front().first);
-        received = work_.front().second;
+        queued = std::move(work_.front());
         work_.pop_front();
         update_device = !device_stored_;
         device_stored_ = true;
         ++awaiting_durable_;
       }
-      absl::StatusOr<StoredBatch> stored = core_->StoreBatch(app_, device_, update_device, batch);
+      absl::StatusOr<StoredBatch> stored =
+          core_->StoreBatch(app_, device_, update_device, *queued.batch);
+      const absl::Time received = queued.received;
+      queued = QueuedBatch();  // the request's memory goes back now, off gRPC's threads
       if (!stored.ok()) {
         absl::MutexLock lock(&mu_);
         --awaiting_durable_;
@@ -305,8 +335,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   v1::Device device_ ABSL_GUARDED_BY(mu_);
   bool said_hello_ ABSL_GUARDED_BY(mu_) = false;
   bool device_stored_ ABSL_GUARDED_BY(mu_) = false;
-  // Read, not yet stored; with the time each arrived (for ack latency).
-  std::deque<std::pair<v1::Batch, absl::Time>> work_ ABSL_GUARDED_BY(mu_);
+  // A batch read and not yet stored, with the memory that holds it.
+  struct QueuedBatch {
+    std::unique_ptr<google::protobuf::Arena> arena;  // holds *batch, or
+    std::unique_ptr<v1::Batch> owned;                // this does
+    v1::Batch* batch = nullptr;
+    absl::Time received;  // for the ack latency
+  };
+  // The arena the request being handled was parsed on (see RequestArena).
+  std::unique_ptr<google::protobuf::Arena> request_arena_ ABSL_GUARDED_BY(mu_);
+  std::deque<QueuedBatch> work_ ABSL_GUARDED_BY(mu_);
   bool storing_ ABSL_GUARDED_BY(mu_) = false;         // a worker runs StoreQueued
   size_t awaiting_durable_ ABSL_GUARDED_BY(mu_) = 0;  // stored, ack not yet queued
   std::deque<grpc::ByteBuffer> replies_ ABSL_GUARDED_BY(mu_);

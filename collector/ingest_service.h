@@ -3,7 +3,9 @@
 //
 // Requests arrive as raw bytes and are parsed here, so a malformed protobuf
 // gets INVALID_ARGUMENT with a message saying which request was bad, not a
-// generic transport error.
+// generic transport error. Each request is parsed on an arena of its own,
+// which a batch keeps until it is stored: one allocation per request, not one
+// per entry.
 //
 // Each device stream is a reactor that reads requests, queues batches and
 // stores them in order on the WorkerPool (never on gRPC's threads, which must

@@ -1,11 +1,16 @@
 #include "common/worker_pool.h"
 
+#include <pthread.h>
+
 namespace fieldlog {
 
-WorkerPool::WorkerPool(size_t threads) {
+WorkerPool::WorkerPool(size_t threads, std::string name) {
   if (threads == 0) threads = 1;
   threads_.reserve(threads);
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  for (size_t i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] { Run(); });
+    if (!name.empty()) pthread_setname_np(threads_.back().native_handle(), name.c_str());
+  }
 }
 
 WorkerPool::~WorkerPool() {

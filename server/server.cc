@@ -95,7 +95,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   const size_t threads = options.ingest_threads != 0
                              ? options.ingest_threads
                              : std::max<size_t>(2, std::thread::hardware_concurrency());
-  server->ingest_workers_ = std::make_unique<WorkerPool>(threads);
+  server->ingest_workers_ = std::make_unique<WorkerPool>(threads, "ingest-worker");
   server->metrics_ = std::make_unique<MetricsRegistry>();
   server->ingest_metrics_ = std::make_unique<collector::IngestMetrics>(server->metrics_.get());
   server->ingest_core_ = std::make_unique<collector::IngestCore>(
@@ -104,7 +104,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       server->ingest_core_.get(), server->ingest_workers_.get());
   server->otlp_service_ = std::make_unique<collector::OtlpService>(
       server->ingest_core_.get(), server->store_.get(), server->ingest_workers_.get());
-  server->query_workers_ = std::make_unique<WorkerPool>(2);
+  server->query_workers_ = std::make_unique<WorkerPool>(2, "query-worker");
   server->tail_hub_ = std::make_unique<query::TailHub>();
   query::TailHub* hub = server->tail_hub_.get();
   server->store_->writer().SetObserver(

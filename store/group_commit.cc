@@ -1,5 +1,7 @@
 #include "store/group_commit.h"
 
+#include <pthread.h>
+
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -8,7 +10,9 @@
 namespace fieldlog::store {
 
 GroupCommitter::GroupCommitter(rocksdb::DB* db, absl::Duration interval)
-    : db_(db), interval_(interval), thread_([this] { Run(); }) {}
+    : db_(db), interval_(interval), thread_([this] { Run(); }) {
+  pthread_setname_np(thread_.native_handle(), "group-commit");  // for top and profiles
+}
 
 GroupCommitter::~GroupCommitter() {
   {

@@ -1,5 +1,6 @@
 #include "store/writer.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -365,6 +366,7 @@ void Writer::MergeLoop() {
   // Below the collector's threads: merges use the CPU that acknowledging
   // batches leaves, as RocksDB's compactions do.
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  pthread_setname_np(pthread_self(), "store-merge");  // for top and profiles
   while (true) {
     std::string key;
     {
