@@ -13,17 +13,35 @@
 namespace fieldlog::store {
 namespace {
 
-// Version 1: receive times relative to each row's time. Version 2 (written
-// now): receive times as deltas from the previous row's, so a batch's rows,
-// received together, cost a zero byte each instead of a varying 4-5 bytes
-// (~6 bytes per line less on disk); and the settled flag.
+// Version 1: receive times relative to each row's time. Version 2: receive
+// times as deltas from the previous row's, so a batch's rows, received
+// together, cost a zero byte each instead of a varying 4-5 bytes (~6 bytes per
+// line less on disk); and the settled flag. Version 3 (written now): version 2
+// plus the split-messages flag (settled blocks store their messages as
+// templates and numbers, ~4 bytes per line less; see SplitMessages).
 constexpr uint8_t kFormatVersion1 = 1;
-constexpr uint8_t kFormatVersion = 2;
+constexpr uint8_t kFormatVersion2 = 2;
+constexpr uint8_t kFormatVersion = 3;
 // The encoding byte: compression in the low nibble, flags above.
 constexpr uint8_t kCompressionNone = 0;
 constexpr uint8_t kCompressionZstd = 1;
 constexpr uint8_t kCompressionMask = 0x0F;
 constexpr uint8_t kSettledFlag = 0x10;
+// Version 3: the message_lengths and messages columns hold message templates
+// and numbers instead (see SplitMessages).
+constexpr uint8_t kSplitMessagesFlag = 0x20;
+// In a message template: ends the message, stands for the next number, and
+// escapes a literal 0, 1 or 2 byte of the message.
+constexpr char kTemplateEnd = '\x00';
+constexpr char kTemplateNumber = '\x01';
+constexpr char kTemplateEscape = '\x02';
+// Digits a template number takes at most: 18 always fit an int64.
+constexpr size_t kMaxNumberDigits = 18;
+constexpr uint64_t kMaxTemplateNumber = 999'999'999'999'999'999;
+// The columns after the dictionary, and which two SplitMessages rewrites.
+constexpr int kColumns = 14;
+constexpr int kMessageLengthsColumn = 11;
+constexpr int kMessagesColumn = 12;
 constexpr size_t kMaxTrackedUsers = 8;
 // Bound on the decompressed size we accept, so a corrupt header cannot make a
 // reader allocate without end. Writers keep blocks far below this.
@@ -70,6 +88,99 @@ uint8_t AppendCompressed(absl::string_view raw, int level, std::string* payload)
   }
   payload->append(raw.data(), raw.size());
   return kCompressionNone;
+}
+
+// Rewrites the columns of a block (dictionary, then the 14 columns as written
+// by BlockBuilder) with its messages split into templates and numbers, into
+// `out`; false when `columns` is malformed.
+//
+// Log messages are mostly fixed text around numbers (ids, counts, durations,
+// addresses): zstd finds the repeated text but spends 3-4 bits a digit on the
+// numbers interleaved with it, and the varying digits break its matches. So
+// every run of digits that starts with 1-9 (at most 18 digits: an int64)
+// leaves the text as a 0x01 byte and goes, as a varint, to a column of its
+// own; a literal 0x00, 0x01 or 0x02 byte of a message is escaped with 0x02,
+// and each message's template ends with 0x00 (so the lengths column goes).
+// Digits starting with 0 stay text, so "007" or "0.5" come back as they were.
+// The templates take the message_lengths slot and the numbers the messages
+// slot: the templates then sit next to the other text, the numbers after them.
+// On fieldlog-bench's lines (2,048-line blocks, zstd 3) the messages take
+// 16.9 bytes a line this way against 21.0 with lengths and text.
+bool SplitMessages(absl::string_view columns, uint64_t count, std::string* out) {
+  absl::string_view in = columns;
+  uint64_t words;
+  if (!GetVarint64(&in, &words)) return false;
+  for (uint64_t i = 0; i < words; ++i) {
+    absl::string_view word;
+    if (!GetLengthPrefixed(&in, &word)) return false;
+  }
+  const absl::string_view dictionary = columns.substr(0, in.data() - columns.data());
+  absl::string_view parts[kColumns];
+  for (absl::string_view& part : parts) {
+    if (!GetLengthPrefixed(&in, &part)) return false;
+  }
+  absl::string_view lengths = parts[kMessageLengthsColumn];
+  absl::string_view messages = parts[kMessagesColumn];
+  thread_local std::string templates, numbers;
+  templates.clear();
+  numbers.clear();
+  templates.reserve(messages.size() + count);
+  for (uint64_t row = 0; row < count; ++row) {
+    uint64_t length;
+    if (!GetVarint64(&lengths, &length) || length > messages.size()) return false;
+    const absl::string_view message = messages.substr(0, length);
+    messages.remove_prefix(length);
+    size_t run = 0;  // start of the text not yet copied
+    for (size_t i = 0; i < message.size(); ++i) {
+      const char c = message[i];
+      if (c >= '1' && c <= '9') {
+        templates.append(message.data() + run, i - run);
+        uint64_t value = 0;
+        const size_t end = std::min(message.size(), i + kMaxNumberDigits);
+        size_t j = i;
+        for (; j < end && message[j] >= '0' && message[j] <= '9'; ++j) {
+          value = value * 10 + static_cast<uint64_t>(message[j] - '0');
+        }
+        templates.push_back(kTemplateNumber);
+        PutVarint64(&numbers, value);
+        i = j - 1;
+        run = j;
+      } else if (static_cast<uint8_t>(c) <= static_cast<uint8_t>(kTemplateEscape)) {
+        templates.append(message.data() + run, i - run);
+        templates.push_back(kTemplateEscape);
+        templates.push_back(c);
+        run = i + 1;
+      }
+    }
+    templates.append(message.data() + run, message.size() - run);
+    templates.push_back(kTemplateEnd);
+  }
+  if (!lengths.empty() || !messages.empty()) return false;
+  out->clear();
+  out->reserve(columns.size());
+  out->append(dictionary.data(), dictionary.size());
+  for (int c = 0; c < kColumns; ++c) {
+    if (c == kMessageLengthsColumn) {
+      PutLengthPrefixed(out, templates);
+    } else if (c == kMessagesColumn) {
+      PutLengthPrefixed(out, numbers);
+    } else {
+      PutLengthPrefixed(out, parts[c]);
+    }
+  }
+  return true;
+}
+
+// The payload header up to the columns.
+void PutHeader(uint8_t encoding, uint64_t count, uint64_t raw_size, int64_t max_time,
+               std::string* payload) {
+  payload->clear();
+  payload->push_back(static_cast<char>(kFormatVersion));
+  payload->push_back(static_cast<char>(encoding));
+  PutVarint64(payload, count);
+  PutVarint64(payload, raw_size);
+  // The newest time, readable without decompressing: retention decides on it.
+  PutSignedVarint64(payload, max_time);
 }
 
 }  // namespace
@@ -247,15 +358,17 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
     PutLengthPrefixed(&raw, *column);
   }
 
-  payload->clear();
-  payload->push_back(static_cast<char>(kFormatVersion));
-  payload->push_back(0);  // the encoding, known once compressed
-  PutVarint64(payload, count_);
-  PutVarint64(payload, raw.size());
-  // The newest time, readable without decompressing: retention decides on it.
-  PutSignedVarint64(payload, max_time_);
-  const uint8_t compression = AppendCompressed(raw, encoding_.zstd_level, payload);
-  (*payload)[1] = static_cast<char>(compression | (encoding_.settled ? kSettledFlag : 0));
+  // Blocks compressed for keeps get their messages split (SplitMessages);
+  // blocks written at ingest are rewritten soon, so they skip the work.
+  absl::string_view columns = raw;
+  uint8_t flags = encoding_.settled ? kSettledFlag : 0;
+  if (encoding_.settled && encoding_.zstd_level != 0 && SplitMessages(raw, count_, &split_)) {
+    columns = split_;
+    flags |= kSplitMessagesFlag;
+  }
+  PutHeader(0, count_, columns.size(), max_time_, payload);
+  const uint8_t compression = AppendCompressed(columns, encoding_.zstd_level, payload);
+  (*payload)[1] = static_cast<char>(compression | flags);
 
   meta->Clear();
   meta->set_count(static_cast<uint32_t>(count_));
@@ -270,7 +383,7 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
   } else {
     for (const std::string& user : users_) meta->add_users(user);
   }
-  meta->set_raw_bytes(static_cast<uint32_t>(raw.size()));
+  meta->set_raw_bytes(static_cast<uint32_t>(columns.size()));
   meta->set_stored_bytes(static_cast<uint32_t>(payload->size()));
   Reset();
 }
@@ -284,6 +397,7 @@ struct PayloadHeader {
   uint8_t version = 0;
   uint8_t compression = 0;
   bool settled = false;
+  bool split_messages = false;
   uint64_t count = 0;
   uint64_t raw_size = 0;
   int64_t max_time_us = 0;
@@ -294,7 +408,8 @@ absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
   if (payload->size() < 2) return Corrupt("payload shorter than its header");
   PayloadHeader header;
   header.version = static_cast<uint8_t>((*payload)[0]);
-  if (header.version != kFormatVersion1 && header.version != kFormatVersion) {
+  if (header.version != kFormatVersion1 && header.version != kFormatVersion2 &&
+      header.version != kFormatVersion) {
     return Corrupt(absl::StrCat("unknown format version ", static_cast<int>(header.version)));
   }
   const auto encoding = static_cast<uint8_t>((*payload)[1]);
@@ -302,11 +417,14 @@ absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
     header.compression = encoding;
     header.settled = true;
   } else {
-    if ((encoding & ~(kCompressionMask | kSettledFlag)) != 0) {
+    const uint8_t known = kCompressionMask | kSettledFlag |
+                          (header.version == kFormatVersion ? kSplitMessagesFlag : 0);
+    if ((encoding & ~known) != 0) {
       return Corrupt(absl::StrCat("unknown encoding ", static_cast<int>(encoding)));
     }
     header.compression = encoding & kCompressionMask;
     header.settled = (encoding & kSettledFlag) != 0;
+    header.split_messages = (encoding & kSplitMessagesFlag) != 0;
   }
   payload->remove_prefix(2);
   if (!GetVarint64(payload, &header.count) || !GetVarint64(payload, &header.raw_size) ||
@@ -328,11 +446,13 @@ absl::StatusOr<int64_t> BlockReader::PeekMaxTime(absl::string_view payload) {
 bool SettleBlock(absl::string_view payload, int zstd_level, std::string* settled) {
   absl::string_view body = payload;
   absl::StatusOr<PayloadHeader> header = ParseHeader(&body);
-  if (!header.ok() || header->settled || header->version != kFormatVersion) return false;
-  const size_t header_size = static_cast<size_t>(body.data() - payload.data());
+  if (!header.ok() || header->settled || header->version == kFormatVersion1 ||
+      header->split_messages) {
+    return false;
+  }
   // The decompressed columns; thread-local so compactions do not allocate a
   // block's worth of memory per value.
-  thread_local std::string raw;
+  thread_local std::string raw, split;
   absl::string_view columns = body;
   if (header->compression == kCompressionZstd) {
     raw.resize(header->raw_size);
@@ -343,9 +463,17 @@ bool SettleBlock(absl::string_view payload, int zstd_level, std::string* settled
   } else if (header->compression != kCompressionNone || body.size() != header->raw_size) {
     return false;
   }
-  settled->assign(payload.data(), header_size);
+  // Only the messages are re-encoded (a version 2 block's columns are
+  // version 3's): the other columns are copied as they are.
+  uint8_t flags = kSettledFlag;
+  if (zstd_level != 0) {
+    if (!SplitMessages(columns, header->count, &split)) return false;
+    columns = split;
+    flags |= kSplitMessagesFlag;
+  }
+  PutHeader(0, header->count, columns.size(), header->max_time_us, settled);
   const uint8_t compression = AppendCompressed(columns, zstd_level, settled);
-  (*settled)[1] = static_cast<char>(compression | kSettledFlag);
+  (*settled)[1] = static_cast<char>(compression | flags);
   return true;
 }
 
@@ -358,6 +486,7 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload) {
 
   BlockReader reader;
   reader.version_ = header->version;
+  reader.split_messages_ = header->split_messages;
   if (compression == kCompressionNone) {
     if (payload.size() != raw_size) return Corrupt("size mismatch");
     reader.raw_.assign(payload.data(), payload.size());
@@ -454,17 +583,22 @@ absl::Status BlockReader::Parse() {
   }
 
   message_offsets_.resize(count + 1);
-  uint32_t offset = offset_of(messages);
-  for (size_t i = 0; i < count; ++i) {
-    uint64_t length;
-    if (!GetVarint64(&message_lengths, &length) || length > messages.size()) {
-      return Corrupt("message lengths");
+  if (split_messages_) {
+    // message_lengths holds the templates, messages the numbers.
+    if (absl::Status s = JoinMessages(message_lengths, messages); !s.ok()) return s;
+  } else {
+    uint32_t offset = offset_of(messages);
+    for (size_t i = 0; i < count; ++i) {
+      uint64_t length;
+      if (!GetVarint64(&message_lengths, &length) || length > messages.size()) {
+        return Corrupt("message lengths");
+      }
+      message_offsets_[i] = offset;
+      offset += static_cast<uint32_t>(length);
+      messages.remove_prefix(length);
     }
-    message_offsets_[i] = offset;
-    offset += static_cast<uint32_t>(length);
-    messages.remove_prefix(length);
+    message_offsets_[count] = offset;
   }
-  message_offsets_[count] = offset;
 
   // Attributes are decoded on demand; here we only find where each row's start
   // and check that the column is well formed.
@@ -506,6 +640,46 @@ absl::Status BlockReader::Parse() {
       if (!ok) return Corrupt("attribute value");
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers) {
+  const size_t count = seqs_.size();
+  text_.clear();
+  // Most of a message is template text; numbers take a few digits each.
+  text_.reserve(templates.size() + 3 * numbers.size());
+  const char* p = templates.data();
+  const char* const end = p + templates.size();
+  for (size_t row = 0; row < count; ++row) {
+    message_offsets_[row] = static_cast<uint32_t>(text_.size());
+    for (;;) {
+      const char* run = p;
+      while (p != end && static_cast<uint8_t>(*p) > static_cast<uint8_t>(kTemplateEscape)) ++p;
+      text_.append(run, static_cast<size_t>(p - run));
+      if (p == end) return Corrupt("unterminated message template");
+      const char c = *p++;
+      if (c == kTemplateEnd) break;
+      if (c == kTemplateEscape) {
+        if (p == end || static_cast<uint8_t>(*p) > static_cast<uint8_t>(kTemplateEscape)) {
+          return Corrupt("message template escape");
+        }
+        text_.push_back(*p++);
+        continue;
+      }
+      uint64_t value;
+      if (!GetVarint64(&numbers, &value) || value == 0 || value > kMaxTemplateNumber) {
+        return Corrupt("message numbers");
+      }
+      char digits[kMaxNumberDigits];
+      char* d = digits + kMaxNumberDigits;
+      for (; value != 0; value /= 10) *--d = static_cast<char>('0' + value % 10);
+      text_.append(d, static_cast<size_t>(digits + kMaxNumberDigits - d));
+    }
+    // Offsets are 32-bit; real blocks stay far below (1 MiB of columns).
+    if (text_.size() > kMaxRawBytes) return Corrupt("messages too long");
+  }
+  if (p != end || !numbers.empty()) return Corrupt("message templates or numbers left over");
+  message_offsets_[count] = static_cast<uint32_t>(text_.size());
   return absl::OkStatus();
 }
 

@@ -16,7 +16,12 @@
 //
 // BlockBuilder encodes; BlockReader decodes and never trusts its input: a
 // truncated or corrupt payload gives DataLoss, not a crash. Readers accept
-// every format version written so far (1 and 2).
+// every format version written so far (1, 2 and 3).
+//
+// Blocks compressed for keeps (settled) store their messages as templates and
+// numbers (format 3: "took 412 ms" is "took \x01 ms" plus the varint 412),
+// which takes ~4 bytes a line less on disk; readers rebuild the text once per
+// block.
 #ifndef FIELDLOG_STORE_BLOCK_H_
 #define FIELDLOG_STORE_BLOCK_H_
 
@@ -122,14 +127,15 @@ class BlockBuilder {
   size_t dictionary_bytes_ = 0;
   // Columns, in the order they are written.
   uint32_t last_words_[5] = {};
-  std::string raw_;  // Finish's scratch
+  std::string raw_, split_;  // Finish's scratch
   std::string seqs_, times_, device_times_, receive_times_, levels_, tags_, user_ids_, session_ids_,
       files_, lines_, functions_, message_lengths_, messages_, attributes_;
 };
 
 // Re-compresses an unsettled payload (see BlockEncoding) at `zstd_level` into
-// `settled`, marked settled; the columns are not re-parsed, only the zstd
-// frame is redone. Returns false, leaving `settled` alone, when the payload is
+// `settled`, marked settled, as format 3 with its messages split into
+// templates and numbers (when `zstd_level` is not 0); the other columns are
+// not re-parsed, only copied. Returns false, leaving `settled` alone, when the payload is
 // settled already, from format version 1 (kept as written), or unreadable
 // (never rewrite what we do not understand). Thread-safe.
 bool SettleBlock(absl::string_view payload, int zstd_level, std::string* settled);
@@ -158,7 +164,10 @@ class BlockReader {
   uint32_t line(size_t row) const { return lines_[row]; }
   absl::string_view function(size_t row) const { return Word(functions_[row]); }
   absl::string_view message(size_t row) const {
-    return Slice(message_offsets_[row], message_offsets_[row + 1] - message_offsets_[row]);
+    const uint32_t offset = message_offsets_[row];
+    const uint32_t length = message_offsets_[row + 1] - offset;
+    return split_messages_ ? absl::string_view(text_).substr(offset, length)
+                           : Slice(offset, length);
   }
   // Appends the row's attributes to `out` (cleared first).
   void Attributes(size_t row, std::vector<AttributeView>* out) const;
@@ -175,6 +184,8 @@ class BlockReader {
 
   BlockReader() = default;
   absl::Status Parse();
+  // Rebuilds the messages of a block written with split messages into text_.
+  absl::Status JoinMessages(absl::string_view templates, absl::string_view numbers);
   absl::string_view Slice(uint32_t offset, uint32_t length) const {
     return absl::string_view(raw_).substr(offset, length);
   }
@@ -183,7 +194,11 @@ class BlockReader {
   }
 
   uint8_t version_ = 0;  // the payload's format version
+  bool split_messages_ = false;
   std::string raw_;      // the decompressed columns
+  // With split messages, the messages rebuilt from templates and numbers
+  // (message_offsets_ point here then, into raw_ otherwise).
+  std::string text_;
   std::vector<Span> dictionary_;
   std::vector<uint64_t> seqs_;
   std::vector<int64_t> times_, device_times_, receive_times_;

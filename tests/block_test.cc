@@ -1,10 +1,13 @@
 #include "store/block.h"
 
+#include <zstd.h>
+
 #include <bit>
 #include <random>
 
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "store/coding.h"
 #include "store/time_buckets.h"
 
 namespace fieldlog::store {
@@ -464,11 +467,168 @@ TEST(BlockTest, UnknownVersionsAndEncodingsAreRejected) {
   const std::string payload = EncodeBlock(RandomEntries(10, 4));
   ASSERT_TRUE(BlockReader::Open(payload).ok());
   std::string bad_version = payload;
-  bad_version[0] = 3;
+  bad_version[0] = 4;
   EXPECT_EQ(BlockReader::Open(bad_version).status().code(), absl::StatusCode::kDataLoss);
   std::string bad_encoding = payload;
   bad_encoding[1] = static_cast<char>(bad_encoding[1] | 0x40);
   EXPECT_EQ(BlockReader::Open(bad_encoding).status().code(), absl::StatusCode::kDataLoss);
+  // Split messages (0x20) exist from version 3 on only.
+  std::string split_v2 = EncodeBlock(RandomEntries(10, 4), BlockEncoding{0, false});
+  split_v2[0] = 2;
+  ASSERT_TRUE(BlockReader::Open(split_v2).ok());
+  split_v2[1] = static_cast<char>(split_v2[1] | 0x20);
+  EXPECT_EQ(BlockReader::Open(split_v2).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// Messages that stress the template split: numbers at every position, runs
+// of zeros and leading zeros, runs longer than 18 digits, the bytes the
+// templates use (0, 1, 2), signs and decimals, non-ASCII text.
+std::vector<std::string> TrickyMessages() {
+  return {"",
+          "0",
+          "7",
+          "42 is 42",
+          "took 412 ms",
+          "007 and 0.5 and 10.000 and -3 and +4",
+          "1234567890123456789",        // 19 digits: 18 + 1
+          "12345678901234567890123456789012345678901234567890",
+          "999999999999999999",         // the largest 18-digit number
+          "18446744073709551615 max",   // uint64 max, as text
+          "100000000000000000000000",   // zeros after an 18-digit number
+          std::string("nul\0in\x01the\x02mid\x03dle", 20),
+          std::string("\x02\x01\x00", 3),
+          std::string("ends with escape \x02", 18),
+          "ip 10.0.0.1:8080 uuid 6f1c2a4e-93b4-4b7e-8f0e-2f3d4c5b6a79",
+          "caf\xc3\xa9 \xe2\x9c\x93 12\xc3\xa9",
+          "trailing number 9"};
+}
+
+TEST(BlockTest, SplitMessagesComeBackByteForByteEveryWay) {
+  const std::vector<std::string> messages = TrickyMessages();
+  std::vector<std::unique_ptr<OwnedEntry>> entries;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string& m : messages) {
+      auto e = std::make_unique<OwnedEntry>();
+      e->seq = entries.size() + 1;
+      e->message = m;
+      entries.push_back(std::move(e));
+    }
+  }
+  const auto expect_messages = [&](absl::string_view payload, const char* how) {
+    SCOPED_TRACE(how);
+    ASSERT_EQ(static_cast<uint8_t>(payload[0]), 3u) << "format version 3";
+    absl::StatusOr<BlockReader> reader = BlockReader::Open(payload);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    ASSERT_EQ(reader->size(), entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      EXPECT_EQ(reader->message(i), entries[i]->message) << i;
+    }
+  };
+  // Built settled (a merge): split.
+  const std::string settled = EncodeBlock(entries, BlockEncoding{3, true});
+  EXPECT_NE(settled[1] & 0x20, 0) << "settled blocks split their messages";
+  expect_messages(settled, "built settled");
+  // Written at ingest: plain; settled by compaction: split.
+  const std::string unsettled = EncodeBlock(entries, BlockEncoding{0, false});
+  EXPECT_EQ(unsettled[1] & 0x20, 0);
+  expect_messages(unsettled, "unsettled");
+  std::string compacted;
+  ASSERT_TRUE(SettleBlock(unsettled, 3, &compacted));
+  EXPECT_NE(compacted[1] & 0x20, 0);
+  expect_messages(compacted, "settled by compaction");
+  // A version 2 block (unsettled, the same columns) reads, and settles into
+  // version 3.
+  std::string v2 = unsettled;
+  v2[0] = 2;
+  absl::StatusOr<BlockReader> old = BlockReader::Open(v2);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->message(4), "took 412 ms");
+  std::string upgraded;
+  ASSERT_TRUE(SettleBlock(v2, 3, &upgraded));
+  expect_messages(upgraded, "version 2 settled");
+  // Moving the reader keeps the rebuilt messages.
+  absl::StatusOr<BlockReader> reader = BlockReader::Open(settled);
+  ASSERT_TRUE(reader.ok());
+  BlockReader moved = *std::move(reader);
+  EXPECT_EQ(moved.message(4), "took 412 ms");
+  EXPECT_EQ(moved.message(0), "");
+}
+
+TEST(BlockTest, SplitMessagesTakeFewerBytesOnLogText) {
+  auto entries = RandomEntries(2000, 21);
+  const std::string split = EncodeBlock(entries, BlockEncoding{3, true});
+  // The same columns with the messages as text, compressed at the same level:
+  // what format 2 stored.
+  const std::string plain = EncodeBlock(entries, BlockEncoding{0, false});
+  absl::string_view in(plain);
+  in.remove_prefix(2);
+  uint64_t count, raw_size;
+  int64_t max_time;
+  ASSERT_TRUE(GetVarint64(&in, &count) && GetVarint64(&in, &raw_size) &&
+              GetSignedVarint64(&in, &max_time));
+  ASSERT_EQ(in.size(), raw_size);
+  std::string compressed(ZSTD_compressBound(in.size()), '\0');
+  const size_t zstd_only = ZSTD_compress(compressed.data(), compressed.size(), in.data(), in.size(), 3);
+  ASSERT_FALSE(ZSTD_isError(zstd_only));
+  // "request <5 digits> took <3 digits>ms": the numbers go to their own column.
+  EXPECT_LT(split.size(), zstd_only * 19 / 20) << split.size() << " vs " << zstd_only;
+  absl::StatusOr<BlockReader> back = BlockReader::Open(split);
+  ASSERT_TRUE(back.ok());
+  for (size_t i = 0; i < entries.size(); ++i) ASSERT_EQ(back->message(i), entries[i]->message);
+}
+
+// The split layout's own checks, without zstd's checksum in the way: the
+// columns of a split block stored uncompressed, then truncated and flipped.
+TEST(BlockTest, CorruptSplitMessagesAreRejectedNotCrashedOn) {
+  std::vector<std::unique_ptr<OwnedEntry>> entries;
+  for (const std::string& m : TrickyMessages()) {
+    auto e = std::make_unique<OwnedEntry>();
+    e->seq = entries.size() + 1;
+    e->message = m;
+    entries.push_back(std::move(e));
+  }
+  const std::string settled = EncodeBlock(entries, BlockEncoding{3, true});
+  ASSERT_NE(settled[1] & 0x20, 0);
+  // Header: version, encoding, count, raw size, max time; then the zstd frame.
+  absl::string_view in(settled);
+  in.remove_prefix(2);
+  uint64_t count, raw_size;
+  int64_t max_time;
+  ASSERT_TRUE(GetVarint64(&in, &count) && GetVarint64(&in, &raw_size) &&
+              GetSignedVarint64(&in, &max_time));
+  std::string columns(raw_size, '\0');
+  ASSERT_EQ(ZSTD_decompress(columns.data(), columns.size(), in.data(), in.size()), raw_size);
+  const auto wrap = [&](absl::string_view raw) {
+    std::string payload;
+    payload.push_back(3);
+    payload.push_back(0x30);  // settled, split, uncompressed
+    PutVarint64(&payload, count);
+    PutVarint64(&payload, raw.size());
+    PutSignedVarint64(&payload, max_time);
+    payload.append(raw.data(), raw.size());
+    return payload;
+  };
+  absl::StatusOr<BlockReader> intact = BlockReader::Open(wrap(columns));
+  ASSERT_TRUE(intact.ok()) << intact.status();
+  for (size_t i = 0; i < entries.size(); ++i) EXPECT_EQ(intact->message(i), entries[i]->message);
+
+  std::mt19937_64 random(17);
+  size_t rejected = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string corrupt = columns;
+    corrupt[random() % corrupt.size()] ^= static_cast<char>(1 << (random() % 8));
+    absl::StatusOr<BlockReader> reader = BlockReader::Open(wrap(corrupt));
+    if (!reader.ok()) {
+      EXPECT_EQ(reader.status().code(), absl::StatusCode::kDataLoss);
+      ++rejected;
+      continue;
+    }
+    for (size_t i = 0; i < reader->size(); ++i) (void)reader->message(i);
+  }
+  EXPECT_GT(rejected, 100u);
+  for (size_t cut = 0; cut < columns.size(); ++cut) {
+    EXPECT_FALSE(BlockReader::Open(wrap(columns.substr(0, cut))).ok()) << cut;
+  }
 }
 
 }  // namespace
