@@ -444,6 +444,9 @@ absl::Status Writer::ReadRunLocked(AppId app, absl::string_view device_id, uint6
   const std::string prefix = DeviceKey(app, device_id);
   const std::string end = PrefixSuccessor(prefix);
   rocksdb::ReadOptions options;
+  // The run is about to be rewritten and deleted: keep its blocks out of the
+  // block cache, where they would push out blocks queries still read.
+  options.fill_cache = false;
   rocksdb::Slice end_slice(end);
   if (!end.empty()) options.iterate_upper_bound = &end_slice;
   std::unique_ptr<rocksdb::Iterator> it(
