@@ -18,10 +18,12 @@ namespace {
 
 // Calls `visit` for every block of the scope (a device, a user's devices, or
 // the whole app when both are empty) that meets [from_us, to_us) and may
-// hold a row `filter` accepts, on up to `workers` threads (see ScanBlocks).
+// hold a row `filter` accepts, on up to `workers` threads (see ScanBlocks),
+// opened with `read_options`.
 absl::Status ForEachBlock(const store::Store& store, const store::AppRecord& app,
                           absl::string_view user_id, absl::string_view device_id, int64_t from_us,
                           int64_t to_us, const RowFilter& filter, size_t workers,
+                          const store::BlockReadOptions& read_options,
                           const std::function<void(size_t worker, absl::string_view device,
                                                    const store::BlockReader&)>& visit) {
   store::Reader reader(store);
@@ -52,7 +54,7 @@ absl::Status ForEachBlock(const store::Store& store, const store::AppRecord& app
   }
   std::erase_if(
       blocks, [&](const store::AppBlockRef& ref) { return !filter.BlockMayMatch(ref.block.meta); });
-  return ScanBlocks(store, reader, app.app_id(), blocks, workers, visit);
+  return ScanBlocks(store, reader, app.app_id(), blocks, workers, visit, read_options);
 }
 
 // Matching lines of one (device, user) pair.
@@ -124,7 +126,10 @@ absl::StatusOr<v1::StatsResponse> ComputeStats(const store::Store& store,
   if (!filter.ok()) return filter.status();
   absl::Status status = ForEachBlock(
       store, app, request.user_id(), request.device_id(), std::max(previous_from, cutoff), to,
-      *filter, /*workers=*/1, [&](size_t, absl::string_view, const store::BlockReader& block) {
+      *filter, /*workers=*/1,
+      // Stats count lines, tags and levels: no message is read.
+      store::BlockReadOptions{.messages_from_us = 0, .messages_to_us = 0},
+      [&](size_t, absl::string_view, const store::BlockReader& block) {
         for (size_t row = 0; row < block.size(); ++row) {
           const int64_t t = block.time_us(row);
           if (t < previous_from || t >= to || t < cutoff) continue;
@@ -204,8 +209,10 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
   // A RowFilter keeps scratch space: one copy per worker.
   const std::vector<RowFilter> worker_filters(workers, *filter);
   if (from < to) {
+    // Only rows of [from, to) have their text matched: only theirs is rebuilt.
     absl::Status status = ForEachBlock(
         store, app, "", "", from, to, *filter, workers,
+        store::BlockReadOptions{.messages_from_us = from, .messages_to_us = to},
         [&](size_t worker, absl::string_view device_id, const store::BlockReader& block) {
           WorkerCounts& mine = counts[worker];
           mine.scanned += block.size();

@@ -24,7 +24,8 @@ size_t DefaultScanWorkers() {
 absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store::AppId app,
                         const std::vector<store::AppBlockRef>& blocks, size_t workers,
                         const std::function<void(size_t worker, absl::string_view device_id,
-                                                 const store::BlockReader& block)>& visit) {
+                                                 const store::BlockReader& block)>& visit,
+                        const store::BlockReadOptions& read_options) {
   workers =
       std::clamp<size_t>(workers, 1, std::max<size_t>(1, blocks.size() / kMinBlocksPerWorker));
   std::atomic<size_t> next{0};
@@ -38,7 +39,7 @@ absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store:
       for (size_t i = first; i < end; ++i) {
         const store::AppBlockRef& ref = blocks[i];
         absl::StatusOr<store::BlockReader> block =
-            own.ReadBlock(app, ref.device_id, ref.block.first_seq);
+            own.ReadBlock(app, ref.device_id, ref.block.first_seq, read_options);
         if (!block.ok()) {
           // Worker 0 reads the listing's snapshot, where every listed block
           // exists; the others may miss one deleted since.

@@ -37,11 +37,13 @@ size_t DefaultScanWorkers();
 // worker in [0, workers). Calls with the same worker never overlap; calls with
 // different workers run concurrently. Blocks of one device, listed together,
 // mostly go to the same worker but not always. Stops at the first read error
-// and returns it.
+// and returns it. Blocks are opened with `read_options` (which rows' messages
+// to rebuild: see store::BlockReadOptions).
 absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store::AppId app,
                         const std::vector<store::AppBlockRef>& blocks, size_t workers,
                         const std::function<void(size_t worker, absl::string_view device_id,
-                                                 const store::BlockReader& block)>& visit);
+                                                 const store::BlockReader& block)>& visit,
+                        const store::BlockReadOptions& read_options = {});
 
 }  // namespace fieldlog::query
 

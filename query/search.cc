@@ -182,8 +182,10 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
       if (!newest && c.meta.min_time_unix_micros() > worst) break;
       if (newest && c.meta.max_time_unix_micros() < worst) break;
     }
-    absl::StatusOr<store::BlockReader> read =
-        reader.ReadBlock(spec.app.app_id(), devices[c.device], c.first_seq);
+    // Rows outside the range are skipped before their text is looked at.
+    absl::StatusOr<store::BlockReader> read = reader.ReadBlock(
+        spec.app.app_id(), devices[c.device], c.first_seq,
+        store::BlockReadOptions{.messages_from_us = spec.from_us, .messages_to_us = spec.to_us});
     if (!read.ok()) return read.status();
     const uint32_t index = static_cast<uint32_t>(blocks.size());
     blocks.push_back(std::make_unique<const store::BlockReader>(*std::move(read)));

@@ -478,7 +478,8 @@ bool SettleBlock(absl::string_view payload, int zstd_level, std::string* settled
   return true;
 }
 
-absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload) {
+absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
+                                              const BlockReadOptions& options) {
   absl::StatusOr<PayloadHeader> header = ParseHeader(&payload);
   if (!header.ok()) return header.status();
   const uint8_t compression = header->compression;
@@ -502,11 +503,11 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload) {
   }
   if (count > raw_size) return Corrupt("more rows than bytes");
   reader.seqs_.resize(count);
-  if (absl::Status status = reader.Parse(); !status.ok()) return status;
+  if (absl::Status status = reader.Parse(options); !status.ok()) return status;
   return reader;
 }
 
-absl::Status BlockReader::Parse() {
+absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   const size_t count = seqs_.size();
   absl::string_view in(raw_);
   const auto offset_of = [&](absl::string_view part) {
@@ -586,7 +587,7 @@ absl::Status BlockReader::Parse() {
   message_offsets_.resize(count + 1);
   if (split_messages_) {
     // message_lengths holds the templates, messages the numbers.
-    if (absl::Status s = JoinMessages(message_lengths, messages); !s.ok()) return s;
+    if (absl::Status s = JoinMessages(message_lengths, messages, options); !s.ok()) return s;
   } else {
     uint32_t offset = offset_of(messages);
     for (size_t i = 0; i < count; ++i) {
@@ -690,7 +691,8 @@ char* AppendDecimal(uint64_t value, char* out) {
 
 }  // namespace
 
-absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers) {
+absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers,
+                                       const BlockReadOptions& options) {
   const size_t count = seqs_.size();
   // Written through a pointer into text_, grown when a write may not fit:
   // appending byte by byte made this most of a block's decoding.
@@ -706,8 +708,56 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
   };
   const char* p = templates.data();
   const char* const end = p + templates.size();
+  // Without escapes (nearly every block), a template ends at the next 0 byte
+  // and holds as many numbers as 1 bytes: unwanted rows are skipped with
+  // memchr and a count, not byte by byte.
+  const bool escapes = std::memchr(p, kTemplateEscape, templates.size()) != nullptr;
+  const auto wanted = [&](size_t row) {
+    return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us;
+  };
   for (size_t row = 0; row < count; ++row) {
     message_offsets_[row] = static_cast<uint32_t>(out - text_.data());
+    if (!escapes && !wanted(row)) {
+      // This row and the unwanted ones after it.
+      size_t markers = 0;
+      for (;;) {
+        const char* stop = static_cast<const char*>(std::memchr(p, kTemplateEnd, end - p));
+        if (stop == nullptr) return Corrupt("unterminated message template");
+        markers += static_cast<size_t>(std::count(p, stop, kTemplateNumber));
+        p = stop + 1;
+        if (row + 1 == count || wanted(row + 1)) break;
+        message_offsets_[++row] = static_cast<uint32_t>(out - text_.data());
+      }
+      // Skip their numbers: a varint ends at a byte below 0x80.
+      const char* n = numbers.data();
+      const char* const n_end = n + numbers.size();
+      for (; markers != 0 && n != n_end; ++n) markers -= static_cast<uint8_t>(*n) < 0x80;
+      if (markers != 0) return Corrupt("message numbers");
+      numbers.remove_prefix(static_cast<size_t>(n - numbers.data()));
+      continue;
+    }
+    if (!wanted(row)) {
+      // Not wanted: walk past the template and its numbers, checking them as
+      // the rebuild would, writing nothing (the message reads as empty).
+      for (;;) {
+        p = FindTemplateControl(p, end);
+        if (p == end) return Corrupt("unterminated message template");
+        const char c = *p++;
+        if (c == kTemplateEnd) break;
+        if (c == kTemplateEscape) {
+          if (p == end || static_cast<uint8_t>(*p) > static_cast<uint8_t>(kTemplateEscape)) {
+            return Corrupt("message template escape");
+          }
+          ++p;
+          continue;
+        }
+        uint64_t value;
+        if (!GetVarint64(&numbers, &value) || value == 0 || value > kMaxTemplateNumber) {
+          return Corrupt("message numbers");
+        }
+      }
+      continue;
+    }
     for (;;) {
       const char* control = FindTemplateControl(p, end);
       const size_t run = static_cast<size_t>(control - p);

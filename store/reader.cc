@@ -114,12 +114,13 @@ absl::StatusOr<std::vector<BlockRef>> Reader::ListBlocksAfter(AppId app,
 }
 
 absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view device_id,
-                                              uint64_t first_seq) {
+                                              uint64_t first_seq,
+                                              const BlockReadOptions& options) {
   rocksdb::PinnableSlice payload;
   rocksdb::Status s = store_.db()->Get(options_, store_.family(Family::kBlocks),
                                        BlockKey(app, device_id, first_seq), &payload);
   if (!s.ok()) return FromRocksStatus(s, "reading a block");
-  return BlockReader::Open(absl::string_view(payload.data(), payload.size()));
+  return BlockReader::Open(absl::string_view(payload.data(), payload.size()), options);
 }
 
 absl::StatusOr<std::vector<DeviceUser>> Reader::ListDeviceUsers(AppId app,

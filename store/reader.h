@@ -82,7 +82,8 @@ class Reader {
   absl::StatusOr<std::vector<BlockRef>> ListBlocksAfter(AppId app, absl::string_view device_id,
                                                         uint64_t seq);
 
-  absl::StatusOr<BlockReader> ReadBlock(AppId app, absl::string_view device_id, uint64_t first_seq);
+  absl::StatusOr<BlockReader> ReadBlock(AppId app, absl::string_view device_id, uint64_t first_seq,
+                                        const BlockReadOptions& options = {});
 
   // The users who logged on a device, in user id order.
   absl::StatusOr<std::vector<DeviceUser>> ListDeviceUsers(AppId app, absl::string_view device_id);
