@@ -34,13 +34,18 @@ uint64_t TimeBucketsTouched(int64_t min_us, int64_t max_us, int64_t from_us, int
   return up_to_b1 & ~((uint64_t{1} << b0) - 1);
 }
 
-bool BlockMetaMeetsRange(const BlockMeta& meta, int64_t from_us, int64_t to_us) {
-  const uint64_t touched =
-      TimeBucketsTouched(meta.min_time_unix_micros(), meta.max_time_unix_micros(), from_us, to_us);
+bool BlockTimesMeetRange(int64_t min_us, int64_t max_us, uint64_t time_buckets, int64_t from_us,
+                         int64_t to_us) {
+  const uint64_t touched = TimeBucketsTouched(min_us, max_us, from_us, to_us);
   if (touched == 0) return false;
   // 0: a meta written before buckets existed, every bucket possibly used.
-  const uint64_t held = meta.time_buckets() == 0 ? ~uint64_t{0} : meta.time_buckets();
+  const uint64_t held = time_buckets == 0 ? ~uint64_t{0} : time_buckets;
   return (touched & held) != 0;
+}
+
+bool BlockMetaMeetsRange(const BlockMeta& meta, int64_t from_us, int64_t to_us) {
+  return BlockTimesMeetRange(meta.min_time_unix_micros(), meta.max_time_unix_micros(),
+                             meta.time_buckets(), from_us, to_us);
 }
 
 }  // namespace fieldlog::store

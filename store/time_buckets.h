@@ -43,6 +43,11 @@ uint64_t TimeBucketsTouched(int64_t min_us, int64_t max_us, int64_t from_us, int
 // such a line.
 bool BlockMetaMeetsRange(const BlockMeta& meta, int64_t from_us, int64_t to_us);
 
+// The same test on a meta's three fields (time_buckets 0: written before
+// buckets existed), for callers that read them without parsing the meta.
+bool BlockTimesMeetRange(int64_t min_us, int64_t max_us, uint64_t time_buckets, int64_t from_us,
+                         int64_t to_us);
+
 }  // namespace fieldlog::store
 
 #endif  // FIELDLOG_STORE_TIME_BUCKETS_H_

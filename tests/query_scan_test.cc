@@ -25,6 +25,7 @@
 #include "query/search.h"
 #include "store/reader.h"
 #include "store/store.h"
+#include "store/time_buckets.h"
 #include "store/writer.h"
 
 namespace fieldlog {
@@ -366,12 +367,67 @@ TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
                          ref.block.meta.min_time_unix_micros() < to;
     }
     listed += blocks->size();
+    // The listing reads the metas' time fields off their bytes: it keeps
+    // exactly the blocks the parsed metas' test keeps.
+    size_t expected = 0;
+    for (const store::AppBlockRef& ref : *every) {
+      expected += store::BlockMetaMeetsRange(ref.block.meta, from, to);
+    }
+    EXPECT_EQ(blocks->size(), expected);
   }
   // 12 blocks spanning ~5 days each meet ~120 hours by [min, max]; sessions
   // touch ~2 buckets each, 16 of 64 per block.
   EXPECT_EQ(total_matching, 12u * 8 * 4) << "every session's matching lines, in some hour";
   EXPECT_GT(meeting_min_max, 1000u);
   EXPECT_LT(listed * 2, meeting_min_max) << listed << " blocks listed";
+}
+
+// Metas as older writers left them (no time buckets) and with times before
+// 1970 are listed as their parsed fields say.
+TEST_F(QueryScanTest, ListingReadsOldAndNegativeMetasAsParsed) {
+  std::vector<store::BlockMeta> metas(4);
+  metas[0].set_min_time_unix_micros(-5'000'000);  // before 1970: 10-byte varints
+  metas[0].set_max_time_unix_micros(-1'000'000);
+  metas[1].set_min_time_unix_micros(kStart);  // no time buckets: [min, max] decides
+  metas[1].set_max_time_unix_micros(kStart + 1'000'000'000);
+  metas[2] = metas[1];
+  metas[2].set_time_buckets(1);  // only the first 64th holds lines
+  metas[2].add_users("someone@example.com");
+  metas[3] = metas[2];
+  metas[3].set_time_buckets(uint64_t{1} << 63);
+  for (size_t i = 0; i < metas.size(); ++i) {
+    metas[i].set_count(1);
+    ASSERT_TRUE(store_->db()
+                    ->Put(rocksdb::WriteOptions(), store_->family(store::Family::kBlockMeta),
+                          store::BlockKey(app_.app_id(), "old-" + std::to_string(i), 1),
+                          metas[i].SerializeAsString())
+                    .ok());
+  }
+  store::Reader reader(*store_);
+  const std::pair<int64_t, int64_t> ranges[] = {{-10'000'000, -4'000'000},
+                                                {-1'000'000, 0},
+                                                {kStart + 500'000'000, kStart + 510'000'000},
+                                                {kStart, kStart + 1},
+                                                {kStart + 999'000'000, kStart + 2'000'000'000}};
+  for (const auto& [from, to] : ranges) {
+    absl::StatusOr<std::vector<store::AppBlockRef>> listed =
+        reader.ListAppBlocks(app_.app_id(), from, to);
+    ASSERT_TRUE(listed.ok());
+    std::set<std::string> got, want;
+    for (const store::AppBlockRef& ref : *listed) {
+      if (ref.device_id.rfind("old-", 0) == 0) got.insert(ref.device_id);
+    }
+    for (size_t i = 0; i < metas.size(); ++i) {
+      if (store::BlockMetaMeetsRange(metas[i], from, to)) want.insert("old-" + std::to_string(i));
+    }
+    EXPECT_EQ(got, want) << from << " " << to;
+  }
+  // The cases above do differ: the negative block in the first range, the
+  // bucketless one alone in the middle of the span.
+  EXPECT_TRUE(store::BlockMetaMeetsRange(metas[0], -10'000'000, -4'000'000));
+  EXPECT_TRUE(store::BlockMetaMeetsRange(metas[1], kStart + 500'000'000, kStart + 510'000'000));
+  EXPECT_FALSE(store::BlockMetaMeetsRange(metas[2], kStart + 500'000'000, kStart + 510'000'000));
+  EXPECT_TRUE(store::BlockMetaMeetsRange(metas[3], kStart + 999'000'000, kStart + 2'000'000'000));
 }
 
 TEST_F(QueryScanSyncedTest, ASearchReturnsItsPageWithItsAuditRecordWritten) {
