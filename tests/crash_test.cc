@@ -73,7 +73,17 @@ TEST(CrashTest, SendersSurviveServerCrashesAndEveryLineIsStoredOnce) {
     if (signal == SIGKILL) {
       EXPECT_TRUE(WIFSIGNALED(status));
     } else {
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "SIGTERM drains and exits 0";
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        // The log goes with the next start: show it now.
+        std::ifstream log(data_dir + "/server.log");
+        const std::string text(std::istreambuf_iterator<char>(log), {});
+        ADD_FAILURE() << "SIGTERM should drain and exit 0; the server "
+                      << (WIFSIGNALED(status)
+                              ? "died of signal " + std::to_string(WTERMSIG(status))
+                              : "exited with " + std::to_string(WEXITSTATUS(status)))
+                      << ". The end of its log:\n"
+                      << text.substr(text.size() > 6000 ? text.size() - 6000 : 0);
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     address = StartServerProcess(data_dir, &server, listen);
