@@ -664,6 +664,18 @@ const char* FindTemplateControl(const char* p, const char* end) {
   return p;
 }
 
+// After kTemplateEscape comes one of the control bytes, taken literally.
+bool EscapedByteIsValid(const char* p, const char* end) {
+  return p != end && static_cast<uint8_t>(*p) <= static_cast<uint8_t>(kTemplateEscape);
+}
+
+// Takes the next number of a message from `numbers`: a varint in
+// [1, kMaxTemplateNumber] (digit runs never start with 0 and have at most
+// 18 digits).
+bool TakeTemplateNumber(absl::string_view* numbers, uint64_t* value) {
+  return GetVarint64(numbers, value) && *value != 0 && *value <= kMaxTemplateNumber;
+}
+
 // Writes `value` (not 0, at most 18 digits) in decimal at `out`; returns the
 // end. Two digits per division.
 char* AppendDecimal(uint64_t value, char* out) {
@@ -745,16 +757,12 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
         const char c = *p++;
         if (c == kTemplateEnd) break;
         if (c == kTemplateEscape) {
-          if (p == end || static_cast<uint8_t>(*p) > static_cast<uint8_t>(kTemplateEscape)) {
-            return Corrupt("message template escape");
-          }
+          if (!EscapedByteIsValid(p, end)) return Corrupt("message template escape");
           ++p;
           continue;
         }
         uint64_t value;
-        if (!GetVarint64(&numbers, &value) || value == 0 || value > kMaxTemplateNumber) {
-          return Corrupt("message numbers");
-        }
+        if (!TakeTemplateNumber(&numbers, &value)) return Corrupt("message numbers");
       }
       continue;
     }
@@ -775,16 +783,12 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
       const char c = *p++;
       if (c == kTemplateEnd) break;
       if (c == kTemplateEscape) {
-        if (p == end || static_cast<uint8_t>(*p) > static_cast<uint8_t>(kTemplateEscape)) {
-          return Corrupt("message template escape");
-        }
+        if (!EscapedByteIsValid(p, end)) return Corrupt("message template escape");
         *out++ = *p++;
         continue;
       }
       uint64_t value;
-      if (!GetVarint64(&numbers, &value) || value == 0 || value > kMaxTemplateNumber) {
-        return Corrupt("message numbers");
-      }
+      if (!TakeTemplateNumber(&numbers, &value)) return Corrupt("message numbers");
       out = AppendDecimal(value, out);  // room() left kMaxNumberDigits
     }
     // Offsets are 32-bit; real blocks stay far below (1 MiB of columns).
