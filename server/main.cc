@@ -7,10 +7,9 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
-#include "absl/debugging/failure_signal_handler.h"
-#include "absl/debugging/symbolize.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/crash_trace.h"
 #include "server/server.h"
 
 namespace {
@@ -29,10 +28,7 @@ sigset_t BlockStopSignals() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // A crash (SIGSEGV, SIGABRT, ...) writes its signal and a symbolized stack
-  // trace to stderr, the server's log, before the process dies as it would.
-  absl::InitializeSymbolizer(argv[0]);
-  absl::InstallFailureSignalHandler(absl::FailureSignalHandlerOptions());
+  fieldlog::server::InstallCrashTrace();
   CLI::App app{"fieldlog-server: collects device logs over gRPC and serves them to support"};
   fieldlog::server::ServerOptions options;
   std::string sync = "interval";

@@ -1,7 +1,8 @@
 // The collector's promise under crashes, with real processes: several
 // `fieldlog send` processes stream while fieldlog-server is killed with
 // kill -9 and restarted, twice (and once stopped with SIGTERM). Every sender
-// must finish on its own, and every line must be stored exactly once.
+// must finish on its own, and every line must be stored exactly once. And a
+// server that dies of a fatal signal leaves its stack in its log.
 #include <signal.h>
 
 #include <fstream>
@@ -116,6 +117,25 @@ TEST(CrashTest, SendersSurviveServerCrashesAndEveryLineIsStoredOnce) {
     EXPECT_EQ(seqs.size(), lines.size()) << "no seq twice";
     EXPECT_EQ(messages.size(), static_cast<size_t>(kLinesPerSender)) << "every line, once";
   }
+}
+
+TEST(CrashTest, AFatalSignalLeavesTheStackInTheLog) {
+  TempDir dir;
+  const std::string data_dir = dir.path() + "/server";
+  std::unique_ptr<ChildProcess> server;
+  ASSERT_FALSE(StartServerProcess(data_dir, &server, "127.0.0.1:0").empty());
+  const int status = server->Kill(SIGSEGV);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+      << "it still dies of the signal, status " << status;
+  std::ifstream log(data_dir + "/server.log");
+  const std::string text(std::istreambuf_iterator<char>(log), {});
+  EXPECT_NE(text.find("fieldlog-server: fatal signal Segmentation fault; the failing thread's "
+                      "stack:\n"),
+            std::string::npos)
+      << text;
+  // At least the handler's own frame, in the server binary, and libc's.
+  EXPECT_NE(text.find("fieldlog-server(+0x"), std::string::npos) << text;
+  EXPECT_NE(text.find("libc.so"), std::string::npos) << text;
 }
 
 }  // namespace
