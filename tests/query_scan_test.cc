@@ -114,6 +114,22 @@ class QueryScanTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // FindAffected over [from, to) for `text`, or for `regex` when it is set,
+  // answered as of just after `to`.
+  absl::StatusOr<v1::AffectedResponse> Affected(int64_t from, int64_t to, const std::string& text,
+                                                const std::string& regex = "") {
+    v1::AffectedRequest request;
+    if (regex.empty()) {
+      request.set_text(text);
+    } else {
+      request.set_regex(regex);
+    }
+    request.set_from_unix_micros(from);
+    request.set_to_unix_micros(to);
+    request.set_limit(10000);
+    return query::FindAffected(*store_, app_, request, to + 1);
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   store::AppRecord app_;
@@ -185,17 +201,8 @@ TEST_F(QueryScanTest, AffectedEqualsABruteForceCount) {
   ASSERT_GT(user_lines.size(), 5u);
 
   for (const bool regex : {false, true}) {
-    v1::AffectedRequest request;
-    if (regex) {
-      request.set_regex("Payment(Timeout|Declined)");
-    } else {
-      request.set_text("paymenttimeout");
-    }
-    request.set_from_unix_micros(from);
-    request.set_to_unix_micros(to);
-    request.set_limit(10000);
     absl::StatusOr<v1::AffectedResponse> response =
-        query::FindAffected(*store_, app_, request, to + 1);
+        Affected(from, to, "paymenttimeout", regex ? "Payment(Timeout|Declined)" : "");
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->matching_lines(), matching);
     EXPECT_EQ(response->total_users(), user_lines.size());
@@ -331,13 +338,7 @@ TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
       ++device_matching[l.device];
     }
     total_matching += matching;
-    v1::AffectedRequest request;
-    request.set_text("paymenttimeout");
-    request.set_from_unix_micros(from);
-    request.set_to_unix_micros(to);
-    request.set_limit(10000);
-    absl::StatusOr<v1::AffectedResponse> response =
-        query::FindAffected(*store_, app_, request, to + 1);
+    absl::StatusOr<v1::AffectedResponse> response = Affected(from, to, "paymenttimeout");
     ASSERT_TRUE(response.ok()) << response.status();
     ASSERT_EQ(response->matching_lines(), matching) << (from - spread_start) / kHour;
     ASSERT_EQ(response->total_devices(), device_matching.size());
