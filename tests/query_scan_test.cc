@@ -99,12 +99,7 @@ class QueryScanTest : public ::testing::Test {
           v.user_id = users.back();
           views.push_back(v);
         }
-        store::AppendRequest request;
-        request.app = app_.app_id();
-        request.device_id = device;
-        request.receive_time_us = views.back().device_time_us;
-        request.entries = std::span<store::EntryView>(views);
-        ASSERT_TRUE(store_->writer().Append(request).ok());
+        ASSERT_TRUE(Append(device, views).ok());
       }
     }
   }
@@ -112,6 +107,16 @@ class QueryScanTest : public ::testing::Test {
   void TearDown() override {
     store_.reset();
     std::filesystem::remove_all(dir_);
+  }
+
+  // Stores `views` as one batch of `device`, received when the last was logged.
+  absl::Status Append(const std::string& device, std::vector<store::EntryView>& views) {
+    store::AppendRequest request;
+    request.app = app_.app_id();
+    request.device_id = device;
+    request.receive_time_us = views.back().device_time_us;
+    request.entries = std::span<store::EntryView>(views);
+    return store_->writer().Append(request).status();
   }
 
   // FindAffected over [from, to) for `text`, or for `regex` when it is set,
@@ -294,12 +299,7 @@ TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
         v.message = line.message;
         v.user_id = line.user;
       }
-      store::AppendRequest request;
-      request.app = app_.app_id();
-      request.device_id = device;
-      request.receive_time_us = views.back().device_time_us;
-      request.entries = std::span<store::EntryView>(views);
-      ASSERT_TRUE(store_->writer().Append(request).ok());
+      ASSERT_TRUE(Append(device, views).ok());
       all.insert(all.end(), session.begin(), session.end());
     }
   }
