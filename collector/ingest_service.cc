@@ -181,6 +181,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     v1::IngestResponse reply;
     reply.mutable_welcome()->set_app(app_.app_name);
     reply.mutable_welcome()->set_watermark(*watermark);
+    reply.mutable_welcome()->add_batch_codecs(v1::CompressedBatch::CODEC_ZSTD);
     QueueReplyLocked(reply);
     return absl::OkStatus();
   }

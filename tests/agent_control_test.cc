@@ -131,7 +131,7 @@ TEST(AgentControlTest, TheServerSetsTheUploadLevelTurnsOnDebugAndFlushes) {
 }
 
 TEST(AgentControlTest, BatchesAreZstdCompressedByDefault) {
-  FakeCollector fake(nullptr, /*accept_gzip=*/false);
+  FakeCollector fake;
   TempDir dir;
   auto agent = StartAgent(Options(fake.address(), dir.path()));
   std::vector<std::string> logged;
@@ -147,6 +147,26 @@ TEST(AgentControlTest, BatchesAreZstdCompressedByDefault) {
   // Log lines this alike shrink several times.
   EXPECT_LT(forms.zstd_frame_bytes * 4, forms.zstd_batch_bytes)
       << forms.zstd_frame_bytes << " of " << forms.zstd_batch_bytes;
+}
+
+TEST(AgentControlTest, ACollectorWithoutZstdGetsPlainBatchesAndLosesNothing) {
+  // A collector older than compressed_batch would refuse every zstd batch:
+  // its Welcome lists no codec, so the agent sends plain batches (gzipped by
+  // gRPC) and every line arrives.
+  FakeCollector old_collector;
+  old_collector.AdvertiseZstd(false);
+  TempDir dir;
+  auto agent = StartAgent(Options(old_collector.address(), dir.path()));
+  std::vector<std::string> logged;
+  for (int i = 0; i < 100; ++i) {
+    logged.push_back("line " + std::to_string(i));
+    agent->Log(Level::kInfo, "T", logged.back());
+  }
+  ASSERT_TRUE(agent->Flush(std::chrono::seconds(10))) << agent->stats().last_error;
+  EXPECT_EQ(Messages(old_collector.entries()), logged);
+  EXPECT_GE(old_collector.batch_forms().plain, 1);
+  EXPECT_EQ(old_collector.batch_forms().zstd, 0);
+  EXPECT_EQ(agent->stats().rejected, 0u);
 }
 
 TEST(AgentControlTest, GzipOrNoCompressionOnRequest) {

@@ -133,6 +133,9 @@ TEST_F(IngestTest, WelcomeCarriesTheWatermark) {
   ASSERT_TRUE(responses[0].has_welcome());
   EXPECT_EQ(responses[0].welcome().watermark(), 42u);
   EXPECT_EQ(responses[0].welcome().app(), "shop");
+  // Clients compress batches themselves only with the codecs listed here.
+  ASSERT_EQ(responses[0].welcome().batch_codecs_size(), 1);
+  EXPECT_EQ(responses[0].welcome().batch_codecs(0), v1::CompressedBatch::CODEC_ZSTD);
 }
 
 TEST_F(IngestTest, AWrongKeyIsUnauthenticated) {

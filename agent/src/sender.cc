@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/src/wire.h"
@@ -165,6 +166,10 @@ void Sender::ApplyControl(const v1::Control& control) {
 void Sender::HandleWelcome(const v1::Welcome& welcome) {
   welcomed_ = true;
   backoff_ = std::chrono::milliseconds(0);
+  // Compress batches ourselves only for a collector that says it reads them:
+  // an older one would refuse every batch.
+  collector_reads_zstd_ =
+      absl::c_linear_search(welcome.batch_codecs(), v1::CompressedBatch::CODEC_ZSTD);
   invalid_argument_failures_ = 0;
   if (!seq_base_) {
     seq_base_ = welcome.watermark();
@@ -259,8 +264,11 @@ void Sender::Connect() {
   closing_ = false;
   renew_when_idle_ = false;
   if (channel_ == nullptr) OpenChannel();
+  // kZstd streams are gzipped by gRPC too, for the plain batches sent to a
+  // collector that does not read zstd (see HandleWelcome); zstd frames are
+  // sent without it.
   stream_ = std::make_unique<StreamClient>(stub_.get(), options_.ingest_key,
-                                           options_.compression == Compression::kGzip,
+                                           options_.compression != Compression::kNone,
                                            hello.SerializeAsString(),
                                            [this](StreamEvent event) { Push(std::move(event)); });
   stream_->Start();
@@ -337,8 +345,9 @@ void Sender::SendDue() {
     const std::string header =
         wire::BatchHeader(batch_id, open_.session_id, open_.user_id, NowUnixMicros());
     std::string frame;
-    if (compressor_ != nullptr && compressor_->Compress(header, open_.entries, &frame)) {
-      stream_->Send(wire::CompressedBatchRequest(frame));
+    if (compressor_ != nullptr && collector_reads_zstd_ &&
+        compressor_->Compress(header, open_.entries, &frame)) {
+      stream_->Send(wire::CompressedBatchRequest(frame), /*compressed=*/true);
     } else {
       stream_->Send(wire::BatchRequest(header, open_.entries));
     }

@@ -164,8 +164,10 @@ class Sender {
   std::chrono::milliseconds backoff_{0};
   Clock::time_point reconnect_at_{};
   std::mt19937_64 random_;
-  // Set when options_.compression is kZstd.
+  // Set when options_.compression is kZstd; used while the collector's
+  // Welcome lists CODEC_ZSTD (otherwise batches go plain, gzipped by gRPC).
   std::unique_ptr<BatchCompressor> compressor_;
+  bool collector_reads_zstd_ = false;
 
   mutable absl::Mutex mu_;
   std::deque<StreamEvent> events_ ABSL_GUARDED_BY(mu_);

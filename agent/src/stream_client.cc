@@ -20,7 +20,8 @@ StreamClient::StreamClient(grpc::GenericStub* stub, const std::string& ingest_ke
   context_.AddMetadata("authorization", "Bearer " + ingest_key);
   if (gzip) context_.set_compression_algorithm(GRPC_COMPRESS_GZIP);
   stub->PrepareBidiStreamingCall(&context_, kStreamMethod, grpc::StubOptions(), this);
-  queue_.push_back(ToBuffer(hello));
+  // The Hello is small: compressing it would only cost CPU.
+  queue_.push_back({ToBuffer(hello), grpc::WriteOptions().set_no_compression()});
 }
 
 void StreamClient::Start() {
@@ -30,19 +31,21 @@ void StreamClient::Start() {
   {
     absl::MutexLock lock(&mu_);
     writing_ = true;
-    StartWrite(&queue_.front());
+    StartWrite(&queue_.front().buffer, queue_.front().options);
   }
   StartRead(&response_);
   StartCall();
 }
 
-void StreamClient::Send(const std::string& request) {
+void StreamClient::Send(const std::string& request, bool compressed) {
   absl::MutexLock lock(&mu_);
   if (closing_ || !holding_) return;
-  queue_.push_back(ToBuffer(request));
+  grpc::WriteOptions options;
+  if (compressed) options.set_no_compression();
+  queue_.push_back({ToBuffer(request), options});
   if (!writing_) {
     writing_ = true;
-    StartWrite(&queue_.front());
+    StartWrite(&queue_.front().buffer, queue_.front().options);
   }
 }
 
@@ -68,7 +71,7 @@ void StreamClient::OnWriteDone(bool ok) {
   queue_.pop_front();
   if (!queue_.empty()) {
     writing_ = true;
-    StartWrite(&queue_.front());
+    StartWrite(&queue_.front().buffer, queue_.front().options);
   } else if (closing_) {
     if (holding_) StartWritesDone();
     ReleaseLocked();

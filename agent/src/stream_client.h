@@ -37,13 +37,16 @@ class StreamClient final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
  public:
   using EventCallback = std::function<void(StreamEvent)>;
 
-  // `hello` is a serialized IngestRequest holding the Hello.
+  // `hello` is a serialized IngestRequest holding the Hello. With `gzip`,
+  // gRPC gzips the messages sent, except those Send() says are compressed.
   StreamClient(grpc::GenericStub* stub, const std::string& ingest_key, bool gzip,
                const std::string& hello, EventCallback on_event);
 
   void Start();
   // Queues a serialized IngestRequest; ignored once the stream is closing.
-  void Send(const std::string& request);
+  // `compressed`: the request is compressed already (compressed_batch), so
+  // gRPC does not compress it again.
+  void Send(const std::string& request, bool compressed = false);
   // Half-closes the stream: the server answers what it has and ends the call.
   void Close();
   // Ends the call now.
@@ -62,7 +65,11 @@ class StreamClient final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc
   grpc::ByteBuffer response_;  // filled by gRPC between StartRead and OnReadDone
 
   absl::Mutex mu_;
-  std::deque<grpc::ByteBuffer> queue_ ABSL_GUARDED_BY(mu_);
+  struct Queued {
+    grpc::ByteBuffer buffer;
+    grpc::WriteOptions options;
+  };
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   // The hold that lets Send() start writes from outside reactions; released

@@ -55,6 +55,11 @@ void FakeCollector::SendControl(const v1::Control& control) {
   }
 }
 
+void FakeCollector::AdvertiseZstd(bool advertise) {
+  absl::MutexLock lock(&mu_);
+  advertise_zstd_ = advertise;
+}
+
 FakeCollector::BatchForms FakeCollector::batch_forms() const {
   absl::MutexLock lock(&mu_);
   return forms_;
@@ -105,6 +110,9 @@ grpc::Status FakeCollector::Stream(
     welcome.mutable_welcome()->set_app("fake");
     welcome.mutable_welcome()->set_watermark(watermark_);
     *welcome.mutable_welcome()->mutable_control() = welcome_control_;
+    if (advertise_zstd_) {
+      welcome.mutable_welcome()->add_batch_codecs(v1::CompressedBatch::CODEC_ZSTD);
+    }
     open_.push_back(open);
   }
   {

@@ -42,6 +42,9 @@ class FakeCollector final : public v1::IngestService::Service {
   // highest seq received (or `watermark` if higher).
   void SetWelcomeControl(const v1::Control& control);
   void SetWatermark(uint64_t watermark);
+  // Whether later Welcomes list CODEC_ZSTD, as the real collector's do
+  // (default), or nothing, as a collector older than compressed_batch.
+  void AdvertiseZstd(bool advertise);
   // Sends `control` on every open stream now.
   void SendControl(const v1::Control& control);
 
@@ -75,6 +78,7 @@ class FakeCollector final : public v1::IngestService::Service {
   int pushback_ms_ ABSL_GUARDED_BY(mu_) = 0;
   v1::Control welcome_control_ ABSL_GUARDED_BY(mu_);
   uint64_t watermark_ ABSL_GUARDED_BY(mu_) = 0;
+  bool advertise_zstd_ ABSL_GUARDED_BY(mu_) = true;
   std::vector<ReceivedEntry> entries_ ABSL_GUARDED_BY(mu_);
   BatchForms forms_ ABSL_GUARDED_BY(mu_);
   std::vector<std::chrono::steady_clock::time_point> starts_ ABSL_GUARDED_BY(mu_);

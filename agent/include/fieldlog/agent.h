@@ -71,8 +71,8 @@ enum class Compression : uint8_t {
   kNone = 0,  // for a collector on the same machine or network
   kGzip = 1,  // gRPC's gzip message compression (zlib's default level)
   kZstd = 2,  // each batch compressed with zstd by the agent: fewer bytes than
-              // gzip at a fraction of its CPU; needs a collector that reads
-              // IngestRequest.compressed_batch (fieldlog 0.1 onwards)
+              // gzip at a fraction of its CPU; against a collector whose
+              // Welcome does not list zstd (an older one), gRPC's gzip
 };
 
 // A typed key-value pair attached to one log line: string, integer, floating
