@@ -95,10 +95,12 @@ TEST(AgentSpoolTest, LinesGoThroughRingAndSpoolIntoWhatTheCollectorParses) {
   UserTable users;
   Spooler spooler(&rings, &users, spool.get(), {"session-1", false, nullptr});
   users.Set("alice@example.com");
-  const Attribute attributes[] = {{"cart", 3}, {"total", 42.5}, {"ok", true}, {"who", "bob"}};
+  const Attribute attributes[] = {{"cart", 3},      {"total", 42.5}, {"ok", true},
+                                  {"who", "bob"},   {"delta", -7LL}, {"retry", false},
+                                  {"ratio", -0.25f}};
   ASSERT_TRUE(WriteLine(&rings.Local()->ring,
                         {4, 0, 1700000000123456, users.version(), "Checkout", "payment \xFF failed",
-                         "/src/app/checkout.cc", 42, "Pay", attributes, 4}));
+                         "/src/app/checkout.cc", 42, "Pay", attributes, std::size(attributes)}));
   ASSERT_TRUE(spooler.Drain().ok());
   ASSERT_TRUE(spool->Sync().ok());
   auto entries = ReadAll(*spool);
@@ -114,11 +116,15 @@ TEST(AgentSpoolTest, LinesGoThroughRingAndSpoolIntoWhatTheCollectorParses) {
   EXPECT_EQ(e.file(), "/src/app/checkout.cc");
   EXPECT_EQ(e.line(), 42u);
   EXPECT_EQ(e.function(), "Pay");
-  ASSERT_EQ(e.attributes_size(), 4);
+  ASSERT_EQ(e.attributes_size(), 7);
   EXPECT_EQ(e.attributes(0).value().int_value(), 3);
   EXPECT_EQ(e.attributes(1).value().double_value(), 42.5);
   EXPECT_TRUE(e.attributes(2).value().bool_value());
   EXPECT_EQ(e.attributes(3).value().string_value(), "bob");
+  EXPECT_EQ(e.attributes(4).value().int_value(), -7);
+  ASSERT_TRUE(e.attributes(5).value().has_bool_value());
+  EXPECT_FALSE(e.attributes(5).value().bool_value());
+  EXPECT_EQ(e.attributes(6).value().double_value(), -0.25);
 
   // The request framing around it.
   std::string entries_bytes;
@@ -229,7 +235,9 @@ TEST(AgentSpoolTest, TheCapEvictsDebugFirstThenInfoThenTheOldestWithGapMarkers) 
       const uint8_t level = static_cast<uint8_t>(2 + appended % 3);
       level_of[spool->Append(level, 0, Body(level, filler))] = level;
       ++appended;
-      if (appended % 100 == 0) ASSERT_TRUE(spool->Commit().ok());
+      if (appended % 100 == 0) {
+        ASSERT_TRUE(spool->Commit().ok());
+      }
     }
     ASSERT_TRUE(spool->Commit().ok());
     ASSERT_TRUE(spool->Sync().ok());

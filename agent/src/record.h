@@ -128,23 +128,22 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
                        function_copied + attribute_count * sizeof(AttributeHeader);
   const size_t budget = kMaxRecordBytes > fixed ? kMaxRecordBytes - fixed : 0;
   // The common case: every key and value within its limit and all of them
-  // within the record's budget, so each is copied whole.
-  size_t raw = 0;
-  bool whole = true;
+  // within the record's budget, so each is copied whole. (A number's
+  // string_value() is empty, so no type test is needed here.)
+  size_t raw = 0, longest_key = 0, longest_value = 0;
   for (size_t i = 0; i < attribute_count; ++i) {
     const Attribute& a = f.attributes[i];
-    const size_t value = a.type() == Attribute::Type::kString ? a.string_value().size() : 0;
-    whole &= a.key().size() <= kMaxAttributeKeyBytes && value <= kMaxAttributeValueBytes;
-    raw += a.key().size() + value;
+    raw += a.key().size() + a.string_value().size();
+    longest_key = std::max(longest_key, a.key().size());
+    longest_value = std::max(longest_value, a.string_value().size());
   }
-  whole &= raw <= budget;
+  const bool whole = longest_key <= kMaxAttributeKeyBytes &&
+                     longest_value <= kMaxAttributeValueBytes && raw <= budget;
   // Otherwise keys are cut to their limit and string values share what is
   // left of the budget, in order.
   const auto copied = [&](const Attribute& a, size_t* left, size_t* key, size_t* value) {
     *key = std::min(a.key().size(), kMaxAttributeKeyBytes);
-    *value = a.type() == Attribute::Type::kString
-                 ? std::min({a.string_value().size(), kMaxAttributeValueBytes, *left})
-                 : 0;
+    *value = std::min({a.string_value().size(), kMaxAttributeValueBytes, *left});
     *left -= std::min<size_t>(*left, *key + *value);
   };
   size_t size = fixed;
@@ -188,27 +187,13 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   size_t left = budget;
   for (size_t i = 0; i < attribute_count; ++i) {
     const Attribute& a = f.attributes[i];
+    size_t key = a.key().size(), value = a.string_value().size();
     AttributeHeader ah;
     ah.type = static_cast<uint8_t>(a.type());
     ah.reserved = 0;
-    size_t key = a.key().size(), value = 0;
-    switch (a.type()) {
-      case Attribute::Type::kString:
-        value = a.string_value().size();
-        ah.number = static_cast<int64_t>(value);
-        break;
-      case Attribute::Type::kInt:
-        ah.number = a.int_value();
-        break;
-      case Attribute::Type::kDouble: {
-        const double d = a.double_value();
-        std::memcpy(&ah.number, &d, sizeof(d));
-        break;
-      }
-      case Attribute::Type::kBool:
-        ah.number = a.bool_value() ? 1 : 0;
-        break;
-    }
+    // A string's original size, for the cut marker; a number's value.
+    ah.number =
+        a.type() == Attribute::Type::kString ? static_cast<int64_t>(value) : a.number_bits();
     if (!whole) copied(a, &left, &key, &value);
     ah.key_copied = static_cast<uint8_t>(key);
     ah.value_copied = static_cast<uint32_t>(value);

@@ -228,12 +228,8 @@ void Spooler::SpoolLine(const LineRecord& line) {
     PutText(&body_, wire::kEntryMessage, e.message, e.message.size(), kMaxMessageBytes, &scratch_);
     for (const KeyValue& kv : e.attributes) {
       const Attribute a = kv.view();
-      PutAttribute(
-          &body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
-          a.type() == Attribute::Type::kDouble
-              ? std::bit_cast<int64_t>(a.double_value())
-              : (a.type() == Attribute::Type::kBool ? int64_t{a.bool_value()} : a.int_value()),
-          &scratch_);
+      PutAttribute(&body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
+                   a.number_bits(), &scratch_);
     }
   }
   PutText(&body_, wire::kEntryFile, line.file, line.file.size(), kMaxFileBytes, &scratch_);
@@ -267,12 +263,8 @@ uint64_t Spooler::AppendEntry(uint8_t level, uint8_t kind, int64_t time_us, std:
   PutText(&body_, wire::kEntryTag, tag, tag.size(), kMaxTagBytes, &scratch_);
   PutText(&body_, wire::kEntryMessage, message, message.size(), kMaxMessageBytes, &scratch_);
   for (const Attribute& a : attributes) {
-    PutAttribute(
-        &body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
-        a.type() == Attribute::Type::kDouble
-            ? std::bit_cast<int64_t>(a.double_value())
-            : (a.type() == Attribute::Type::kBool ? int64_t{a.bool_value()} : a.int_value()),
-        &scratch_);
+    PutAttribute(&body_, a.key(), a.type(), a.string_value(), a.string_value().size(),
+                 a.number_bits(), &scratch_);
   }
   if (kind != 0) wire::PutVarintField(&body_, wire::kEntryKind, kind);
   ++spooled_;

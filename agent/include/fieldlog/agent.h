@@ -35,6 +35,7 @@
 #define FIELDLOG_AGENT_H_
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -91,30 +92,30 @@ class Attribute {
   template <typename T,
             std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
   constexpr Attribute(std::string_view key, T value)
-      : key_(key), type_(Type::kInt), int_(static_cast<int64_t>(value)) {}
+      : key_(key), type_(Type::kInt), bits_(static_cast<int64_t>(value)) {}
   constexpr Attribute(std::string_view key, double value)
-      : key_(key), type_(Type::kDouble), double_(value) {}
+      : key_(key), type_(Type::kDouble), bits_(std::bit_cast<int64_t>(value)) {}
   constexpr Attribute(std::string_view key, float value)
-      : key_(key), type_(Type::kDouble), double_(value) {}
+      : Attribute(key, static_cast<double>(value)) {}
   constexpr Attribute(std::string_view key, bool value)
-      : key_(key), type_(Type::kBool), bool_(value) {}
+      : key_(key), type_(Type::kBool), bits_(value ? 1 : 0) {}
 
   constexpr std::string_view key() const { return key_; }
   constexpr Type type() const { return type_; }
   constexpr std::string_view string_value() const { return string_; }
-  constexpr int64_t int_value() const { return int_; }
-  constexpr double double_value() const { return double_; }
-  constexpr bool bool_value() const { return bool_; }
+  constexpr int64_t int_value() const { return bits_; }
+  constexpr double double_value() const { return std::bit_cast<double>(bits_); }
+  constexpr bool bool_value() const { return bits_ != 0; }
+  // The value of a number or bool as 8 bytes: the integer, the double's bits,
+  // or 0/1; 0 for a string. (One field for all three lets the agent copy an
+  // attribute without looking at its type.)
+  constexpr int64_t number_bits() const { return bits_; }
 
  private:
   std::string_view key_;
   Type type_;
-  std::string_view string_;
-  union {
-    int64_t int_ = 0;
-    double double_;
-    bool bool_;
-  };
+  std::string_view string_;  // empty unless kString
+  int64_t bits_ = 0;
 };
 
 // A typed key-value pair that owns its strings: device and session facts.
