@@ -188,7 +188,8 @@ void BM_SettleBlock(benchmark::State& state) {
   store::BlockMeta meta;
   builder.Finish(&payload, &meta);
   for (auto _ : state) {
-    if (!store::SettleBlock(payload, level, &settled)) state.SkipWithError("not settled");
+    if (!store::SettleBlock(payload, level, nullptr, nullptr, &settled))
+      state.SkipWithError("not settled");
     benchmark::DoNotOptimize(settled.data());
   }
   state.SetItemsProcessed(state.iterations() * 512);
@@ -357,6 +358,62 @@ void BM_WriterAppendDay(benchmark::State& state) {
 BENCHMARK(BM_WriterAppendDay)
     ->ArgsProduct({{64, 512}, {0, 1, 2, 3, 4}})
     ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+
+// A fleet of range(0) devices sharing 2,000,000 lines (each device's own
+// generated lines, in batches of at most 512: a device of 20 lines sends one
+// batch of 20; two devices a user), with compression dictionaries off (range(1) 0) or on (1):
+// the bytes on disk per line after a full compaction, blocks and metas. Small
+// devices leave small blocks, which zstd compresses badly on their own; this
+// is what the dictionaries are for (store/dictionaries.h).
+void BM_WriterLightFleet(benchmark::State& state) {
+  const auto devices = static_cast<int>(state.range(0));
+  const bool dictionaries = state.range(1) != 0;
+  constexpr int64_t kTotalLines = 2'000'000;
+  const int64_t lines_per_device = kTotalLines / devices;
+  const std::vector<std::string> ids = DeviceIds(devices);
+  std::vector<std::string> users;  // two devices a user
+  for (int u = 0; u < (devices + 1) / 2; ++u) users.push_back("user-" + std::to_string(u));
+  for (auto _ : state) {
+    const std::string path = TempPath("fleet");
+    store::StoreOptions options;
+    options.path = path;
+    options.compression_dictionaries = dictionaries;
+    auto store = *store::Store::Open(options);
+    for (int d = 0; d < devices; ++d) {
+      LineGenerator generator(1000 + d);
+      for (int64_t first = 1; first <= lines_per_device; first += 512) {
+        Batch batch(generator, std::min<int64_t>(512, lines_per_device - first + 1), first);
+        for (store::EntryView& v : batch.views) v.user_id = users[d / 2];
+        store::AppendRequest request;
+        request.app = 1;
+        request.device_id = ids[d];
+        request.receive_time_us = kBaseTime;
+        request.entries = batch.views;
+        if (!store->writer().Append(request).ok()) state.SkipWithError("append failed");
+      }
+    }
+    store->writer().WaitForMerges();
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (store::Family family : {store::Family::kBlocks, store::Family::kBlockMeta}) {
+      store->db()->CompactRange(compact, store->family(family), nullptr, nullptr);
+    }
+    const uint64_t blocks = SstBytes(store->db(), store->family(store::Family::kBlocks));
+    const uint64_t metas = SstBytes(store->db(), store->family(store::Family::kBlockMeta));
+    const double lines = static_cast<double>(lines_per_device * devices);
+    state.counters["disk_bytes_per_line"] = static_cast<double>(blocks + metas) / lines;
+    state.counters["block_bytes_per_line"] = static_cast<double>(blocks) / lines;
+    const auto dictionary = store->dictionaries().Newest(1);
+    state.counters["dictionary_bytes"] =
+        dictionary ? static_cast<double>(dictionary->record().content().size()) : 0;
+    store.reset();
+    std::filesystem::remove_all(path);
+  }
+}
+BENCHMARK(BM_WriterLightFleet)
+    ->ArgsProduct({{1000, 10000, 100000}, {0, 1}})
+    ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 
 // The baseline: one RocksDB key per line (36-byte key, the serialized entry

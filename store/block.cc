@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "store/coding.h"
+#include "store/message_template.h"
 #include "store/time_buckets.h"
 
 namespace fieldlog::store {
@@ -31,14 +32,9 @@ constexpr uint8_t kSettledFlag = 0x10;
 // Version 3: the message_lengths and messages columns hold message templates
 // and numbers instead (see SplitMessages).
 constexpr uint8_t kSplitMessagesFlag = 0x20;
-// In a message template: ends the message, stands for the next number, and
-// escapes a literal 0, 1 or 2 byte of the message.
-constexpr char kTemplateEnd = '\x00';
-constexpr char kTemplateNumber = '\x01';
-constexpr char kTemplateEscape = '\x02';
-// Digits a template number takes at most: 18 always fit an int64.
-constexpr size_t kMaxNumberDigits = 18;
-constexpr uint64_t kMaxTemplateNumber = 999'999'999'999'999'999;
+// Version 3: compressed with a dictionary, whose id follows max_time in the
+// header (see dictionaries.h).
+constexpr uint8_t kDictionaryFlag = 0x40;
 // The columns after the dictionary, and which two SplitMessages rewrites.
 constexpr int kColumns = 14;
 constexpr int kMessageLengthsColumn = 11;
@@ -71,16 +67,19 @@ ZSTD_DCtx* ThreadDecompressor() {
   return context.get();
 }
 
-// Appends `raw` to `payload` compressed at `level` when that makes it
-// smaller; returns the compression used.
-uint8_t AppendCompressed(absl::string_view raw, int level, std::string* payload) {
+// Appends `raw` to `payload` compressed at `level` (with `dictionary` when
+// not null) when that makes it smaller; returns the compression used.
+uint8_t AppendCompressed(absl::string_view raw, int level, const CompressionDictionary* dictionary,
+                         std::string* payload) {
   if (level != 0) {
     const size_t header = payload->size();
     // Compress straight into the payload: no zero-filled scratch buffer, no
     // second copy.
     payload->resize(header + ZSTD_compressBound(raw.size()));
-    const size_t n = ZSTD_compress2(ThreadCompressor(level), payload->data() + header,
-                                    payload->size() - header, raw.data(), raw.size());
+    ZSTD_CCtx* context = ThreadCompressor(level);
+    if (dictionary != nullptr) ZSTD_CCtx_refCDict(context, dictionary->cdict());
+    const size_t n = ZSTD_compress2(context, payload->data() + header, payload->size() - header,
+                                    raw.data(), raw.size());
     if (!ZSTD_isError(n) && n < raw.size()) {
       payload->resize(header + n);
       return kCompressionZstd;
@@ -98,11 +97,8 @@ uint8_t AppendCompressed(absl::string_view raw, int level, std::string* payload)
 // Log messages are mostly fixed text around numbers (ids, counts, durations,
 // addresses): zstd finds the repeated text but spends 3-4 bits a digit on the
 // numbers interleaved with it, and the varying digits break its matches. So
-// every run of digits that starts with 1-9 (at most 18 digits: an int64)
-// leaves the text as a 0x01 byte and goes, as a varint, to a column of its
-// own; a literal 0x00, 0x01 or 0x02 byte of a message is escaped with 0x02,
-// and each message's template ends with 0x00 (so the lengths column goes).
-// Digits starting with 0 stay text, so "007" or "0.5" come back as they were.
+// each message becomes its template (message_template.h), the numbers go to a
+// column of their own, and a template's end byte replaces the lengths column.
 // The templates take the message_lengths slot and the numbers the messages
 // slot: the templates then sit next to the other text, the numbers after them.
 // On fieldlog-bench's lines (2,048-line blocks, zstd 3) the messages take
@@ -129,32 +125,8 @@ bool SplitMessages(absl::string_view columns, uint64_t count, std::string* out) 
   for (uint64_t row = 0; row < count; ++row) {
     uint64_t length;
     if (!GetVarint64(&lengths, &length) || length > messages.size()) return false;
-    const absl::string_view message = messages.substr(0, length);
+    AppendMessageTemplate(messages.substr(0, length), &templates, &numbers);
     messages.remove_prefix(length);
-    size_t run = 0;  // start of the text not yet copied
-    for (size_t i = 0; i < message.size(); ++i) {
-      const char c = message[i];
-      if (c >= '1' && c <= '9') {
-        templates.append(message.data() + run, i - run);
-        uint64_t value = 0;
-        const size_t end = std::min(message.size(), i + kMaxNumberDigits);
-        size_t j = i;
-        for (; j < end && message[j] >= '0' && message[j] <= '9'; ++j) {
-          value = value * 10 + static_cast<uint64_t>(message[j] - '0');
-        }
-        templates.push_back(kTemplateNumber);
-        PutVarint64(&numbers, value);
-        i = j - 1;
-        run = j;
-      } else if (static_cast<uint8_t>(c) <= static_cast<uint8_t>(kTemplateEscape)) {
-        templates.append(message.data() + run, i - run);
-        templates.push_back(kTemplateEscape);
-        templates.push_back(c);
-        run = i + 1;
-      }
-    }
-    templates.append(message.data() + run, message.size() - run);
-    templates.push_back(kTemplateEnd);
   }
   if (!lengths.empty() || !messages.empty()) return false;
   out->clear();
@@ -172,9 +144,9 @@ bool SplitMessages(absl::string_view columns, uint64_t count, std::string* out) 
   return true;
 }
 
-// The payload header up to the columns.
+// The payload header up to the columns; `dictionary_id` 0: none.
 void PutHeader(uint8_t encoding, uint64_t count, uint64_t raw_size, int64_t max_time,
-               std::string* payload) {
+               uint32_t dictionary_id, std::string* payload) {
   payload->clear();
   payload->push_back(static_cast<char>(kFormatVersion));
   payload->push_back(static_cast<char>(encoding));
@@ -182,6 +154,26 @@ void PutHeader(uint8_t encoding, uint64_t count, uint64_t raw_size, int64_t max_
   PutVarint64(payload, raw_size);
   // The newest time, readable without decompressing: retention decides on it.
   PutSignedVarint64(payload, max_time);
+  if (dictionary_id != 0) PutVarint64(payload, dictionary_id);
+}
+
+// Writes the header and the (compressed) columns of a block: the encoding
+// byte is known only once compression has tried.
+void PutPayload(absl::string_view columns, uint8_t flags, uint64_t count, int64_t max_time,
+                int zstd_level, const CompressionDictionary* dictionary, std::string* payload) {
+  if (zstd_level == 0 || (dictionary != nullptr && dictionary->cdict() == nullptr)) {
+    dictionary = nullptr;
+  }
+  PutHeader(0, count, columns.size(), max_time, dictionary ? dictionary->id() : 0, payload);
+  uint8_t compression = AppendCompressed(columns, zstd_level, dictionary, payload);
+  if (dictionary != nullptr && compression != kCompressionZstd) {
+    // Stored raw after all: no dictionary to name.
+    PutHeader(0, count, columns.size(), max_time, 0, payload);
+    payload->append(columns.data(), columns.size());
+    dictionary = nullptr;
+    compression = kCompressionNone;
+  }
+  (*payload)[1] = static_cast<char>(compression | flags | (dictionary ? kDictionaryFlag : 0));
 }
 
 }  // namespace
@@ -367,9 +359,8 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
     columns = split_;
     flags |= kSplitMessagesFlag;
   }
-  PutHeader(0, count_, columns.size(), max_time_, payload);
-  const uint8_t compression = AppendCompressed(columns, encoding_.zstd_level, payload);
-  (*payload)[1] = static_cast<char>(compression | flags);
+  PutPayload(columns, flags, count_, max_time_, encoding_.zstd_level,
+             encoding_.settled ? encoding_.dictionary : nullptr, payload);
 
   meta->Clear();
   meta->set_count(static_cast<uint32_t>(count_));
@@ -399,6 +390,7 @@ struct PayloadHeader {
   uint8_t compression = 0;
   bool settled = false;
   bool split_messages = false;
+  uint32_t dictionary_id = 0;  // 0: none
   uint64_t count = 0;
   uint64_t raw_size = 0;
   int64_t max_time_us = 0;
@@ -418,8 +410,9 @@ absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
     header.compression = encoding;
     header.settled = true;
   } else {
-    const uint8_t known = kCompressionMask | kSettledFlag |
-                          (header.version == kFormatVersion ? kSplitMessagesFlag : 0);
+    const uint8_t known =
+        kCompressionMask | kSettledFlag |
+        (header.version == kFormatVersion ? kSplitMessagesFlag | kDictionaryFlag : 0);
     if ((encoding & ~known) != 0) {
       return Corrupt(absl::StrCat("unknown encoding ", static_cast<int>(encoding)));
     }
@@ -433,6 +426,14 @@ absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
     return Corrupt("truncated header");
   }
   if (header.raw_size > kMaxRawBytes) return Corrupt("implausible size");
+  if ((encoding & kDictionaryFlag) != 0) {
+    uint64_t id;
+    if (!GetVarint64(payload, &id) || id == 0 || id > UINT32_MAX) {
+      return Corrupt("bad dictionary id");
+    }
+    if (header.compression != kCompressionZstd) return Corrupt("a dictionary without zstd");
+    header.dictionary_id = static_cast<uint32_t>(id);
+  }
   return header;
 }
 
@@ -444,63 +445,92 @@ absl::StatusOr<int64_t> BlockReader::PeekMaxTime(absl::string_view payload) {
   return header->max_time_us;
 }
 
-bool SettleBlock(absl::string_view payload, int zstd_level, std::string* settled) {
+namespace {
+
+// Settled blocks of at most this many lines are compressed again when their
+// app gets a new dictionary (SettleBlock).
+constexpr uint64_t kMaxResettleLines = 1024;
+
+// The columns of a block whose header is `header` and column data `body`,
+// decompressed into `raw` when compressed; `raw` is not used otherwise.
+absl::StatusOr<absl::string_view> Columns(const PayloadHeader& header, absl::string_view body,
+                                          const Dictionaries* dictionaries, std::string* raw) {
+  if (header.compression == kCompressionNone) {
+    if (body.size() != header.raw_size) return Corrupt("size mismatch");
+    return body;
+  }
+  if (header.compression != kCompressionZstd) {
+    return Corrupt(absl::StrCat("unknown compression ", header.compression));
+  }
+  std::shared_ptr<const CompressionDictionary> dictionary;
+  if (header.dictionary_id != 0) {
+    if (dictionaries != nullptr) dictionary = dictionaries->Find(header.dictionary_id);
+    if (dictionary == nullptr || dictionary->ddict() == nullptr) {
+      return Corrupt(absl::StrCat("compressed with dictionary ", header.dictionary_id,
+                                  ", which the store does not have"));
+    }
+  }
+  raw->resize(header.raw_size);
+  const size_t n = dictionary != nullptr
+                       ? ZSTD_decompress_usingDDict(ThreadDecompressor(), raw->data(), raw->size(),
+                                                    body.data(), body.size(), dictionary->ddict())
+                       : ZSTD_decompressDCtx(ThreadDecompressor(), raw->data(), raw->size(),
+                                             body.data(), body.size());
+  if (ZSTD_isError(n)) return Corrupt(ZSTD_getErrorName(n));
+  if (n != header.raw_size) return Corrupt("size mismatch after decompression");
+  return absl::string_view(*raw);
+}
+
+}  // namespace
+
+bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDictionary* dictionary,
+                 const Dictionaries* dictionaries, std::string* settled) {
   absl::string_view body = payload;
   absl::StatusOr<PayloadHeader> header = ParseHeader(&body);
-  if (!header.ok() || header->settled || header->version == kFormatVersion1 ||
-      header->split_messages) {
+  if (!header.ok() || header->version == kFormatVersion1) return false;
+  // A settled block is compressed again only when it is small, and its app
+  // has a dictionary it was not compressed with: a dictionary is worth most
+  // to small blocks, and the first ones an app settles came before it had one.
+  const bool resettle = header->settled;
+  if (resettle &&
+      (zstd_level == 0 || dictionary == nullptr || !header->split_messages ||
+       header->dictionary_id == dictionary->id() || header->count > kMaxResettleLines)) {
     return false;
   }
+  if (!resettle && header->split_messages) return false;
   // The decompressed columns; thread-local so compactions do not allocate a
   // block's worth of memory per value.
   thread_local std::string raw, split;
-  absl::string_view columns = body;
-  if (header->compression == kCompressionZstd) {
-    raw.resize(header->raw_size);
-    const size_t n =
-        ZSTD_decompressDCtx(ThreadDecompressor(), raw.data(), raw.size(), body.data(), body.size());
-    if (ZSTD_isError(n) || n != header->raw_size) return false;
-    columns = raw;
-  } else if (header->compression != kCompressionNone || body.size() != header->raw_size) {
-    return false;
-  }
+  absl::StatusOr<absl::string_view> columns = Columns(*header, body, dictionaries, &raw);
+  if (!columns.ok()) return false;
   // Only the messages are re-encoded (a version 2 block's columns are
   // version 3's): the other columns are copied as they are.
   uint8_t flags = kSettledFlag;
-  if (zstd_level != 0) {
-    if (!SplitMessages(columns, header->count, &split)) return false;
-    columns = split;
+  if (resettle) {
+    flags |= kSplitMessagesFlag;
+  } else if (zstd_level != 0) {
+    if (!SplitMessages(*columns, header->count, &split)) return false;
+    columns = absl::string_view(split);
     flags |= kSplitMessagesFlag;
   }
-  PutHeader(0, header->count, columns.size(), header->max_time_us, settled);
-  const uint8_t compression = AppendCompressed(columns, zstd_level, settled);
-  (*settled)[1] = static_cast<char>(compression | flags);
-  return true;
+  PutPayload(*columns, flags, header->count, header->max_time_us, zstd_level, dictionary, settled);
+  return !resettle || settled->size() < payload.size();
 }
 
 absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
                                               const BlockReadOptions& options) {
   absl::StatusOr<PayloadHeader> header = ParseHeader(&payload);
   if (!header.ok()) return header.status();
-  const uint8_t compression = header->compression;
   const uint64_t count = header->count;
   const uint64_t raw_size = header->raw_size;
 
   BlockReader reader;
   reader.version_ = header->version;
   reader.split_messages_ = header->split_messages;
-  if (compression == kCompressionNone) {
-    if (payload.size() != raw_size) return Corrupt("size mismatch");
-    reader.raw_.assign(payload.data(), payload.size());
-  } else if (compression == kCompressionZstd) {
-    reader.raw_.resize(raw_size);
-    const size_t n = ZSTD_decompressDCtx(ThreadDecompressor(), reader.raw_.data(),
-                                         reader.raw_.size(), payload.data(), payload.size());
-    if (ZSTD_isError(n)) return Corrupt(ZSTD_getErrorName(n));
-    if (n != raw_size) return Corrupt("size mismatch after decompression");
-  } else {
-    return Corrupt(absl::StrCat("unknown compression ", compression));
-  }
+  absl::StatusOr<absl::string_view> columns =
+      Columns(*header, payload, options.dictionaries, &reader.raw_);
+  if (!columns.ok()) return columns.status();
+  if (columns->data() != reader.raw_.data()) reader.raw_.assign(columns->data(), columns->size());
   if (count > raw_size) return Corrupt("more rows than bytes");
   reader.seqs_.resize(count);
   if (absl::Status status = reader.Parse(options); !status.ok()) return status;
@@ -769,7 +799,7 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     for (;;) {
       const char* control = FindTemplateControl(p, end);
       const size_t run = static_cast<size_t>(control - p);
-      room(run + 16 + kMaxNumberDigits);
+      room(run + 16 + kMaxTemplateNumberDigits);
       // Most runs between numbers are short: one fixed 16-byte copy (room()
       // left the space; the source is read only where it lies in the block).
       if (run <= 16 && end - p >= 16) {
@@ -789,7 +819,7 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
       }
       uint64_t value;
       if (!TakeTemplateNumber(&numbers, &value)) return Corrupt("message numbers");
-      out = AppendDecimal(value, out);  // room() left kMaxNumberDigits
+      out = AppendDecimal(value, out);  // room() left kMaxTemplateNumberDigits
     }
     // Offsets are 32-bit; real blocks stay far below (1 MiB of columns).
     if (static_cast<size_t>(out - text_.data()) > kMaxRawBytes) {

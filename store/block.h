@@ -21,7 +21,9 @@
 // Blocks compressed for keeps (settled) store their messages as templates and
 // numbers (format 3: "took 412 ms" is "took \x01 ms" plus the varint 412),
 // which takes ~4 bytes a line less on disk; readers rebuild the text once per
-// block.
+// block. A settled block may be compressed with its app's dictionary
+// (dictionaries.h); its header names the dictionary, and BlockReadOptions must
+// then give the store's Dictionaries to read it.
 #ifndef FIELDLOG_STORE_BLOCK_H_
 #define FIELDLOG_STORE_BLOCK_H_
 
@@ -36,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "fieldlog/v1/common.pb.h"
+#include "store/dictionaries.h"
 #include "store/records.pb.h"
 
 namespace fieldlog::store {
@@ -81,6 +84,9 @@ struct BlockEncoding {
   // False for blocks written at ingest: compaction re-compresses them
   // (SettleBlock). True for blocks already compressed for keeps.
   bool settled = true;
+  // For a settled, compressed block: the app's dictionary to compress with
+  // (null: none). It must be stored before the block is (Dictionaries::Add).
+  const CompressionDictionary* dictionary = nullptr;
 };
 
 class BlockBuilder {
@@ -133,13 +139,18 @@ class BlockBuilder {
       files_, lines_, functions_, message_lengths_, messages_, attributes_;
 };
 
-// Re-compresses an unsettled payload (see BlockEncoding) at `zstd_level` into
-// `settled`, marked settled, as format 3 with its messages split into
-// templates and numbers (when `zstd_level` is not 0); the other columns are
-// not re-parsed, only copied. Returns false, leaving `settled` alone, when the payload is
-// settled already, from format version 1 (kept as written), or unreadable
-// (never rewrite what we do not understand). Thread-safe.
-bool SettleBlock(absl::string_view payload, int zstd_level, std::string* settled);
+// Re-compresses an unsettled payload (see BlockEncoding) at `zstd_level`, with
+// `dictionary` when not null, into `settled`, marked settled, as format 3 with
+// its messages split into templates and numbers (when `zstd_level` is not 0);
+// the other columns are not re-parsed, only copied. A settled block of at most
+// 1,024 lines that `dictionary` would compress and did not (it came before
+// the dictionary) is compressed again with it, when that makes it smaller;
+// `dictionaries` finds the one it had. Returns false, leaving `settled` alone,
+// when there is nothing to do: the payload is settled already, from format
+// version 1 (kept as written), or unreadable (never rewrite what we do not
+// understand). Thread-safe.
+bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDictionary* dictionary,
+                 const Dictionaries* dictionaries, std::string* settled);
 
 // What BlockReader::Open decodes; by default everything.
 struct BlockReadOptions {
@@ -151,6 +162,9 @@ struct BlockReadOptions {
   // is checked either way; the numbers of rows skipped are not decoded.
   int64_t messages_from_us = std::numeric_limits<int64_t>::min();
   int64_t messages_to_us = std::numeric_limits<int64_t>::max();
+  // Where a block compressed with a dictionary finds it; without it, such a
+  // block is DATA_LOSS (store::Reader sets it).
+  const Dictionaries* dictionaries = nullptr;
 };
 
 // A decoded block. Accessors take a row index in [0, size()); the string views
@@ -211,7 +225,7 @@ class BlockReader {
 
   uint8_t version_ = 0;  // the payload's format version
   bool split_messages_ = false;
-  std::string raw_;      // the decompressed columns
+  std::string raw_;  // the decompressed columns
   // With split messages, the messages rebuilt from templates and numbers
   // (message_offsets_ point here then, into raw_ otherwise).
   std::string text_;

@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "store/block.h"
 #include "store/coding.h"
+#include "store/keys.h"
 #include "store/records.pb.h"
 
 namespace fieldlog::store {
@@ -43,14 +44,25 @@ class ExpiryFilter final : public rocksdb::CompactionFilter {
 // the blocks it keeps.
 class BlockFilter final : public rocksdb::CompactionFilter {
  public:
-  BlockFilter(std::unique_ptr<ExpiryFilter> expiry, int settle_zstd_level)
-      : expiry_(std::move(expiry)), settle_zstd_level_(settle_zstd_level) {}
+  BlockFilter(const Retention* retention, std::unique_ptr<ExpiryFilter> expiry,
+              int settle_zstd_level)
+      : retention_(retention), expiry_(std::move(expiry)), settle_zstd_level_(settle_zstd_level) {}
 
   bool Filter(int level, const rocksdb::Slice& key, const rocksdb::Slice& value,
               std::string* new_value, bool* value_changed) const override {
     if (expiry_->Filter(level, key, value, new_value, value_changed)) return true;
-    if (settle_zstd_level_ != 0 &&
-        SettleBlock(absl::string_view(value.data(), value.size()), settle_zstd_level_, new_value)) {
+    if (settle_zstd_level_ == 0) return false;
+    // The block's app's newest dictionary, if it has one.
+    std::shared_ptr<const CompressionDictionary> dictionary;
+    const Dictionaries* dictionaries = retention_->dictionaries();
+    if (dictionaries != nullptr) {
+      if (std::optional<ParsedBlockKey> parsed =
+              ParseBlockKey(absl::string_view(key.data(), key.size()))) {
+        dictionary = dictionaries->Newest(parsed->app);
+      }
+    }
+    if (SettleBlock(absl::string_view(value.data(), value.size()), settle_zstd_level_,
+                    dictionary.get(), dictionaries, new_value)) {
       *value_changed = true;
     }
     return false;
@@ -60,6 +72,7 @@ class BlockFilter final : public rocksdb::CompactionFilter {
   const char* Name() const override { return expiry_->Name(); }
 
  private:
+  const Retention* const retention_;
   const std::unique_ptr<ExpiryFilter> expiry_;
   const int settle_zstd_level_;
 };
@@ -106,7 +119,7 @@ Retention::~Retention() = default;
 
 Retention::Retention(uint32_t default_days, int settle_zstd_level) : default_days_(default_days) {
   block_filter_ = std::make_unique<BlockFilter>(
-      std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlocks", &BlockTime),
+      this, std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlocks", &BlockTime),
       settle_zstd_level);
   meta_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlockMeta", &MetaTime);
   device_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredDevices", &DeviceTime);

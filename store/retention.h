@@ -28,6 +28,7 @@
 
 #include "rocksdb/compaction_filter.h"
 #include "store/catalog.h"
+#include "store/dictionaries.h"
 #include "store/keys.h"
 
 namespace fieldlog::store {
@@ -55,9 +56,13 @@ class Retention {
 
   // Set once the catalog is loaded (after the database opens).
   void set_catalog(const Catalog* catalog) { catalog_.store(catalog); }
+  // Set when blocks settled by compaction use the apps' dictionaries.
+  void set_dictionaries(const Dictionaries* dictionaries) { dictionaries_.store(dictionaries); }
+  const Dictionaries* dictionaries() const { return dictionaries_.load(); }
 
  private:
   std::atomic<const Catalog*> catalog_{nullptr};
+  std::atomic<const Dictionaries*> dictionaries_{nullptr};
   const uint32_t default_days_;
   std::unique_ptr<rocksdb::CompactionFilter> block_filter_, meta_filter_, device_filter_,
       user_filter_, issue_filter_;

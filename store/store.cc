@@ -61,7 +61,10 @@ Store::Store(const StoreOptions& options)
 Store::~Store() {
   group_committer_.reset();  // syncs and acknowledges what is waiting
   writer_.reset();
-  if (retention_) retention_->set_catalog(nullptr);  // compactions may still run
+  if (retention_) {  // compactions may still run
+    retention_->set_catalog(nullptr);
+    retention_->set_dictionaries(nullptr);
+  }
   catalog_.reset();
   if (db_) {
     for (rocksdb::ColumnFamilyHandle* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
@@ -137,6 +140,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   store->catalog_ = std::make_unique<Catalog>(db, store->family(Family::kApps));
   if (absl::Status status = store->catalog_->Load(); !status.ok()) return status;
   store->retention_->set_catalog(store->catalog_.get());
+  store->dictionaries_ =
+      std::make_unique<Dictionaries>(db, store->family(Family::kApps), options.settled_zstd_level);
+  if (absl::Status status = store->dictionaries_->Load(); !status.ok()) return status;
+  if (options.compression_dictionaries && options.settled_zstd_level != 0) {
+    store->sampler_ = std::make_unique<TemplateSampler>(
+        TemplateSamplerOptions{.min_people = options.dictionary_min_people});
+    store->retention_->set_dictionaries(store->dictionaries_.get());
+  }
   store->writer_ = std::make_unique<Writer>(store.get());
   if (options.sync == SyncPolicy::kInterval) {
     store->group_committer_ = std::make_unique<GroupCommitter>(db, options.sync_interval);

@@ -27,7 +27,9 @@
 #include "rocksdb/db.h"
 #include "rocksdb/listener.h"
 #include "store/catalog.h"
+#include "store/dictionaries.h"
 #include "store/retention.h"
+#include "store/template_sampler.h"
 
 namespace fieldlog::store {
 
@@ -73,6 +75,13 @@ struct StoreOptions {
   size_t block_cache_bytes = 256 << 20;
   // Days to keep lines of apps that do not set their own; 0 keeps forever.
   uint32_t default_retention_days = 30;
+  // Build per-app compression dictionaries from a sample of the lines and
+  // compress settled blocks with them (dictionaries.h): small blocks, those
+  // of devices that log little, take a fraction of the bytes.
+  bool compression_dictionaries = true;
+  // Distinct users (or devices without a user) that must have logged a text
+  // for it to enter a dictionary (template_sampler.h).
+  uint32_t dictionary_min_people = 8;
 };
 
 enum class Family {
@@ -123,6 +132,10 @@ class Store {
   const Catalog& catalog() const { return *catalog_; }
   const Retention& retention() const { return *retention_; }
   Writer& writer() { return *writer_; }
+  const Dictionaries& dictionaries() const { return *dictionaries_; }
+  Dictionaries& dictionaries() { return *dictionaries_; }
+  // Null when StoreOptions::compression_dictionaries is off.
+  TemplateSampler* sampler() { return sampler_.get(); }
 
  private:
   explicit Store(const StoreOptions& options);
@@ -131,6 +144,9 @@ class Store {
   rocksdb::WriteOptions write_options_;
   // Declared before db_: its compaction filters must outlive the database.
   std::unique_ptr<Retention> retention_;
+  // Declared before db_ as well: compactions use them until it closes.
+  std::unique_ptr<Dictionaries> dictionaries_;
+  std::unique_ptr<TemplateSampler> sampler_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<Catalog> catalog_;

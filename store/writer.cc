@@ -30,7 +30,8 @@ Writer::~Writer() {
     // and a merge left undone waits for the device's next append.
     merge_mu_.AwaitWithTimeout(absl::Condition(
                                    +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->merge_mu_) {
-                                     return w->merge_queue_.empty() && w->merge_idle_;
+                                     return w->merge_queue_.empty() &&
+                                            w->dictionary_queue_.empty() && w->merge_idle_;
                                    },
                                    this),
                                kMergeDrainTime);
@@ -140,7 +141,7 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
         BlockKey(request.app, request.device_id, record.tail_first_seq()), &payload);
     if (s.ok()) {
       absl::StatusOr<BlockReader> reader =
-          BlockReader::Open(absl::string_view(payload.data(), payload.size()));
+          BlockReader::Open(absl::string_view(payload.data(), payload.size()), ReadOptions());
       // A tail that cannot be read is left as it is and a new block starts.
       if (reader.ok()) {
         rewritten.push_back(*std::move(reader));
@@ -254,6 +255,14 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
     state->users[user_id] = std::move(user_record);
   }
   if (merge_due) ScheduleMerge(request.app, request.device_id);
+  if (TemplateSampler* sampler = store_->sampler(); sampler != nullptr) {
+    for (const EntryView* e : fresh) {
+      if (e->seq % TemplateSampler::kSampleEvery == 0 &&
+          sampler->Observe(request.app, e->user_id, request.device_id, e->tag, e->message)) {
+        ScheduleDictionary(request.app);
+      }
+    }
+  }
   result.stored = static_cast<uint32_t>(fresh.size());
   result.watermark = state->ranges.watermark();
   result.sequence = store_->db()->GetLatestSequenceNumber();
@@ -302,8 +311,12 @@ uint64_t Writer::WriteBlocks(AppId app, absl::string_view device_id,
   // (block.h).
   thread_local BlockBuilder builder;
   builder.Clear();
-  builder.set_encoding(merging ? BlockEncoding{store_->options().settled_zstd_level, true}
-                               : BlockEncoding{store_->options().zstd_level, false});
+  // Held while the blocks are built: a newer dictionary may arrive meanwhile.
+  std::shared_ptr<const CompressionDictionary> dictionary;
+  if (merging && store_->sampler() != nullptr) dictionary = store_->dictionaries().Newest(app);
+  builder.set_encoding(
+      merging ? BlockEncoding{store_->options().settled_zstd_level, true, dictionary.get()}
+              : BlockEncoding{store_->options().zstd_level, false});
   // A merge splits its rows evenly, so that no merged block is left small.
   size_t block_lines = kMaxBlockLines;
   if (merging && !rows.empty()) {
@@ -362,6 +375,41 @@ void Writer::ScheduleMerge(AppId app, absl::string_view device_id) {
   if (merge_pending_.insert(key).second) merge_queue_.push_back(std::move(key));
 }
 
+void Writer::ScheduleDictionary(AppId app) {
+  absl::MutexLock lock(&merge_mu_);
+  if (merge_thread_ == nullptr) {
+    merge_thread_ = std::make_unique<std::thread>([this] { MergeLoop(); });
+  }
+  if (std::find(dictionary_queue_.begin(), dictionary_queue_.end(), app) ==
+      dictionary_queue_.end()) {
+    dictionary_queue_.push_back(app);
+  }
+}
+
+absl::Status Writer::BuildDictionary(AppId app) {
+  TemplateSampler* sampler = store_->sampler();
+  if (sampler == nullptr) return absl::OkStatus();
+  uint64_t samples = 0;
+  std::string content = sampler->BuildContent(app, &samples);
+  // Too little common text to be worth a dictionary yet.
+  if (content.size() < kMinDictionaryBytes) return absl::OkStatus();
+  // After a restart the sampler starts again from nothing: a dictionary is
+  // replaced only by one built from more samples than it was.
+  if (auto newest = store_->dictionaries().Newest(app);
+      newest != nullptr && samples <= newest->record().samples()) {
+    return absl::OkStatus();
+  }
+  return store_->dictionaries()
+      .Add(app, std::move(content), samples, sampler->options().min_people)
+      .status();
+}
+
+BlockReadOptions Writer::ReadOptions() const {
+  BlockReadOptions options;
+  options.dictionaries = &store_->dictionaries();
+  return options;
+}
+
 void Writer::MergeLoop() {
   // Below the collector's threads: merges use the CPU that acknowledging
   // batches leaves, as RocksDB's compactions do.
@@ -369,19 +417,31 @@ void Writer::MergeLoop() {
   pthread_setname_np(pthread_self(), "store-merge");  // for top and profiles
   while (true) {
     std::string key;
+    std::optional<AppId> dictionary_app;
     {
       absl::MutexLock lock(&merge_mu_);
       merge_idle_ = true;
       merge_mu_.Await(absl::Condition(
           +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->merge_mu_) {
-            return w->merge_stop_ || !w->merge_queue_.empty();
+            return w->merge_stop_ || !w->merge_queue_.empty() || !w->dictionary_queue_.empty();
           },
           this));
       if (merge_stop_) return;
-      key = std::move(merge_queue_.front());
-      merge_queue_.pop_front();
-      merge_pending_.erase(key);
+      if (!dictionary_queue_.empty()) {
+        dictionary_app = dictionary_queue_.front();
+        dictionary_queue_.erase(dictionary_queue_.begin());
+      } else {
+        key = std::move(merge_queue_.front());
+        merge_queue_.pop_front();
+        merge_pending_.erase(key);
+      }
       merge_idle_ = false;
+    }
+    if (dictionary_app.has_value()) {
+      // A dictionary that cannot be stored is tried again at the next
+      // threshold; blocks meanwhile use the one before.
+      (void)BuildDictionary(*dictionary_app);
+      continue;
     }
     key.append(8, '\0');  // the key of a block of the device: parses into app and id
     std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
@@ -434,7 +494,7 @@ void Writer::WaitForMerges() {
   // come back for more, with nothing left.
   merge_mu_.Await(absl::Condition(
       +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->merge_mu_) {
-        return w->merge_queue_.empty() && w->merge_idle_;
+        return w->merge_queue_.empty() && w->dictionary_queue_.empty() && w->merge_idle_;
       },
       this));
 }
@@ -455,7 +515,7 @@ absl::Status Writer::ReadRunLocked(AppId app, absl::string_view device_id, uint6
     const absl::string_view key(it->key().data(), it->key().size());
     if (key.size() != prefix.size() + 8 || !absl::StartsWith(key, prefix)) break;
     absl::StatusOr<BlockReader> reader =
-        BlockReader::Open(absl::string_view(it->value().data(), it->value().size()));
+        BlockReader::Open(absl::string_view(it->value().data(), it->value().size()), ReadOptions());
     // A block that cannot be read is left where it is, not merged away.
     if (!reader.ok()) continue;
     blocks->push_back(*std::move(reader));

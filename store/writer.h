@@ -112,6 +112,8 @@ class Writer {
   static constexpr size_t kMaxCachedDevices = 20000;
   static constexpr int64_t kClockToleranceMicros = 2'000'000;
   static constexpr absl::Duration kMergeDrainTime = absl::Seconds(20);
+  // The least common text worth a dictionary.
+  static constexpr size_t kMinDictionaryBytes = 256;
 
   explicit Writer(Store* store);
   // Runs the merges already due (for at most kMergeDrainTime), then stops
@@ -126,7 +128,7 @@ class Writer {
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request);
 
-  // Waits until every merge scheduled so far has run (for tests and
+  // Waits until every merge and dictionary build scheduled so far has run (for tests and
   // benchmarks).
   void WaitForMerges();
   // Merges run so far.
@@ -167,6 +169,11 @@ class Writer {
 
   // Queues the device for the merge thread (once), starting it if needed.
   void ScheduleMerge(AppId app, absl::string_view device_id);
+  // Queues a new dictionary for the app on the merge thread (dictionaries.h).
+  void ScheduleDictionary(AppId app);
+  absl::Status BuildDictionary(AppId app);
+  // How blocks are read back: with the store's dictionaries.
+  BlockReadOptions ReadOptions() const;
   void MergeLoop();
   // Merges the device's run if it still holds merge_lines lines.
   absl::Status MergeRun(AppId app, absl::string_view device_id);
@@ -183,6 +190,7 @@ class Writer {
   std::unique_ptr<std::thread> merge_thread_ ABSL_GUARDED_BY(merge_mu_);
   std::deque<std::string> merge_queue_ ABSL_GUARDED_BY(merge_mu_);  // device keys
   absl::flat_hash_set<std::string> merge_pending_ ABSL_GUARDED_BY(merge_mu_);
+  std::vector<AppId> dictionary_queue_ ABSL_GUARDED_BY(merge_mu_);
   bool merge_stop_ ABSL_GUARDED_BY(merge_mu_) = false;
   bool merge_idle_ ABSL_GUARDED_BY(merge_mu_) = true;
   std::atomic<uint64_t> merges_{0};

@@ -402,7 +402,7 @@ TEST(BlockTest, FormatVersion1BlocksStillRead) {
   EXPECT_EQ(*BlockReader::PeekMaxTime(payload), kTime + 3000);
   // Old blocks are kept as written: compaction does not rewrite them.
   std::string settled;
-  EXPECT_FALSE(SettleBlock(payload, 3, &settled));
+  EXPECT_FALSE(SettleBlock(payload, 3, nullptr, nullptr, &settled));
 }
 
 // Receive times are delta-coded from row to row: rows received in different
@@ -438,7 +438,7 @@ TEST(BlockTest, SettlingRecompressesOnceAndKeepsEveryRow) {
   EXPECT_GT(payload.size(), meta.raw_bytes()) << "level 0 stores the columns as they are";
 
   std::string settled;
-  ASSERT_TRUE(SettleBlock(payload, 3, &settled));
+  ASSERT_TRUE(SettleBlock(payload, 3, nullptr, nullptr, &settled));
   EXPECT_LT(settled.size(), payload.size() * 2 / 3);
   absl::StatusOr<BlockReader> before = BlockReader::Open(payload);
   absl::StatusOr<BlockReader> after = BlockReader::Open(settled);
@@ -455,12 +455,12 @@ TEST(BlockTest, SettlingRecompressesOnceAndKeepsEveryRow) {
   }
   EXPECT_EQ(*BlockReader::PeekMaxTime(settled), *BlockReader::PeekMaxTime(payload));
   std::string again;
-  EXPECT_FALSE(SettleBlock(settled, 3, &again));
+  EXPECT_FALSE(SettleBlock(settled, 3, nullptr, nullptr, &again));
   // Blocks built settled (as merges are) are left alone too.
   payload = EncodeBlock(entries, BlockEncoding{3, /*settled=*/true});
-  EXPECT_FALSE(SettleBlock(payload, 3, &again));
+  EXPECT_FALSE(SettleBlock(payload, 3, nullptr, nullptr, &again));
   // So is what cannot be read.
-  EXPECT_FALSE(SettleBlock(payload.substr(0, payload.size() / 2), 3, &again));
+  EXPECT_FALSE(SettleBlock(payload.substr(0, payload.size() / 2), 3, nullptr, nullptr, &again));
 }
 
 TEST(BlockTest, UnknownVersionsAndEncodingsAreRejected) {
@@ -490,11 +490,11 @@ std::vector<std::string> TrickyMessages() {
           "42 is 42",
           "took 412 ms",
           "007 and 0.5 and 10.000 and -3 and +4",
-          "1234567890123456789",        // 19 digits: 18 + 1
+          "1234567890123456789",  // 19 digits: 18 + 1
           "12345678901234567890123456789012345678901234567890",
-          "999999999999999999",         // the largest 18-digit number
-          "18446744073709551615 max",   // uint64 max, as text
-          "100000000000000000000000",   // zeros after an 18-digit number
+          "999999999999999999",        // the largest 18-digit number
+          "18446744073709551615 max",  // uint64 max, as text
+          "100000000000000000000000",  // zeros after an 18-digit number
           std::string("nul\0in\x01the\x02mid\x03dle", 20),
           std::string("\x02\x01\x00", 3),
           std::string("ends with escape \x02", 18),
@@ -533,7 +533,7 @@ TEST(BlockTest, SplitMessagesComeBackByteForByteEveryWay) {
   EXPECT_EQ(unsettled[1] & 0x20, 0);
   expect_messages(unsettled, "unsettled");
   std::string compacted;
-  ASSERT_TRUE(SettleBlock(unsettled, 3, &compacted));
+  ASSERT_TRUE(SettleBlock(unsettled, 3, nullptr, nullptr, &compacted));
   EXPECT_NE(compacted[1] & 0x20, 0);
   expect_messages(compacted, "settled by compaction");
   // A version 2 block (unsettled, the same columns) reads, and settles into
@@ -544,7 +544,7 @@ TEST(BlockTest, SplitMessagesComeBackByteForByteEveryWay) {
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(old->message(4), "took 412 ms");
   std::string upgraded;
-  ASSERT_TRUE(SettleBlock(v2, 3, &upgraded));
+  ASSERT_TRUE(SettleBlock(v2, 3, nullptr, nullptr, &upgraded));
   expect_messages(upgraded, "version 2 settled");
   // Rebuilding only some rows' messages: the others read as empty, the rest
   // of the row as ever; plain (unsplit) blocks give every message anyway.
@@ -588,7 +588,8 @@ TEST(BlockTest, SplitMessagesTakeFewerBytesOnLogText) {
               GetSignedVarint64(&in, &max_time));
   ASSERT_EQ(in.size(), raw_size);
   std::string compressed(ZSTD_compressBound(in.size()), '\0');
-  const size_t zstd_only = ZSTD_compress(compressed.data(), compressed.size(), in.data(), in.size(), 3);
+  const size_t zstd_only =
+      ZSTD_compress(compressed.data(), compressed.size(), in.data(), in.size(), 3);
   ASSERT_FALSE(ZSTD_isError(zstd_only));
   // "request <5 digits> took <3 digits>ms": the numbers go to their own column.
   EXPECT_LT(split.size(), zstd_only * 19 / 20) << split.size() << " vs " << zstd_only;
@@ -649,8 +650,8 @@ TEST(BlockTest, CorruptSplitMessagesAreRejectedNotCrashedOn) {
   for (size_t cut = 0; cut < columns.size(); ++cut) {
     EXPECT_FALSE(BlockReader::Open(wrap(columns.substr(0, cut))).ok()) << cut;
     // Skipping the messages checks them as much as rebuilding them does.
-    EXPECT_FALSE(BlockReader::Open(wrap(columns.substr(0, cut)), BlockReadOptions{.messages_to_us = 0})
-                     .ok())
+    EXPECT_FALSE(
+        BlockReader::Open(wrap(columns.substr(0, cut)), BlockReadOptions{.messages_to_us = 0}).ok())
         << cut;
   }
 }
