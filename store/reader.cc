@@ -120,7 +120,9 @@ absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view devic
   rocksdb::Status s = store_.db()->Get(options_, store_.family(Family::kBlocks),
                                        BlockKey(app, device_id, first_seq), &payload);
   if (!s.ok()) return FromRocksStatus(s, "reading a block");
-  return BlockReader::Open(absl::string_view(payload.data(), payload.size()), options);
+  BlockReadOptions with_dictionaries = options;
+  with_dictionaries.dictionaries = &store_.dictionaries();
+  return BlockReader::Open(absl::string_view(payload.data(), payload.size()), with_dictionaries);
 }
 
 absl::StatusOr<std::vector<DeviceUser>> Reader::ListDeviceUsers(AppId app,
