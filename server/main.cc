@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   app.add_option("--retention-days", options.default_retention_days,
                  "Days to keep lines of apps that set no retention (0: forever)")
       ->capture_default_str();
+  app.add_option(
+         "--compression-dictionaries", options.compression_dictionaries,
+         "Compress stored lines with per-app dictionaries of common text (docs/operations.md)")
+      ->capture_default_str();
   app.add_option("--ingest-threads", options.ingest_threads,
                  "Threads storing batches (0: one per core, at least 2)")
       ->capture_default_str();

@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   store_options.sync = options.sync;
   store_options.sync_interval = options.sync_interval;
   store_options.default_retention_days = options.default_retention_days;
+  store_options.compression_dictionaries = options.compression_dictionaries;
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);

@@ -44,6 +44,8 @@ struct ServerOptions {
   collector::IngestOptions ingest;
   // Days to keep lines of apps that set no retention; 0 keeps forever.
   uint32_t default_retention_days = 30;
+  // Per-app compression dictionaries (store/dictionaries.h).
+  bool compression_dictionaries = true;
   // Threads that store batches; 0 means one per core.
   size_t ingest_threads = 0;
   // TLS: PEM files of the server's certificate chain and private key. With a
