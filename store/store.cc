@@ -33,11 +33,22 @@ class StallListener final : public rocksdb::EventListener {
   std::atomic<uint64_t> stalls_{0};
 };
 
-rocksdb::CompressionType SmallValueCompression() {
-  for (rocksdb::CompressionType type : rocksdb::GetSupportedCompressions()) {
-    if (type == rocksdb::kLZ4Compression) return type;
+bool Supported(rocksdb::CompressionType type) {
+  for (rocksdb::CompressionType supported : rocksdb::GetSupportedCompressions()) {
+    if (supported == type) return true;
   }
-  return rocksdb::kSnappyCompression;
+  return false;
+}
+
+// The small families (device and user records, block metas): LZ4 where data
+// is young and compacted again soon, zstd in the bottommost level, where most
+// of it stays (RocksDB's own advice). Measured on fieldlog-bench's store of
+// 100,000 devices of 20 lines: these families took 16.9 B/line with LZ4
+// everywhere and 11.0 with zstd at the bottom.
+void SetSmallValueCompression(rocksdb::ColumnFamilyOptions* cf) {
+  cf->compression =
+      Supported(rocksdb::kLZ4Compression) ? rocksdb::kLZ4Compression : rocksdb::kSnappyCompression;
+  if (Supported(rocksdb::kZSTD)) cf->bottommost_compression = rocksdb::kZSTD;
 }
 
 }  // namespace
@@ -91,11 +102,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     table.block_cache = cache;
     table.block_size = 16 << 10;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    cf.compression = SmallValueCompression();
+    SetSmallValueCompression(&cf);
     if (family == Family::kBlocks) {
       // Payloads are zstd-compressed columns already; a second pass would only
       // cost CPU. Large data blocks keep the index small.
       cf.compression = rocksdb::kNoCompression;
+      cf.bottommost_compression = rocksdb::kDisableCompressionOption;
       table.block_size = 64 << 10;
       cf.write_buffer_size = 64 << 20;
     }
