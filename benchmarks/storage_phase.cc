@@ -21,8 +21,13 @@ absl::StatusOr<StorageResult> CompactAndMeasure(const std::string& db_path) {
   for (int f = 0; f < static_cast<int>(store::Family::kCount); ++f) {
     rocksdb::ColumnFamilyHandle* family = store->family(static_cast<store::Family>(f));
     db->Flush(rocksdb::FlushOptions(), family);
-    rocksdb::Status s = db->CompactRange(compact, family, nullptr, nullptr);
-    if (!s.ok()) return store::FromRocksStatus(s, "compacting");
+    // Twice: RocksDB may move a file down a level without rewriting it, and a
+    // moved file skips the compaction filter that settles blocks (one pass
+    // left 30% of the blocks of 100,000 light devices unsettled).
+    for (int pass = 0; pass < 2; ++pass) {
+      rocksdb::Status s = db->CompactRange(compact, family, nullptr, nullptr);
+      if (!s.ok()) return store::FromRocksStatus(s, "compacting");
+    }
     uint64_t bytes = 0;
     db->GetIntProperty(family, "rocksdb.total-sst-files-size", &bytes);
     result.total_bytes += bytes;

@@ -143,9 +143,9 @@ class BlockBuilder {
 // `dictionary` when not null, into `settled`, marked settled, as format 3 with
 // its messages split into templates and numbers (when `zstd_level` is not 0);
 // the other columns are not re-parsed, only copied. A settled block of at most
-// 1,024 lines that `dictionary` would compress and did not (it came before
-// the dictionary) is compressed again with it, when that makes it smaller;
-// `dictionaries` finds the one it had. Returns false, leaving `settled` alone,
+// 1,024 lines compressed without a dictionary (settled before its app had one)
+// is compressed again with `dictionary`, when that makes it smaller.
+// `dictionaries` finds the dictionary a block names. Returns false, leaving `settled` alone,
 // when there is nothing to do: the payload is settled already, from format
 // version 1 (kept as written), or unreadable (never rewrite what we do not
 // understand). Thread-safe.

@@ -14,8 +14,8 @@
 // per app, so no app's text helps compress another's.
 //
 // Contract: dictionaries are immutable and never deleted (each is at most 64
-// KiB, and a new one is built only from four times the lines the previous
-// one was, so an app has a few dozen in its life at most; store/README.md). A dictionary is durable
+// KiB, and a new one is built only from four times the samples the previous
+// one was, so an app has a few in its life; store/README.md). A dictionary is durable
 // (synced) before any block that uses it is written. Dictionaries is thread-safe; what Find and
 // Newest return stays valid as long as the caller holds it.
 #ifndef FIELDLOG_STORE_DICTIONARIES_H_

@@ -11,7 +11,8 @@
 // dropped, and while it stays full new text is not added.
 //
 // Contract: thread-safe. Observe is cheap enough for the write path at the
-// rate the writer samples (one line in kSampleEvery).
+// rate the writer samples (every line of an app's first 32,768, then one
+// in kSampleEvery).
 #ifndef FIELDLOG_STORE_TEMPLATE_SAMPLER_H_
 #define FIELDLOG_STORE_TEMPLATE_SAMPLER_H_
 
@@ -36,12 +37,13 @@ struct TemplateSamplerOptions {
   size_t dictionary_bytes = 64 << 10;
   // Samples an app needs for its first dictionary; each later one needs four
   // times the samples of the one before.
-  uint64_t first_build_samples = 2048;
+  uint64_t first_build_samples = 32768;
 };
 
 class TemplateSampler {
  public:
-  // The writer samples lines whose seq is a multiple of this.
+  // Once an app has a dictionary, the writer samples its lines whose seq is
+  // a multiple of this (every line before).
   static constexpr uint64_t kSampleEvery = 16;
 
   explicit TemplateSampler(TemplateSamplerOptions options = {});
