@@ -8,7 +8,10 @@
 // min_people logged go into a dictionary, so text that one user logged, on
 // however many devices, never does (the privacy argument in dictionaries.h).
 // The table is bounded: when full, entries only one person logged are
-// dropped, and while it stays full new text is not added.
+// dropped, and while it stays full new text is not added. An entry takes
+// about 200 bytes, so an app whose text varies a lot holds up to ~3 MiB here
+// (the server keeps one table per app that has stored lines since it
+// started).
 //
 // Contract: thread-safe. Observe is cheap enough for the write path at the
 // rate the writer samples (every line of an app's first 32,768, then one
