@@ -3,6 +3,7 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -100,7 +101,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     read_buffer_.Clear();
     absl::Status status = HandleLocked(*request);
-    request_arena_.reset();  // unless a queued batch took it
+    request_arena_.reset();    // unless a queued batch took it
     if (!status.ok()) return;  // HandleLocked ended the stream
     MaybeReadLocked();
   }
@@ -123,11 +124,19 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
 
   void OnDone() override {
     if (registered_) service_->Unregister(this);
-    // Finish may have come from a store worker or the group committer, which
-    // call it holding mu_; gRPC can run OnDone on another thread at once.
-    // Wait for that thread to let go of mu_ before it is deleted with us.
-    { absl::MutexLock lock(&mu_); }
-    delete this;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      if (!finished_) {
+        // gRPC ended the call without our Finish: nothing more may be
+        // issued on it (done_ stops it); our tasks still hold the reactor.
+        LogWarning("ingest.done_before_finish", {{"device", device_.device_id()}});
+      }
+    }
+    // Deleted once the store worker and the group committer are done with
+    // it too: Finish may come from either, holding mu_, while gRPC runs this
+    // on another thread.
+    Unref();
   }
 
   // Stop taking batches; end with UNAVAILABLE once the queued ones are acked.
@@ -139,6 +148,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
  private:
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
   // `request` lives on request_arena_.
   absl::Status HandleLocked(v1::IngestRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::Status status;
@@ -209,7 +223,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     if (!storing_) {
       storing_ = true;
-      service_->workers_->Submit([this] { StoreQueued(); });
+      Ref();
+      service_->workers_->Submit([this] {
+        StoreQueued();
+        Unref();
+      });
     }
     return absl::OkStatus();
   }
@@ -247,21 +265,25 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         continue;
       }
       // May run at once on this thread, or later on the group committer's.
-      core_->WhenDurable(stored->sequence,
-                         [this, received, ack = std::move(stored->ack)](absl::Status s) {
-                           absl::MutexLock lock(&mu_);
-                           --awaiting_durable_;
-                           if (s.ok()) {
-                             core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
-                             v1::IngestResponse reply;
-                             *reply.mutable_ack() = ack;
-                             QueueReplyLocked(reply);
-                           } else {
-                             EndLocked(ToGrpcStatus(s));
-                           }
-                           MaybeReadLocked();
-                           MaybeFinishLocked();
-                         });
+      Ref();
+      core_->WhenDurable(
+          stored->sequence, [this, received, ack = std::move(stored->ack)](absl::Status s) {
+            {
+              absl::MutexLock lock(&mu_);
+              --awaiting_durable_;
+              if (s.ok()) {
+                core_->metrics().ack_latency->ObserveDuration(absl::Now() - received);
+                v1::IngestResponse reply;
+                *reply.mutable_ack() = ack;
+                QueueReplyLocked(reply);
+              } else {
+                EndLocked(ToGrpcStatus(s));
+              }
+              MaybeReadLocked();
+              MaybeFinishLocked();
+            }
+            Unref();
+          });
     }
   }
 
@@ -272,7 +294,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!writing_ && !replies_.empty() && !finished_) {
+    if (!writing_ && !replies_.empty() && !finished_ && !done_) {
       writing_ = true;
       StartWrite(&replies_.front());
     }
@@ -281,7 +303,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const size_t outstanding =
         work_.size() + (storing_ ? 1 : 0) + awaiting_durable_ + replies_.size();
-    if (!reading_ && !end_status_ && outstanding < IngestService::kMaxOutstanding) {
+    if (!reading_ && !end_status_ && !done_ && outstanding < IngestService::kMaxOutstanding) {
       reading_ = true;
       StartRead(&read_buffer_);
     }
@@ -301,7 +323,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   }
 
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!end_status_ || finished_ || storing_ || awaiting_durable_ > 0 || writing_ ||
+    if (!end_status_ || finished_ || done_ || storing_ || awaiting_durable_ > 0 || writing_ ||
         !replies_.empty()) {
       return;
     }
@@ -356,6 +378,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   std::optional<grpc::Status> end_status_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone ran: issue nothing more
+  // gRPC's reference (until OnDone), a running StoreQueued's and each pending
+  // WhenDurable callback's; the last to let go deletes the reactor.
+  std::atomic<int> refs_{1};
 };
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
