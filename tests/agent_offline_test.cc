@@ -37,10 +37,11 @@ constexpr auto kOutage = std::chrono::seconds(120);
 constexpr auto kLineEvery = milliseconds(50);
 constexpr int kBurstLines = 1000;  // logged at once, halfway through the outage
 constexpr int kLinesBefore = 10;
-// What Log() may take at worst on a busy shared machine. A Log() that waited
-// for the background thread would take up to its flush_interval (200 ms) or
-// a reconnect delay (250 ms and up); a scheduler preemption of the test
-// thread takes far less than this.
+// What Log()'s p99.9 may take on a busy shared machine. That Log() never
+// waits is checked exactly, by the app thread's voluntary context switches;
+// the slowest single call is only printed, since on an overloaded 2-core
+// machine one scheduler preemption took 111 ms (a CI run beside a crash-test
+// loop).
 constexpr auto kSlowestLog = milliseconds(100);
 // The agent's own CPU (the app thread's 3,400 lines included) over the
 // outage: half a percent of one core in practice; the bound is 2%.
@@ -120,15 +121,24 @@ TEST(AgentOfflineTest, LinesLoggedDuringATwoMinuteOutageArriveOnceInOrderWhenItI
   const double cpu_before = ProcessCpuSeconds();
   std::atomic<int> logged{0};
   std::vector<Clock::duration> log_times;
+  long waits = 0;  // voluntary context switches inside Log()
   log_times.reserve(kOutage / kLineEvery + kBurstLines + 16);
   std::thread app([&] {
     int n = 0;
     bool burst_done = false;
     const auto log = [&] {
       const std::string message = OfflineMessage(n);
+      rusage before, after;
+      ::getrusage(RUSAGE_THREAD, &before);
       const Clock::time_point t0 = Clock::now();
       agent->Log(Level::kInfo, "Offline", message, {{"n", n}, {"screen", "checkout"}});
       log_times.push_back(Clock::now() - t0);
+      ::getrusage(RUSAGE_THREAD, &after);
+      // A voluntary context switch is the thread giving up the CPU: waiting
+      // on a lock, the disk or the network. (Involuntary ones are the
+      // scheduler's doing on a busy machine.)
+      // The thread's first line registers its ring: one lock, once.
+      if (n > 0) waits += after.ru_nvcsw - before.ru_nvcsw;
       ++n;
     };
     for (Clock::time_point next = down_at; next < down_at + kOutage; next += kLineEvery) {
@@ -157,13 +167,14 @@ TEST(AgentOfflineTest, LinesLoggedDuringATwoMinuteOutageArriveOnceInOrderWhenItI
   const auto slowest = std::chrono::duration_cast<std::chrono::microseconds>(log_times.back());
   const auto p999 = std::chrono::duration_cast<std::chrono::microseconds>(
       log_times[log_times.size() * 999 / 1000]);
-  EXPECT_LT(slowest, kSlowestLog) << "Log() never waits for the network or the disk";
+  EXPECT_EQ(waits, 0) << "Log() never waits for the network or the disk";
+  EXPECT_LT(p999, kSlowestLog) << "slowest " << slowest.count() << " us";
   const double cpu_share = cpu_seconds / std::chrono::duration<double>(outage).count();
   EXPECT_LT(cpu_share, kMaxCpuShare) << cpu_seconds << " s of CPU while waiting";
   const uint64_t attempts = during.reconnects - reconnects_before;
   const int max_attempts = MaxAttempts(options.initial_backoff, options.max_backoff, outage);
-  const int min_attempts = MinAttempts(options.initial_backoff, options.max_backoff,
-                                       outage - std::chrono::seconds(2));
+  const int min_attempts =
+      MinAttempts(options.initial_backoff, options.max_backoff, outage - std::chrono::seconds(2));
   EXPECT_LE(attempts, static_cast<uint64_t>(max_attempts)) << "no faster than the backoff";
   EXPECT_GE(attempts, static_cast<uint64_t>(min_attempts)) << "it kept trying";
   std::printf(
@@ -179,8 +190,8 @@ TEST(AgentOfflineTest, LinesLoggedDuringATwoMinuteOutageArriveOnceInOrderWhenItI
   const auto deadline = options.max_backoff + kArrivalMargin;
   const bool flushed = agent->Flush(std::chrono::duration_cast<milliseconds>(deadline));
   const Clock::duration took = Clock::now() - back_at;
-  ASSERT_TRUE(flushed) << "not everything arrived within max_backoff + "
-                       << kArrivalMargin.count() << " s: " << agent->stats().last_error;
+  ASSERT_TRUE(flushed) << "not everything arrived within max_backoff + " << kArrivalMargin.count()
+                       << " s: " << agent->stats().last_error;
   const AgentStats after = agent->stats();
   std::printf("everything acknowledged %.1f s after the server was back (%llu more attempts)\n",
               std::chrono::duration<double>(took).count(),
