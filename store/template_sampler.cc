@@ -33,6 +33,13 @@ bool TemplateSampler::Observe(AppId app, absl::string_view user_id, absl::string
   return true;
 }
 
+uint64_t TemplateSampler::SampleEvery(AppId app) const {
+  absl::MutexLock lock(&mu_);
+  auto it = apps_.find(app);
+  const uint64_t samples = it == apps_.end() ? 0 : it->second.samples;
+  return samples < options_.first_build_samples ? 1 : kSampleEvery;
+}
+
 void TemplateSampler::Add(AppTable& table, std::string key, uint32_t person_hash) {
   auto it = table.entries.find(key);
   if (it == table.entries.end()) {

@@ -14,8 +14,8 @@
 // started).
 //
 // Contract: thread-safe. Observe is cheap enough for the write path at the
-// rate the writer samples (every line of an app's first 32,768, then one
-// in kSampleEvery).
+// rate the writer samples (every line of an app's first 32,768 since the
+// server started, then one in kSampleEvery).
 #ifndef FIELDLOG_STORE_TEMPLATE_SAMPLER_H_
 #define FIELDLOG_STORE_TEMPLATE_SAMPLER_H_
 
@@ -45,11 +45,17 @@ struct TemplateSamplerOptions {
 
 class TemplateSampler {
  public:
-  // Once an app has a dictionary, the writer samples its lines whose seq is
-  // a multiple of this (every line before).
+  // Past an app's first_build_samples, the writer samples its lines whose
+  // seq is a multiple of this (every line before: see SampleEvery).
   static constexpr uint64_t kSampleEvery = 16;
 
   explicit TemplateSampler(TemplateSamplerOptions options = {});
+
+  // 1 (sample every line) while the app has fewer than first_build_samples,
+  // so that its first dictionary comes soon and from many lines;
+  // kSampleEvery afterwards, whether or not a dictionary came of them (an
+  // app with too little common text is not sampled in full forever).
+  uint64_t SampleEvery(AppId app) const;
 
   // Adds one line. True when the app has gathered the samples for a new
   // dictionary (once per threshold: the caller builds it).

@@ -256,10 +256,7 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   }
   if (merge_due) ScheduleMerge(request.app, request.device_id);
   if (TemplateSampler* sampler = store_->sampler(); sampler != nullptr) {
-    // Every line until the app has its first dictionary, so that it comes
-    // soon and good; one in kSampleEvery afterwards.
-    const uint64_t every =
-        store_->dictionaries().Newest(request.app) != nullptr ? TemplateSampler::kSampleEvery : 1;
+    const uint64_t every = sampler->SampleEvery(request.app);
     for (const EntryView* e : fresh) {
       if (e->seq % every == 0 &&
           sampler->Observe(request.app, e->user_id, request.device_id, e->tag, e->message)) {

@@ -103,6 +103,19 @@ TEST(TemplateSamplerTest, TheMostFrequentComesLastAndTheBudgetHolds) {
   EXPECT_EQ(content.find("xxxx"), std::string::npos);
 }
 
+TEST(TemplateSamplerTest, EveryLineIsSampledOnlyUntilTheFirstThreshold) {
+  TemplateSampler sampler(TemplateSamplerOptions{.first_build_samples = 50});
+  EXPECT_EQ(sampler.SampleEvery(kApp), 1u);
+  // One user only: nothing qualifies, so no dictionary can come of these.
+  for (int i = 0; i < 49; ++i) sampler.Observe(kApp, "u", "d", "", "line");
+  EXPECT_EQ(sampler.SampleEvery(kApp), 1u);
+  sampler.Observe(kApp, "u", "d", "", "line");
+  EXPECT_EQ(sampler.SampleEvery(kApp), TemplateSampler::kSampleEvery);
+  uint64_t samples = 0;
+  EXPECT_TRUE(sampler.BuildContent(kApp, &samples).empty());
+  EXPECT_EQ(sampler.SampleEvery(kApp + 1), 1u) << "per app";
+}
+
 TEST(TemplateSamplerTest, ABuildIsDueAtTheFirstThresholdThenAtFourTimesIt) {
   TemplateSampler sampler(TemplateSamplerOptions{.first_build_samples = 100});
   std::vector<int> due;
@@ -281,8 +294,8 @@ TEST_F(DictionaryStoreTest, ABlockNamesItsDictionaryAndReadsBackOnlyWithIt) {
 }
 
 TEST_F(DictionaryStoreTest, AFleetOfSmallDevicesGetsADictionaryThatSurvivesARestart) {
-  // 48,000 lines: every one is sampled until the first dictionary, which
-  // comes after 32,768.
+  // 48,000 lines: the first 32,768 are all sampled, and the first
+  // dictionary comes of them.
   constexpr int kDevices = 1200;
   constexpr int kLines = 40;
   uint64_t bytes_without = 0;
