@@ -4,9 +4,11 @@
 
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "store/coding.h"
 #include "store/store.h"
 
@@ -50,8 +52,18 @@ absl::Status Dictionaries::Load() {
     if (!absl::StartsWith(key, kDictionaryPrefix)) break;
     DictionaryRecord record;
     if (key.size() != sizeof(kDictionaryPrefix) - 1 + 4 ||
-        !record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return absl::DataLossError("corrupt compression dictionary record");
+        !record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
+        record.content().empty() || record.content()[0] != '\0') {
+      // Only the blocks that name it become unreadable (DATA_LOSS naming the
+      // dictionary); the rest of the store serves.
+      ++corrupt_records_;
+      // Its id is never given to another dictionary.
+      if (key.size() == sizeof(kDictionaryPrefix) - 1 + 4) {
+        next_id_ = std::max(next_id_, DecodeFixed32BE(key.data() + key.size() - 4) + 1);
+      }
+      LogWarning("store.corrupt_dictionary", {{"key", absl::BytesToHexString(key)},
+                                              {"bytes", absl::StrCat(it->value().size())}});
+      continue;
     }
     const uint32_t id = DecodeFixed32BE(key.data() + sizeof(kDictionaryPrefix) - 1);
     auto dictionary =

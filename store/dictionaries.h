@@ -68,8 +68,15 @@ class Dictionaries {
   // their compression tables are prepared for `zstd_level`.
   Dictionaries(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, int zstd_level);
 
-  // Reads every stored dictionary.
+  // Reads every stored dictionary. A corrupt record is skipped and logged
+  // (store.corrupt_dictionary): the blocks that name it read as DATA_LOSS,
+  // everything else serves. Fails only when RocksDB cannot be read.
   absl::Status Load();
+  // Records Load skipped as corrupt.
+  int corrupt_records() const {
+    absl::MutexLock lock(&mu_);
+    return corrupt_records_;
+  }
 
   // Stores a new dictionary for `app` (synced) and makes it the app's newest.
   absl::StatusOr<std::shared_ptr<const CompressionDictionary>> Add(AppId app, std::string content,
@@ -92,6 +99,7 @@ class Dictionaries {
   absl::flat_hash_map<AppId, std::shared_ptr<const CompressionDictionary>> newest_
       ABSL_GUARDED_BY(mu_);
   uint32_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  int corrupt_records_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fieldlog::store

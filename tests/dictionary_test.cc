@@ -333,5 +333,56 @@ TEST_F(DictionaryStoreTest, AFleetOfSmallDevicesGetsADictionaryThatSurvivesARest
   EXPECT_EQ(CheckEveryLine(*store, kDevices, kLines), need_dictionary);
 }
 
+TEST_F(DictionaryStoreTest, ACorruptDictionaryRecordCostsOnlyTheBlocksThatNameIt) {
+  constexpr int kDevices = 1200, kLines = 40;
+  uint32_t id = 0;
+  {
+    std::unique_ptr<Store> store = OpenStore("db");
+    ASSERT_NE(store, nullptr);
+    WriteFleet(*store, kDevices, kLines);
+    ASSERT_NE(store->dictionaries().Newest(kApp), nullptr);
+    id = store->dictionaries().Newest(kApp)->id();
+    // A device written without common text, so none of its blocks needs it.
+    std::vector<EntryView> entries(1);
+    entries[0].seq = 1;
+    entries[0].device_time_us = entries[0].receive_time_us = kBaseTime;
+    entries[0].message = "plain";
+    AppendRequest request;
+    request.app = kApp;
+    request.device_id = "plain-device";
+    request.receive_time_us = kBaseTime;
+    request.entries = entries;
+    ASSERT_TRUE(store->writer().Append(request).ok());
+    std::string key = "dict/";
+    key.append({static_cast<char>(id >> 24), static_cast<char>(id >> 16),
+                static_cast<char>(id >> 8), static_cast<char>(id)});
+    ASSERT_TRUE(store->db()
+                    ->Put(rocksdb::WriteOptions(), store->family(Family::kApps), key, "\xff\xff")
+                    .ok());
+  }
+  std::unique_ptr<Store> store = OpenStore("db");
+  ASSERT_NE(store, nullptr) << "a corrupt dictionary does not keep the store from opening";
+  EXPECT_EQ(store->dictionaries().corrupt_records(), 1);
+  EXPECT_EQ(store->dictionaries().Find(id), nullptr);
+  Reader reader(*store);
+  absl::StatusOr<std::vector<BlockRef>> blocks = reader.ListBlocks(kApp, "device-0");
+  ASSERT_TRUE(blocks.ok() && !blocks->empty());
+  absl::StatusOr<BlockReader> lost = reader.ReadBlock(kApp, "device-0", blocks->front().first_seq);
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(lost.status().message().find(absl::StrCat("dictionary ", id)), std::string::npos)
+      << lost.status();
+  blocks = reader.ListBlocks(kApp, "plain-device");
+  ASSERT_TRUE(blocks.ok() && blocks->size() == 1u);
+  absl::StatusOr<BlockReader> kept = reader.ReadBlock(kApp, "plain-device", 1);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->message(0), "plain");
+  // A new dictionary never takes the corrupt one's id.
+  absl::StatusOr<std::shared_ptr<const CompressionDictionary>> added =
+      store->dictionaries().Add(kApp, std::string(1, '\0') + "text", 1, 1);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_GT((*added)->id(), id);
+}
+
 }  // namespace
 }  // namespace fieldlog::store
