@@ -1,5 +1,9 @@
 #include "common/text.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -95,19 +99,63 @@ std::string AsciiLower(absl::string_view text) {
   return out;
 }
 
-bool ContainsIgnoreCase(absl::string_view haystack, absl::string_view lowered_needle) {
-  if (lowered_needle.empty()) return true;
-  if (haystack.size() < lowered_needle.size()) return false;
-  const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
-  const char first = lowered_needle[0];
-  const size_t last_start = haystack.size() - lowered_needle.size();
-  for (size_t i = 0; i <= last_start; ++i) {
-    if (lower(haystack[i]) != first) continue;
-    size_t k = 1;
-    while (k < lowered_needle.size() && lower(haystack[i + k]) == lowered_needle[k]) ++k;
-    if (k == lowered_needle.size()) return true;
+namespace {
+
+char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+// Whether haystack[0, n) equals the lower-case `needle` ignoring ASCII case.
+bool EqualsIgnoreCase(const char* haystack, const char* needle, size_t n) {
+  for (size_t k = 0; k < n; ++k) {
+    if (LowerAscii(haystack[k]) != needle[k]) return false;
   }
-  return false;
+  return true;
+}
+
+// The bits a byte is OR-ed with before it is compared with `lowered`: 0x20
+// for a letter, which maps 'A'-'Z' onto 'a'-'z' and no other byte onto a
+// letter, so the comparison is exact; none for anything else.
+char FoldBits(char lowered) { return (lowered >= 'a' && lowered <= 'z') ? 0x20 : 0; }
+
+}  // namespace
+
+size_t FindIgnoreCase(absl::string_view haystack, absl::string_view lowered_needle) {
+  const size_t m = lowered_needle.size();
+  if (m == 0) return 0;
+  if (haystack.size() < m) return absl::string_view::npos;
+  const char* const h = haystack.data();
+  const char* const needle = lowered_needle.data();
+  const size_t last_start = haystack.size() - m;
+  size_t i = 0;
+#ifdef __SSE2__
+  // Candidates are the positions whose first and last bytes match the
+  // needle's (Mula's "generic SIMD" substring search); the bytes between are
+  // compared only for those.
+  const __m128i first = _mm_set1_epi8(needle[0]);
+  const __m128i last = _mm_set1_epi8(needle[m - 1]);
+  const __m128i first_fold = _mm_set1_epi8(FoldBits(needle[0]));
+  const __m128i last_fold = _mm_set1_epi8(FoldBits(needle[m - 1]));
+  for (; i + 16 <= last_start + 1; i += 16) {
+    const __m128i a =
+        _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)), first_fold);
+    const __m128i b =
+        _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i + m - 1)), last_fold);
+    unsigned bits = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last))));
+    while (bits != 0) {
+      const size_t at = i + static_cast<size_t>(__builtin_ctz(bits));
+      if (EqualsIgnoreCase(h + at + 1, needle + 1, m - 1)) return at;
+      bits &= bits - 1;
+    }
+  }
+#endif
+  for (; i <= last_start; ++i) {
+    if (LowerAscii(h[i]) == needle[0] && EqualsIgnoreCase(h + i + 1, needle + 1, m - 1)) return i;
+  }
+  return absl::string_view::npos;
+}
+
+bool ContainsIgnoreCase(absl::string_view haystack, absl::string_view lowered_needle) {
+  return FindIgnoreCase(haystack, lowered_needle) != absl::string_view::npos;
 }
 
 }  // namespace fieldlog

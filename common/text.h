@@ -26,6 +26,11 @@ std::string SanitizeUtf8(absl::string_view text);
 // lower case (see AsciiLower). An empty needle matches everything.
 bool ContainsIgnoreCase(absl::string_view haystack, absl::string_view lowered_needle);
 
+// Where ContainsIgnoreCase finds `lowered_needle` first: its offset in
+// `haystack`, or npos. Looks at 16 positions a step (the needle's first and
+// last bytes), so a search for text that is rarely there runs at memory speed.
+size_t FindIgnoreCase(absl::string_view haystack, absl::string_view lowered_needle);
+
 std::string AsciiLower(absl::string_view text);
 
 }  // namespace fieldlog

@@ -209,10 +209,11 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
   // A RowFilter keeps scratch space: one copy per worker.
   const std::vector<RowFilter> worker_filters(workers, *filter);
   if (from < to) {
-    // Only rows of [from, to) have their text matched: only theirs is rebuilt.
+    // Only rows of [from, to) that may hold the text have their message
+    // rebuilt.
     absl::Status status = ForEachBlock(
         store, app, "", "", from, to, *filter, workers,
-        store::BlockReadOptions{.messages_from_us = from, .messages_to_us = to},
+        filter->ReadOptions(from, to),
         [&](size_t worker, absl::string_view device_id, const store::BlockReader& block) {
           WorkerCounts& mine = counts[worker];
           mine.scanned += block.size();

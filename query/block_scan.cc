@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -36,20 +37,23 @@ absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store:
       const size_t first = next.fetch_add(kClaim);
       if (first >= blocks.size()) return;
       const size_t end = std::min(blocks.size(), first + kClaim);
-      for (size_t i = first; i < end; ++i) {
-        const store::AppBlockRef& ref = blocks[i];
-        absl::StatusOr<store::BlockReader> block =
-            own.ReadBlock(app, ref.device_id, ref.block.first_seq, read_options);
-        if (!block.ok()) {
-          // Worker 0 reads the listing's snapshot, where every listed block
-          // exists; the others may miss one deleted since.
-          if (worker != 0 && absl::IsNotFound(block.status())) continue;
-          absl::MutexLock lock(&mu);
-          if (error.ok()) error = block.status();
-          next = blocks.size();
-          return;
-        }
-        visit(worker, ref.device_id, *block);
+      absl::Status status = own.ReadBlocks(
+          app, std::span(blocks).subspan(first, end - first), read_options,
+          [&](size_t i, absl::StatusOr<store::BlockReader> block) {
+            if (!block.ok()) {
+              // Worker 0 reads the listing's snapshot, where every listed
+              // block exists; the others may miss one deleted since.
+              return worker != 0 && absl::IsNotFound(block.status()) ? absl::OkStatus()
+                                                                      : block.status();
+            }
+            visit(worker, blocks[first + i].device_id, *block);
+            return absl::OkStatus();
+          });
+      if (!status.ok()) {
+        absl::MutexLock lock(&mu);
+        if (error.ok()) error = std::move(status);
+        next = blocks.size();
+        return;
       }
     }
   };

@@ -49,6 +49,16 @@ class RowFilter {
   // checked the rest themselves.
   bool MatchesContent(const store::BlockReader& block, size_t row) const;
 
+  // How to open the blocks of a scan over [from_us, to_us) that tests rows
+  // with this filter: only messages that rows in the range and, when the
+  // filter has a text, the rows that may hold it are rebuilt. Valid while
+  // this filter is.
+  store::BlockReadOptions ReadOptions(int64_t from_us, int64_t to_us) const {
+    return {.messages_from_us = from_us,
+            .messages_to_us = to_us,
+            .messages_containing = lowered_text_};
+  }
+
  private:
   LineFilters filters_;
   std::string lowered_text_;

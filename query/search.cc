@@ -182,10 +182,11 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
       if (!newest && c.meta.min_time_unix_micros() > worst) break;
       if (newest && c.meta.max_time_unix_micros() < worst) break;
     }
-    // Rows outside the range are skipped before their text is looked at.
+    // Rows outside the range, or without the text asked for, are skipped
+    // before their message is rebuilt.
     absl::StatusOr<store::BlockReader> read = reader.ReadBlock(
         spec.app.app_id(), devices[c.device], c.first_seq,
-        store::BlockReadOptions{.messages_from_us = spec.from_us, .messages_to_us = spec.to_us});
+        filter->ReadOptions(spec.from_us, spec.to_us));
     if (!read.ok()) return read.status();
     const uint32_t index = static_cast<uint32_t>(blocks.size());
     blocks.push_back(std::make_unique<const store::BlockReader>(*std::move(read)));

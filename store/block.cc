@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/text.h"
 #include "store/coding.h"
 #include "store/message_template.h"
 #include "store/time_buckets.h"
@@ -741,11 +742,64 @@ char* AppendDecimal(uint64_t value, char* out) {
   return out + digits;
 }
 
+// The longest part of a lower-case search text that a message template holds
+// exactly as the message does, for BlockReadOptions::messages_containing:
+// numbers leave the template and bytes 0-2 are escaped, so the part has
+// neither digits nor control bytes. Empty when no part is long enough to be
+// worth a search of the templates.
+absl::string_view TemplateProbe(absl::string_view lowered_text) {
+  constexpr size_t kMinProbe = 3;
+  absl::string_view best;
+  size_t start = 0;
+  for (size_t i = 0; i <= lowered_text.size(); ++i) {
+    const bool breaks = i == lowered_text.size() ||
+                        (lowered_text[i] >= '0' && lowered_text[i] <= '9') ||
+                        static_cast<uint8_t>(lowered_text[i]) <= uint8_t{kTemplateEscape};
+    if (!breaks) continue;
+    if (i - start > best.size()) best = lowered_text.substr(start, i - start);
+    start = i + 1;
+  }
+  return best.size() >= kMinProbe ? best : absl::string_view();
+}
+
 }  // namespace
 
 absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers,
                                        const BlockReadOptions& options) {
   const size_t count = seqs_.size();
+  const char* p = templates.data();
+  const char* const end = p + templates.size();
+  // Without escapes (nearly every block), a template ends at the next 0 byte
+  // and holds as many numbers as 1 bytes: unwanted rows are skipped with
+  // memchr and a count, not byte by byte.
+  const bool escapes = std::memchr(p, kTemplateEscape, templates.size()) != nullptr;
+  // A row whose template lacks the probe cannot contain the caller's text.
+  // Templates are searched as one run of bytes (the probe has no 0 byte, so
+  // a match never spans two), and a row's template is looked at only when the
+  // next match lies in it. With escapes, an escaped 0 byte would pass for a
+  // template's end: such (rare) blocks rebuild every row.
+  const absl::string_view probe =
+      escapes ? absl::string_view() : TemplateProbe(options.messages_containing);
+  const char* next_match = nullptr;  // at or after the row's template; end: none
+  const auto find_probe = [&](const char* start) {
+    const size_t at = FindIgnoreCase(absl::string_view(start, end - start), probe);
+    next_match = at == absl::string_view::npos ? end : start + at;
+  };
+  if (!probe.empty()) {
+    find_probe(p);
+    if (next_match == end) {
+      // No row can hold the text (most blocks, for a rare one): nothing is
+      // rebuilt, and the numbers are not read.
+      std::fill(message_offsets_.begin(), message_offsets_.end(), 0);
+      text_.clear();
+      return absl::OkStatus();
+    }
+  }
+  const auto template_has_probe = [&](const char* start) {
+    if (probe.empty()) return true;
+    if (next_match < start) find_probe(start);
+    return next_match != end && std::memchr(start, kTemplateEnd, next_match - start) == nullptr;
+  };
   // Written through a pointer into text_, grown when a write may not fit:
   // appending byte by byte made this most of a block's decoding.
   text_.resize(templates.size() + 4 * numbers.size() + 64);
@@ -758,14 +812,10 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     out = text_.data() + used;
     limit = text_.data() + text_.size();
   };
-  const char* p = templates.data();
-  const char* const end = p + templates.size();
-  // Without escapes (nearly every block), a template ends at the next 0 byte
-  // and holds as many numbers as 1 bytes: unwanted rows are skipped with
-  // memchr and a count, not byte by byte.
-  const bool escapes = std::memchr(p, kTemplateEscape, templates.size()) != nullptr;
+  // `row`'s template starts at p.
   const auto wanted = [&](size_t row) {
-    return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us;
+    return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us &&
+           template_has_probe(p);
   };
   for (size_t row = 0; row < count; ++row) {
     message_offsets_[row] = static_cast<uint32_t>(out - text_.data());

@@ -159,9 +159,17 @@ struct BlockReadOptions {
   // the other rows is empty. For scans that test a row's time before its text
   // (an hour's question reads whole blocks for a few of their rows): rebuilding
   // every message was a fifth of such a scan's CPU. The templates' structure
-  // is checked either way; the numbers of rows skipped are not decoded.
+  // is checked either way (unless messages_containing rules out every row);
+  // the numbers of rows skipped are not decoded.
   int64_t messages_from_us = std::numeric_limits<int64_t>::min();
   int64_t messages_to_us = std::numeric_limits<int64_t>::max();
+  // When not empty (lower case, as common/text.h's AsciiLower gives): rows
+  // whose message cannot contain this text, ignoring ASCII case, may be left
+  // empty too. For scans that look for a text: their templates are searched
+  // first, and only the few rows that may hold it are rebuilt. Callers still
+  // test the text of the rows they read (a template's match is necessary,
+  // not sufficient: numbers are not compared).
+  absl::string_view messages_containing;
   // Where a block compressed with a dictionary finds it; without it, such a
   // block is DATA_LOSS (store::Reader sets it).
   const Dictionaries* dictionaries = nullptr;

@@ -125,6 +125,41 @@ absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view devic
   return BlockReader::Open(absl::string_view(payload.data(), payload.size()), with_dictionaries);
 }
 
+absl::Status Reader::ReadBlocks(
+    AppId app, std::span<const AppBlockRef> refs, const BlockReadOptions& options,
+    const std::function<absl::Status(size_t i, absl::StatusOr<BlockReader> block)>& visit) {
+  if (refs.empty()) return absl::OkStatus();
+  const std::string lower = AppPrefix(app);
+  const std::string upper = PrefixSuccessor(lower);
+  rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  rocksdb::ReadOptions read_options = options_;
+  read_options.iterate_lower_bound = &lower_slice;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_.db()->NewIterator(read_options, store_.family(Family::kBlocks)));
+  BlockReadOptions with_dictionaries = options;
+  with_dictionaries.dictionaries = &store_.dictionaries();
+  bool on_last_read = false;  // the iterator is at the block read last
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const std::string key = BlockKey(app, refs[i].device_id, refs[i].block.first_seq);
+    const rocksdb::Slice wanted(key);
+    // Consecutive refs are mostly consecutive keys: one step forward finds
+    // the next; a seek only after a gap.
+    if (on_last_read) it->Next();
+    if (!it->Valid() || it->key().compare(wanted) < 0) it->Seek(wanted);
+    if (!it->status().ok()) return FromRocksStatus(it->status(), "reading blocks");
+    on_last_read = it->Valid() && it->key() == wanted;
+    absl::StatusOr<BlockReader> block =
+        on_last_read
+            ? BlockReader::Open(absl::string_view(it->value().data(), it->value().size()),
+                                with_dictionaries)
+            : absl::NotFoundError(absl::StrCat("block ", refs[i].block.first_seq, " of device ",
+                                               refs[i].device_id, " not found"));
+    if (absl::Status s = visit(i, std::move(block)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<DeviceUser>> Reader::ListDeviceUsers(AppId app,
                                                                 absl::string_view device_id) {
   std::vector<DeviceUser> users;

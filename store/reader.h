@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,16 @@ class Reader {
 
   absl::StatusOr<BlockReader> ReadBlock(AppId app, absl::string_view device_id, uint64_t first_seq,
                                         const BlockReadOptions& options = {});
+
+  // Reads the blocks `refs` names, which must be in key order (device by
+  // device in id order, each device's by seq, as ListAppBlocks gives them),
+  // and calls visit(i, block) for refs[i], in order, where block is NotFound
+  // for a block the snapshot does not have. One iterator walks them: for
+  // many small blocks that is much cheaper than a point read each. Stops at
+  // the first error `visit` returns, and returns it.
+  absl::Status ReadBlocks(
+      AppId app, std::span<const AppBlockRef> refs, const BlockReadOptions& options,
+      const std::function<absl::Status(size_t i, absl::StatusOr<BlockReader> block)>& visit);
 
   // The users who logged on a device, in user id order.
   absl::StatusOr<std::vector<DeviceUser>> ListDeviceUsers(AppId app, absl::string_view device_id);

@@ -2,11 +2,13 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <bit>
 #include <random>
 
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "common/text.h"
 #include "store/coding.h"
 #include "store/time_buckets.h"
 
@@ -572,6 +574,87 @@ TEST(BlockTest, SplitMessagesComeBackByteForByteEveryWay) {
   BlockReader moved = *std::move(reader);
   EXPECT_EQ(moved.message(4), "took 412 ms");
   EXPECT_EQ(moved.message(0), "");
+}
+
+// A scan for a text rebuilds the rows whose template may hold it (see
+// BlockReadOptions::messages_containing): every row that holds the text comes
+// back whole, whatever its case or numbers; rows whose template lacks the
+// text's longest digit-free part stay empty.
+TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
+  const std::vector<std::string> messages = {
+      "PaymentTimeout after 412 ms", "payment ok",         "took 412 ms",
+      "retry 3 of PAYMENTTIMEOUT",   "fl-rare-7f3a seen",  "fl-rare-8f3a seen",
+      "order 17f3a shipped",         "",                   "took 9412 ms"};
+  std::vector<std::unique_ptr<OwnedEntry>> entries;
+  for (int round = 0; round < 4; ++round) {
+    for (const std::string& m : messages) {
+      auto e = std::make_unique<OwnedEntry>();
+      e->seq = entries.size() + 1;
+      e->time = 1000 + static_cast<int64_t>(entries.size());
+      e->message = m;
+      entries.push_back(std::move(e));
+    }
+  }
+  const std::string block = EncodeBlock(entries, BlockEncoding{3, true});
+  ASSERT_NE(block[1] & 0x20, 0) << "split messages";
+  struct Case {
+    std::string text;  // lower case
+    // Messages that must read as empty: their template lacks the probe.
+    std::vector<std::string> skipped;
+  };
+  const std::vector<Case> cases = {
+      {"paymenttimeout", {"payment ok", "took 412 ms", "fl-rare-7f3a seen"}},
+      {"fl-rare-7f3a", {"PaymentTimeout after 412 ms", "order 17f3a shipped"}},
+      {"412 ms", {"payment ok", "fl-rare-8f3a seen"}},  // probe " ms"
+      {"zz-nowhere", {"PaymentTimeout after 412 ms", "payment ok", "took 412 ms"}},
+      {"7f", {}},  // no part of three bytes without digits: nothing skipped
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    absl::StatusOr<BlockReader> reader =
+        BlockReader::Open(block, BlockReadOptions{.messages_containing = c.text});
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    size_t holding = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const std::string& message = entries[i]->message;
+      EXPECT_EQ(reader->seq(i), entries[i]->seq);
+      if (ContainsIgnoreCase(message, c.text)) {
+        ++holding;
+        EXPECT_EQ(reader->message(i), message) << i;
+      } else if (std::find(c.skipped.begin(), c.skipped.end(), message) != c.skipped.end()) {
+        EXPECT_EQ(reader->message(i), "") << i << ": " << message;
+      } else {
+        EXPECT_TRUE(reader->message(i).empty() || reader->message(i) == message) << i;
+      }
+    }
+    if (c.text != "zz-nowhere") {
+      EXPECT_GT(holding, 0u);
+    }
+    if (c.skipped.empty()) {
+      for (size_t i = 0; i < entries.size(); ++i) {
+        EXPECT_EQ(reader->message(i), entries[i]->message) << i;
+      }
+    }
+  }
+  // With a time range too: a row out of it stays empty even with the text.
+  absl::StatusOr<BlockReader> timed = BlockReader::Open(
+      block, BlockReadOptions{.messages_from_us = 1009, .messages_to_us = 1018,
+                              .messages_containing = "paymenttimeout"});
+  ASSERT_TRUE(timed.ok()) << timed.status();
+  EXPECT_EQ(timed->message(0), "");
+  EXPECT_EQ(timed->message(9), "PaymentTimeout after 412 ms");
+  EXPECT_EQ(timed->message(12), "retry 3 of PAYMENTTIMEOUT");
+  EXPECT_EQ(timed->message(10), "");
+  EXPECT_EQ(timed->message(21), "");
+  // A block with escaped bytes rebuilds every row in the range.
+  entries[1]->message = std::string("payment\x01ok", 10);
+  const std::string escaped = EncodeBlock(entries, BlockEncoding{3, true});
+  absl::StatusOr<BlockReader> all =
+      BlockReader::Open(escaped, BlockReadOptions{.messages_containing = "paymenttimeout"});
+  ASSERT_TRUE(all.ok()) << all.status();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(all->message(i), entries[i]->message) << i;
+  }
 }
 
 TEST(BlockTest, SplitMessagesTakeFewerBytesOnLogText) {

@@ -18,6 +18,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/text.h"
 #include "gtest/gtest.h"
 #include "query/analytics.h"
 #include "query/block_scan.h"
@@ -175,6 +176,56 @@ TEST_F(QueryScanTest, ScanBlocksVisitsEveryBlockOnceWhateverTheWorkers) {
     // (Whether every worker got a share depends on scheduling: not asserted.)
     EXPECT_LT(*workers_used.rbegin(), workers);
   }
+}
+
+// Reader::ReadBlocks walks one iterator over refs in key order: next to each
+// other, across gaps (a seek), and past a ref the store does not have
+// (NotFound for that one, the rest still read).
+TEST_F(QueryScanTest, ReadBlocksReadsRefsInKeyOrderAcrossGapsAndMissingBlocks) {
+  store::Reader reader(*store_);
+  absl::StatusOr<std::vector<store::AppBlockRef>> blocks =
+      reader.ListAppBlocks(app_.app_id(), 0, std::numeric_limits<int64_t>::max());
+  ASSERT_TRUE(blocks.ok());
+  std::vector<store::AppBlockRef> refs;
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    if (i % 5 == 3) continue;  // gaps
+    refs.push_back((*blocks)[i]);
+    if (i == 6) {
+      // A block that is not there, between two that are.
+      store::AppBlockRef missing = (*blocks)[i];
+      missing.block.first_seq += 1;
+      refs.push_back(missing);
+    }
+  }
+  std::vector<size_t> visited;
+  size_t not_found = 0;
+  absl::Status status = reader.ReadBlocks(
+      app_.app_id(), refs, {}, [&](size_t i, absl::StatusOr<store::BlockReader> block) {
+        visited.push_back(i);
+        if (absl::IsNotFound(block.status())) {
+          ++not_found;
+          EXPECT_EQ(refs[i].block.first_seq, (*blocks)[6].block.first_seq + 1);
+          return absl::OkStatus();
+        }
+        EXPECT_TRUE(block.ok()) << block.status();
+        if (!block.ok()) return block.status();
+        EXPECT_EQ(block->seq(0), refs[i].block.first_seq) << refs[i].device_id;
+        EXPECT_EQ(block->size(), static_cast<size_t>(kLinesPerBlock));
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(visited.size(), refs.size());
+  for (size_t i = 0; i < visited.size(); ++i) EXPECT_EQ(visited[i], i);
+  EXPECT_EQ(not_found, 1u);
+  // An error from the visitor stops the walk and comes back.
+  size_t calls = 0;
+  status = reader.ReadBlocks(app_.app_id(), refs, {},
+                             [&](size_t, absl::StatusOr<store::BlockReader>) {
+                               return ++calls == 2 ? absl::CancelledError("enough")
+                                                   : absl::OkStatus();
+                             });
+  EXPECT_TRUE(absl::IsCancelled(status)) << status;
+  EXPECT_EQ(calls, 2u);
 }
 
 TEST_F(QueryScanTest, AffectedEqualsABruteForceCount) {
@@ -381,6 +432,32 @@ TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
   EXPECT_EQ(total_matching, 12u * 8 * 4) << "every session's matching lines, in some hour";
   EXPECT_GT(meeting_min_max, 1000u);
   EXPECT_LT(listed * 2, meeting_min_max) << listed << " blocks listed";
+}
+
+// Settled blocks keep messages as templates and numbers, and a text search
+// looks at the templates first (BlockReadOptions::messages_containing): texts
+// with and without digits, cut anywhere, still count exactly the lines that
+// hold them.
+TEST_F(QueryScanTest, TextsFindTheirLinesInSettledBlocksWhereverTheyCutNumbers) {
+  ASSERT_TRUE(store_->db()
+                  ->CompactRange(rocksdb::CompactRangeOptions(),
+                                 store_->family(store::Family::kBlocks), nullptr, nullptr)
+                  .ok());
+  const int64_t from = kStart;
+  const int64_t to = kStart + 3'600'000'000;
+  for (const std::string text : {"paymenttimeout after 30 s", "after 3", "0 s", "button 1",
+                                 "on button 12", "n 7", "tap on", "timeout", "nowhere"}) {
+    uint64_t matching = 0;
+    for (const Line& l : lines_) {
+      if (l.time_us >= from && l.time_us < to && ContainsIgnoreCase(l.message, text)) ++matching;
+    }
+    if (text != "nowhere") {
+      ASSERT_GT(matching, 0u) << text;
+    }
+    absl::StatusOr<v1::AffectedResponse> response = Affected(from, to, text);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->matching_lines(), matching) << text;
+  }
 }
 
 // Metas as older writers left them (no time buckets) and with times before

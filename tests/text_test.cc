@@ -1,5 +1,9 @@
 #include "common/text.h"
 
+#include <random>
+#include <string>
+#include <vector>
+
 #include "common/time_util.h"
 #include "gtest/gtest.h"
 
@@ -61,6 +65,31 @@ TEST(TextTest, ContainsIgnoreCase) {
   EXPECT_FALSE(ContainsIgnoreCase("Payment", "paymentx"));
   EXPECT_FALSE(ContainsIgnoreCase("time out", "timeout"));
   EXPECT_EQ(AsciiLower("MiXeD \xC3\x9C"), "mixed \xC3\x9C");
+}
+
+// FindIgnoreCase against the obvious search, over haystacks long enough for
+// its 16-byte steps and the scalar tail, with case, near misses and bytes
+// that OR 0x20 could confuse with letters ('@' and '`', 0xC1).
+TEST(TextTest, FindIgnoreCaseAgreesWithPlainSearch) {
+  const auto plain = [](absl::string_view haystack, absl::string_view needle) {
+    const std::string h = AsciiLower(haystack);
+    const size_t at = h.find(std::string(needle));
+    return at == std::string::npos ? absl::string_view::npos : at;
+  };
+  std::mt19937 random(7);
+  const std::string alphabet = "aAbB-@`\xC1 7";
+  const std::vector<std::string> needles = {"a", "ab", "b-a", "@a", "`b", "ab7", "bab-ab", "aaaaaaaaaaaaaaaaa"};
+  for (int round = 0; round < 3000; ++round) {
+    std::string haystack(random() % 70, ' ');
+    for (char& c : haystack) c = alphabet[random() % alphabet.size()];
+    for (const std::string& needle : needles) {
+      ASSERT_EQ(FindIgnoreCase(haystack, needle), plain(haystack, needle))
+          << "'" << haystack << "' / '" << needle << "'";
+    }
+  }
+  EXPECT_EQ(FindIgnoreCase(std::string(40, 'x') + "PaymentTimeOut", "paymenttimeout"), 40u);
+  EXPECT_EQ(FindIgnoreCase("PAYMENT@", "payment`"), absl::string_view::npos);
+  EXPECT_EQ(FindIgnoreCase("abc", ""), 0u);
 }
 
 TEST(TimeTest, HumanDurations) {
