@@ -53,6 +53,25 @@ absl::StatusOr<v1::SearchResponse> QueryHandlers::Search(const Caller& caller,
 
 absl::Status QueryHandlers::SearchInto(const Caller& caller, const v1::SearchRequest& request,
                                        v1::SearchResponse* response) {
+  std::string next_cursor;
+  absl::Status status = SearchEach(
+      caller, request,
+      [&](const store::BlockReader& block, size_t row, absl::string_view app,
+          absl::string_view device_id) {
+        FillLogLine(block, row, app, device_id, response->add_lines());
+      },
+      &next_cursor);
+  if (!status.ok()) {
+    response->Clear();
+    return status;
+  }
+  response->set_next_cursor(next_cursor);
+  return absl::OkStatus();
+}
+
+absl::Status QueryHandlers::SearchEach(const Caller& caller, const v1::SearchRequest& request,
+                                       RowSink sink, std::string* next_cursor) {
+  next_cursor->clear();
   absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
   if (!access.ok()) return access.status();
   absl::StatusOr<SearchSpec> spec = MakeSearchSpec(request, access->app, NowUnixMicros());
@@ -60,7 +79,7 @@ absl::Status QueryHandlers::SearchInto(const Caller& caller, const v1::SearchReq
   // No line may leave before the read is in the audit trail. When the store
   // syncs, that is an fsync (a millisecond or more on these disks, more than
   // a page of search), so the record is written while the search reads, and
-  // the page is returned only once both are done (and not at all if the
+  // the caller sends the page only once both are done (and not at all if the
   // record failed).
   const auto audit = [&] {
     return Audit(caller, *access, "search", request.user_id(), request.device_id(),
@@ -74,13 +93,11 @@ absl::Status QueryHandlers::SearchInto(const Caller& caller, const v1::SearchReq
   } else {
     auditor = std::thread([&] { audited = audit(); });
   }
-  absl::StatusOr<SearchResult> result = query::Search(*store_, *spec, response->mutable_lines());
+  absl::StatusOr<SearchResult> result = SearchRows(*store_, *spec, sink);
   if (auditor.joinable()) auditor.join();
-  if (!audited.ok() || !result.ok()) {
-    response->Clear();
-    return audited.ok() ? result.status() : audited;
-  }
-  if (result->next) response->set_next_cursor(EncodeCursor(*result->next));
+  if (!audited.ok()) return audited;
+  if (!result.ok()) return result.status();
+  if (result->next) *next_cursor = EncodeCursor(*result->next);
   return absl::OkStatus();
 }
 

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "fieldlog/v1/query.pb.h"
 #include "query/access.h"
+#include "query/search.h"
 #include "store/store.h"
 
 namespace fieldlog::query {
@@ -33,6 +34,13 @@ class QueryHandlers {
   // thousands of lines is then built without an allocation per string).
   absl::Status SearchInto(const Caller& caller, const v1::SearchRequest& request,
                           v1::SearchResponse* response);
+  // The same, each line of the page handed to `sink` in page order, and
+  // `next_cursor` set when more match. On error the sink may have seen rows
+  // already: the caller must then drop what it made of them. Nothing it
+  // made may be sent before this returns OK (the read's audit record is
+  // written meanwhile).
+  absl::Status SearchEach(const Caller& caller, const v1::SearchRequest& request, RowSink sink,
+                          std::string* next_cursor);
   absl::StatusOr<v1::ListDevicesResponse> ListDevices(const Caller& caller,
                                                       const v1::ListDevicesRequest& request);
   absl::StatusOr<v1::DeviceDetails> GetDevice(const Caller& caller,

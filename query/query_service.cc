@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "common/grpc_status.h"
-#include "google/protobuf/arena.h"
 #include "query/handlers.h"
+#include "query/line_encoder.h"
 
 namespace fieldlog::query {
 namespace {
@@ -17,23 +17,19 @@ Caller CallerOf(const grpc::CallbackServerContext& context) {
   return Caller{CredentialFromMetadata(context, kTokenHeader), context.peer()};
 }
 
-// Writes precomputed chunks one after another, then finishes. Created with new
-// and deleted by itself in OnDone, as gRPC's callback API prescribes. The
-// chunks live on the writer's arena: a page of 10,000 lines is built and
-// freed without an allocation per line and string.
-class ChunkWriter final : public grpc::ServerWriteReactor<v1::SearchResponse> {
+// Writes precomputed chunks one after another, the last with the status,
+// then deletes itself in OnDone, as gRPC's callback API prescribes. Search
+// sends its pages as chunks of encoded lines; Tail uses it for refusals.
+template <typename Message>
+class ChunkWriter final : public grpc::ServerWriteReactor<Message> {
  public:
-  explicit ChunkWriter(const absl::Status& error) { Finish(ToGrpcStatus(error)); }
+  explicit ChunkWriter(const absl::Status& error) { this->Finish(ToGrpcStatus(error)); }
 
-  ChunkWriter(std::unique_ptr<google::protobuf::Arena> arena,
-              std::vector<v1::SearchResponse*> chunks)
-      : arena_(std::move(arena)), chunks_(std::move(chunks)) {
-    WriteNext();
-  }
+  explicit ChunkWriter(std::vector<Message> chunks) : chunks_(std::move(chunks)) { WriteNext(); }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
       return;
     }
     ++next_;
@@ -47,39 +43,17 @@ class ChunkWriter final : public grpc::ServerWriteReactor<v1::SearchResponse> {
     if (next_ + 1 == chunks_.size()) {
       // The last chunk goes out with the status in one write: a page of one
       // chunk (most) costs the server one round of callbacks, not two.
-      StartWriteAndFinish(chunks_[next_], grpc::WriteOptions(), grpc::Status::OK);
+      this->StartWriteAndFinish(&chunks_[next_], grpc::WriteOptions(), grpc::Status::OK);
     } else if (next_ == chunks_.size()) {
-      Finish(grpc::Status::OK);
+      this->Finish(grpc::Status::OK);
     } else {
-      StartWrite(chunks_[next_]);
+      this->StartWrite(&chunks_[next_]);
     }
   }
 
-  std::unique_ptr<google::protobuf::Arena> arena_;  // owns the chunks
-  std::vector<v1::SearchResponse*> chunks_;
+  std::vector<Message> chunks_;
   size_t next_ = 0;
 };
-
-// Splits a page built on `arena` into chunks of at most kLinesPerChunk lines
-// (same arena: the lines move by pointer); the cursor rides on the last one.
-std::vector<v1::SearchResponse*> SplitPage(google::protobuf::Arena* arena,
-                                           v1::SearchResponse* page) {
-  if (page->lines_size() <= static_cast<int>(kLinesPerChunk)) return {page};
-  google::protobuf::RepeatedPtrField<v1::LogLine>* all = page->mutable_lines();
-  std::vector<v1::LogLine*> lines(static_cast<size_t>(all->size()));
-  all->UnsafeArenaExtractSubrange(0, all->size(), lines.data());
-  std::vector<v1::SearchResponse*> chunks;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (i % kLinesPerChunk == 0) {
-      chunks.push_back(google::protobuf::Arena::CreateMessage<v1::SearchResponse>(arena));
-      chunks.back()->mutable_lines()->Reserve(
-          static_cast<int>(std::min(kLinesPerChunk, lines.size() - i)));
-    }
-    chunks.back()->mutable_lines()->UnsafeArenaAddAllocated(lines[i]);
-  }
-  chunks.back()->set_next_cursor(page->next_cursor());
-  return chunks;
-}
 
 // Finishes a unary call with a handler's result.
 template <typename Response>
@@ -93,25 +67,46 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::SearchResponse>* QueryService::Search(
-    grpc::CallbackServerContext* context, const v1::SearchRequest* request) {
-  google::protobuf::ArenaOptions options;
-  options.start_block_size = 64 << 10;
-  options.max_block_size = 1 << 20;
-  auto arena = std::make_unique<google::protobuf::Arena>(options);
-  v1::SearchResponse* page =
-      google::protobuf::Arena::CreateMessage<v1::SearchResponse>(arena.get());
-  if (absl::Status s = handlers_.SearchInto(CallerOf(*context), *request, page); !s.ok()) {
-    return new ChunkWriter(s);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* QueryService::Search(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes) {
+  using Writer = ChunkWriter<grpc::ByteBuffer>;
+  v1::SearchRequest request;
+  grpc::ByteBuffer copy(*request_bytes);  // Deserialize consumes its buffer
+  if (!grpc::SerializationTraits<v1::SearchRequest>::Deserialize(&copy, &request).ok()) {
+    return new Writer(absl::InvalidArgumentError("the SearchRequest does not parse"));
   }
-  std::vector<v1::SearchResponse*> chunks = SplitPage(arena.get(), page);
-  return new ChunkWriter(std::move(arena), std::move(chunks));
+  // The page's lines go straight from the blocks into wire bytes
+  // (line_encoder.h), kLinesPerChunk to a SearchResponse.
+  std::vector<std::string> chunks(1);
+  size_t lines_in_chunk = 0;
+  std::string next_cursor;
+  const absl::Status status = handlers_.SearchEach(
+      CallerOf(*context), request,
+      [&](const store::BlockReader& block, size_t row, absl::string_view app,
+          absl::string_view device_id) {
+        if (lines_in_chunk == kLinesPerChunk) {
+          chunks.emplace_back();
+          lines_in_chunk = 0;
+        }
+        AppendLogLineField(block, row, app, device_id, &chunks.back());
+        ++lines_in_chunk;
+      },
+      &next_cursor);
+  if (!status.ok()) return new Writer(status);
+  AppendNextCursorField(next_cursor, &chunks.back());
+  std::vector<grpc::ByteBuffer> buffers;
+  buffers.reserve(chunks.size());
+  for (const std::string& chunk : chunks) {
+    grpc::Slice slice(chunk);
+    buffers.emplace_back(&slice, 1);
+  }
+  return new Writer(std::move(buffers));
 }
 
 grpc::ServerWriteReactor<v1::SearchResponse>* QueryService::Tail(
     grpc::CallbackServerContext* context, const v1::TailRequest* request) {
   absl::StatusOr<ReadAccess> access = handlers_.AuthorizeTail(CallerOf(*context), *request);
-  if (!access.ok()) return new ChunkWriter(access.status());
+  if (!access.ok()) return new ChunkWriter<v1::SearchResponse>(access.status());
   return StartTail(handlers_.store(), tails_, workers_, access->app, *request);
 }
 

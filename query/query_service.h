@@ -15,13 +15,17 @@ namespace fieldlog::query {
 // Lines per streamed SearchResponse.
 inline constexpr size_t kLinesPerChunk = 500;
 
-class QueryService final : public v1::QueryService::CallbackService {
+// Search is registered raw: it reads the request and writes the pages as
+// bytes, encoding lines straight from the store (line_encoder.h). The wire
+// format is query.proto's all the same.
+class QueryService final
+    : public v1::QueryService::WithRawCallbackMethod_Search<v1::QueryService::CallbackService> {
  public:
   QueryService(QueryHandlers* handlers, TailHub* tails, WorkerPool* workers)
       : handlers_(*handlers), tails_(tails), workers_(workers) {}
 
-  grpc::ServerWriteReactor<v1::SearchResponse>* Search(grpc::CallbackServerContext* context,
-                                                       const v1::SearchRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Search(grpc::CallbackServerContext* context,
+                                                     const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* ListDevices(grpc::CallbackServerContext* context,
                                         const v1::ListDevicesRequest* request,
                                         v1::ListDevicesResponse* response) override;

@@ -103,8 +103,28 @@ absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
   return spec;
 }
 
-absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& requested,
+absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec& spec,
                                     google::protobuf::RepeatedPtrField<v1::LogLine>* lines_out) {
+  if (lines_out != nullptr) {
+    return SearchRows(store, spec,
+                      [&](const store::BlockReader& block, size_t row, absl::string_view app,
+                          absl::string_view device_id) {
+                        FillLogLine(block, row, app, device_id, lines_out->Add());
+                      });
+  }
+  std::vector<v1::LogLine> lines;
+  absl::StatusOr<SearchResult> result =
+      SearchRows(store, spec,
+                 [&](const store::BlockReader& block, size_t row, absl::string_view app,
+                     absl::string_view device_id) {
+                   FillLogLine(block, row, app, device_id, &lines.emplace_back());
+                 });
+  if (result.ok()) result->lines = std::move(lines);
+  return result;
+}
+
+absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchSpec& requested,
+                                        RowSink sink) {
   // Lines past the app's retention are never shown, even before compaction
   // has deleted them.
   SearchSpec spec = requested;
@@ -229,18 +249,7 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
     const Row& last = rows.back();
     result.next = Cursor{last.time_us, devices[last.device], last.seq, newest};
   }
-  if (lines_out != nullptr) {
-    lines_out->Reserve(lines_out->size() + static_cast<int>(rows.size()));
-    for (const Row& r : rows) {
-      FillLogLine(*blocks[r.block], r.row, spec.app.name(), devices[r.device], lines_out->Add());
-    }
-  } else {
-    result.lines.reserve(rows.size());
-    for (const Row& r : rows) {
-      FillLogLine(*blocks[r.block], r.row, spec.app.name(), devices[r.device],
-                  &result.lines.emplace_back());
-    }
-  }
+  for (const Row& r : rows) sink(*blocks[r.block], r.row, spec.app.name(), devices[r.device]);
   return result;
 }
 

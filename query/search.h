@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "fieldlog/v1/query.pb.h"
 #include "google/protobuf/repeated_ptr_field.h"
@@ -66,11 +67,21 @@ absl::StatusOr<SearchSpec> MakeSearchSpec(const v1::SearchRequest& request,
                                           const store::AppRecord& app, int64_t now_us);
 
 // The page; its lines go to `lines_out` when it is not null (appended, on
-// the field's arena if it has one: the gRPC service builds whole pages on
-// one arena) and to SearchResult::lines otherwise.
+// the field's arena if it has one) and to SearchResult::lines otherwise.
 absl::StatusOr<SearchResult> Search(
     const store::Store& store, const SearchSpec& spec,
     google::protobuf::RepeatedPtrField<v1::LogLine>* lines_out = nullptr);
+
+// Receives a page's rows in page order: the row of the block, the app's
+// name and the row's device. The block lives until the search returns.
+using RowSink = absl::FunctionRef<void(const store::BlockReader& block, size_t row,
+                                       absl::string_view app, absl::string_view device_id)>;
+
+// The page, row by row to `sink` (SearchResult::lines stays empty), for
+// callers that turn rows into something other than LogLine messages
+// (line_encoder.h writes their wire bytes directly).
+absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchSpec& spec,
+                                        RowSink sink);
 
 }  // namespace fieldlog::query
 

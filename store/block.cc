@@ -189,11 +189,11 @@ void PutPayload(absl::string_view columns, uint8_t flags, uint64_t count, int64_
 }  // namespace
 
 void AttributeToProto(const AttributeView& view, v1::Attribute* out) {
-  out->set_key(std::string(view.key));
+  out->set_key(view.key.data(), view.key.size());
   auto* value = out->mutable_value();
   switch (view.type) {
     case AttributeView::Type::kString:
-      value->set_string_value(std::string(view.string_value));
+      value->set_string_value(view.string_value.data(), view.string_value.size());
       break;
     case AttributeView::Type::kInt:
       value->set_int_value(view.int_value);
