@@ -49,6 +49,9 @@ class RowFilter {
   // checked the rest themselves.
   bool MatchesContent(const store::BlockReader& block, size_t row) const;
 
+  // Whether Matches looks at messages (a text or a regex to find).
+  bool TestsMessages() const { return !lowered_text_.empty() || regex_ != nullptr; }
+
   // How to open the blocks of a scan over [from_us, to_us) that tests rows
   // with this filter: only messages that rows in the range and, when the
   // filter has a text, the rows that may hold it are rebuilt. Valid while

@@ -628,6 +628,8 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   message_offsets_.resize(count + 1);
   if (split_messages_) {
     // message_lengths holds the templates, messages the numbers.
+    templates_ = {offset_of(message_lengths), static_cast<uint32_t>(message_lengths.size())};
+    numbers_ = {offset_of(messages), static_cast<uint32_t>(messages.size())};
     if (absl::Status s = JoinMessages(message_lengths, messages, options); !s.ok()) return s;
   } else {
     uint32_t offset = offset_of(messages);
@@ -766,7 +768,13 @@ absl::string_view TemplateProbe(absl::string_view lowered_text) {
 
 absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers,
                                        const BlockReadOptions& options) {
-  const size_t count = seqs_.size();
+  if (options.messages_to_us <= options.messages_from_us) {
+    // No row is wanted: nothing to rebuild, or to check, until
+    // RebuildMessages asks for some.
+    std::fill(message_offsets_.begin(), message_offsets_.end(), 0);
+    text_.clear();
+    return absl::OkStatus();
+  }
   const char* p = templates.data();
   const char* const end = p + templates.size();
   // Without escapes (nearly every block), a template ends at the next 0 byte
@@ -800,6 +808,26 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     if (next_match < start) find_probe(start);
     return next_match != end && std::memchr(start, kTemplateEnd, next_match - start) == nullptr;
   };
+  return RebuildRows(templates, numbers, escapes, [&](size_t row, const char* template_start) {
+    return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us &&
+           template_has_probe(template_start);
+  });
+}
+
+absl::Status BlockReader::RebuildMessages(absl::FunctionRef<bool(size_t row)> wanted) {
+  if (!split_messages_) return absl::OkStatus();
+  const absl::string_view templates = Slice(templates_.offset, templates_.length);
+  return RebuildRows(templates, Slice(numbers_.offset, numbers_.length),
+                     std::memchr(templates.data(), kTemplateEscape, templates.size()) != nullptr,
+                     [&](size_t row, const char*) { return wanted(row); });
+}
+
+absl::Status BlockReader::RebuildRows(absl::string_view templates, absl::string_view numbers,
+                                      bool escapes,
+                                      absl::FunctionRef<bool(size_t row, const char*)> wanted) {
+  const size_t count = seqs_.size();
+  const char* p = templates.data();
+  const char* const end = p + templates.size();
   // Written through a pointer into text_, grown when a write may not fit:
   // appending byte by byte made this most of a block's decoding.
   text_.resize(templates.size() + 4 * numbers.size() + 64);
@@ -813,13 +841,9 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     limit = text_.data() + text_.size();
   };
   // `row`'s template starts at p.
-  const auto wanted = [&](size_t row) {
-    return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us &&
-           template_has_probe(p);
-  };
   for (size_t row = 0; row < count; ++row) {
     message_offsets_[row] = static_cast<uint32_t>(out - text_.data());
-    if (!escapes && !wanted(row)) {
+    if (!escapes && !wanted(row, p)) {
       // This row and the unwanted ones after it.
       size_t markers = 0;
       for (;;) {
@@ -827,7 +851,7 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
         if (stop == nullptr) return Corrupt("unterminated message template");
         markers += static_cast<size_t>(std::count(p, stop, kTemplateNumber));
         p = stop + 1;
-        if (row + 1 == count || wanted(row + 1)) break;
+        if (row + 1 == count || wanted(row + 1, p)) break;
         message_offsets_[++row] = static_cast<uint32_t>(out - text_.data());
       }
       // Skip their numbers: a varint ends at a byte below 0x80.
@@ -838,7 +862,7 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
       numbers.remove_prefix(static_cast<size_t>(n - numbers.data()));
       continue;
     }
-    if (!wanted(row)) {
+    if (!wanted(row, p)) {
       // Not wanted: walk past the template and its numbers, checking them as
       // the rebuild would, writing nothing (the message reads as empty).
       for (;;) {

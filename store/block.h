@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "fieldlog/v1/common.pb.h"
@@ -159,8 +160,10 @@ struct BlockReadOptions {
   // the other rows is empty. For scans that test a row's time before its text
   // (an hour's question reads whole blocks for a few of their rows): rebuilding
   // every message was a fifth of such a scan's CPU. The templates' structure
-  // is checked either way (unless messages_containing rules out every row);
-  // the numbers of rows skipped are not decoded.
+  // is checked either way, unless no row is wanted (an empty range, or
+  // messages_containing ruling out every row): then the templates are not
+  // read until RebuildMessages asks for rows. The numbers of rows skipped are
+  // not decoded.
   int64_t messages_from_us = std::numeric_limits<int64_t>::min();
   int64_t messages_to_us = std::numeric_limits<int64_t>::max();
   // When not empty (lower case, as common/text.h's AsciiLower gives): rows
@@ -208,6 +211,16 @@ class BlockReader {
   // Appends the row's attributes to `out` (cleared first).
   void Attributes(size_t row, std::vector<AttributeView>* out) const;
 
+  // Rebuilds the messages of the rows `wanted` picks, in place of those
+  // rebuilt so far (the others read as empty), for a block with split
+  // messages; other blocks have every message and are left as they are. For
+  // callers that open a block without its messages (an empty
+  // messages_from_us/messages_to_us range), choose rows by the other
+  // columns, then need the text of a few: a newest page of 500 rows out of a
+  // block of 2,000 rebuilds 500. Views message() gave before are invalid
+  // after. DataLoss for corrupt templates or numbers.
+  absl::Status RebuildMessages(absl::FunctionRef<bool(size_t row)> wanted);
+
   // The whole row; `attribute_storage` backs EntryView::attributes.
   EntryView Row(size_t row, std::vector<AttributeView>* attribute_storage) const;
 
@@ -224,6 +237,11 @@ class BlockReader {
   // those of the rows `options` wants.
   absl::Status JoinMessages(absl::string_view templates, absl::string_view numbers,
                             const BlockReadOptions& options);
+  // The rebuild itself: the messages of the rows for which
+  // wanted(row, start of its template) is true. `escapes`: whether the
+  // templates hold kTemplateEscape.
+  absl::Status RebuildRows(absl::string_view templates, absl::string_view numbers, bool escapes,
+                           absl::FunctionRef<bool(size_t row, const char* template_start)> wanted);
   absl::string_view Slice(uint32_t offset, uint32_t length) const {
     return absl::string_view(raw_).substr(offset, length);
   }
@@ -237,6 +255,8 @@ class BlockReader {
   // With split messages, the messages rebuilt from templates and numbers
   // (message_offsets_ point here then, into raw_ otherwise).
   std::string text_;
+  // With split messages, where the templates and numbers columns lie in raw_.
+  Span templates_ = {0, 0}, numbers_ = {0, 0};
   std::vector<Span> dictionary_;
   std::vector<uint64_t> seqs_;
   std::vector<int64_t> times_, device_times_, receive_times_;

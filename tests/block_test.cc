@@ -657,6 +657,40 @@ TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
   }
 }
 
+// RebuildMessages: a block opened without its messages gets those of the
+// rows asked for, byte for byte (escapes, numbers, empty messages), and a
+// second call replaces the first's; a block stored unsplit keeps them all.
+TEST(BlockTest, MessagesOfChosenRowsAreRebuiltAfterOpening) {
+  std::vector<std::unique_ptr<OwnedEntry>> entries;
+  for (int round = 0; round < 4; ++round) {
+    for (const std::string& m : TrickyMessages()) {
+      auto e = std::make_unique<OwnedEntry>();
+      e->seq = entries.size() + 1;
+      e->message = m;
+      entries.push_back(std::move(e));
+    }
+  }
+  const BlockReadOptions no_messages{.messages_from_us = 0, .messages_to_us = 0};
+  const std::string split = EncodeBlock(entries, BlockEncoding{3, true});
+  absl::StatusOr<BlockReader> reader = BlockReader::Open(split, no_messages);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ(reader->message(4), "");
+  for (const size_t every : {3u, 5u}) {
+    ASSERT_TRUE(reader->RebuildMessages([&](size_t row) { return row % every == 1; }).ok());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      EXPECT_EQ(reader->message(i), i % every == 1 ? absl::string_view(entries[i]->message) : "")
+          << "every " << every << ", row " << i;
+    }
+  }
+  ASSERT_TRUE(reader->RebuildMessages([](size_t) { return true; }).ok());
+  for (size_t i = 0; i < entries.size(); ++i) EXPECT_EQ(reader->message(i), entries[i]->message);
+  absl::StatusOr<BlockReader> plain =
+      BlockReader::Open(EncodeBlock(entries, BlockEncoding{0, false}), no_messages);
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE(plain->RebuildMessages([](size_t) { return false; }).ok());
+  EXPECT_EQ(plain->message(4), entries[4]->message) << "unsplit: every message, always";
+}
+
 TEST(BlockTest, SplitMessagesTakeFewerBytesOnLogText) {
   auto entries = RandomEntries(2000, 21);
   const std::string split = EncodeBlock(entries, BlockEncoding{3, true});
