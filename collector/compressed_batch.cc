@@ -48,7 +48,11 @@ absl::Status DecompressBatch(const v1::CompressedBatch& compressed, v1::Batch* b
                                                    " bytes decompressed; the limit is ",
                                                    kMaxRequestBytes));
   }
-  std::string plain(size, '\0');
+  // Reused: a batch's decompressed bytes are only parsed from (the parsed
+  // batch copies what it keeps), and a fresh buffer of a few hundred KiB per
+  // batch made glibc consolidate its free lists over and over.
+  thread_local std::string plain;
+  plain.resize(size);
   const size_t written =
       ZSTD_decompressDCtx(ThreadDCtx(), plain.data(), plain.size(), data.data(), data.size());
   if (ZSTD_isError(written)) {

@@ -164,10 +164,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         status = HandleBatchLocked(std::move(*request.mutable_batch()));
         break;
       case v1::IngestRequest::kCompressedBatch: {
-        v1::Batch batch;
-        status = DecompressBatch(request.compressed_batch(), &batch);
+        // Parsed onto an arena of its own, for the reason RequestArena
+        // gives (here it was a fifth of the server's CPU in malloc and free):
+        // its first block is sized for the batch zstd usually unpacks from
+        // data this size; a larger one takes a few blocks more.
+        std::unique_ptr<google::protobuf::Arena> arena =
+            RequestArena(4 * request.compressed_batch().data().size());
+        auto* batch = google::protobuf::Arena::CreateMessage<v1::Batch>(arena.get());
+        status = DecompressBatch(request.compressed_batch(), batch);
         if (status.ok()) {
-          status = HandleBatchLocked(std::move(batch));
+          status = HandleBatchLocked(std::move(*batch), std::move(arena));
         } else {
           status = absl::InvalidArgumentError(
               absl::StrCat("request ", requests_read_, " of the stream: ", status.message()));
@@ -200,9 +206,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     return absl::OkStatus();
   }
 
-  // `batch` is on request_arena_ (a plain batch) or on the heap (one that was
-  // decompressed); either way it is queued without a copy.
-  absl::Status HandleBatchLocked(v1::Batch&& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `batch` is on request_arena_ (a plain batch), on `batch_arena` (one that
+  // was decompressed) or on the heap; either way it is queued without a copy.
+  absl::Status HandleBatchLocked(v1::Batch&& batch,
+                                 std::unique_ptr<google::protobuf::Arena> batch_arena = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!said_hello_) {
       return absl::InvalidArgumentError(
           "batch before hello: the first message of a stream must be a hello naming the device");
@@ -214,7 +222,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     QueuedBatch& queued = work_.emplace_back();
     queued.received = absl::Now();
-    if (request_arena_ != nullptr && batch.GetArena() == request_arena_.get()) {
+    if (batch_arena != nullptr && batch.GetArena() == batch_arena.get()) {
+      queued.arena = std::move(batch_arena);
+      queued.batch = &batch;
+    } else if (request_arena_ != nullptr && batch.GetArena() == request_arena_.get()) {
       queued.arena = std::move(request_arena_);
       queued.batch = &batch;
     } else {
