@@ -212,8 +212,7 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
     // Only rows of [from, to) that may hold the text have their message
     // rebuilt.
     absl::Status status = ForEachBlock(
-        store, app, "", "", from, to, *filter, workers,
-        filter->ReadOptions(from, to),
+        store, app, "", "", from, to, *filter, workers, filter->ReadOptions(from, to),
         [&](size_t worker, absl::string_view device_id, const store::BlockReader& block) {
           WorkerCounts& mine = counts[worker];
           mine.scanned += block.size();

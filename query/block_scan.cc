@@ -44,7 +44,7 @@ absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store:
               // Worker 0 reads the listing's snapshot, where every listed
               // block exists; the others may miss one deleted since.
               return worker != 0 && absl::IsNotFound(block.status()) ? absl::OkStatus()
-                                                                      : block.status();
+                                                                     : block.status();
             }
             visit(worker, blocks[first + i].device_id, *block);
             return absl::OkStatus();

@@ -57,9 +57,8 @@ class RowFilter {
   // filter has a text, the rows that may hold it are rebuilt. Valid while
   // this filter is.
   store::BlockReadOptions ReadOptions(int64_t from_us, int64_t to_us) const {
-    return {.messages_from_us = from_us,
-            .messages_to_us = to_us,
-            .messages_containing = lowered_text_};
+    return {
+        .messages_from_us = from_us, .messages_to_us = to_us, .messages_containing = lowered_text_};
   }
 
  private:

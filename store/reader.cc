@@ -31,14 +31,40 @@ absl::StatusOr<std::optional<DeviceRecord>> Reader::GetDevice(AppId app,
   return record;
 }
 
+namespace {
+
+// An iterator over the keys of one family that start with `prefix`: both
+// bounds are set, so RocksDB stops at the prefix's end by itself. It owns
+// the bounds, which RocksDB needs for the iterator's life.
+class PrefixIterator {
+ public:
+  PrefixIterator(const Store& store, rocksdb::ReadOptions options, Family family,
+                 std::string prefix)
+      : lower_(std::move(prefix)),
+        upper_(PrefixSuccessor(lower_)),
+        lower_slice_(lower_),
+        upper_slice_(upper_) {
+    options.iterate_lower_bound = &lower_slice_;
+    if (!upper_.empty()) options.iterate_upper_bound = &upper_slice_;
+    it_.reset(store.db()->NewIterator(options, store.family(family)));
+  }
+  PrefixIterator(const PrefixIterator&) = delete;
+  PrefixIterator& operator=(const PrefixIterator&) = delete;
+
+  rocksdb::Iterator* operator->() const { return it_.get(); }
+
+ private:
+  const std::string lower_, upper_;
+  const rocksdb::Slice lower_slice_, upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+}  // namespace
+
 absl::Status Reader::ScanPrefix(
     Family family, const std::string& prefix, absl::string_view what,
     const std::function<absl::Status(absl::string_view key, absl::string_view value)>& visit) {
-  const std::string upper = PrefixSuccessor(prefix);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options = options_;
-  if (!upper.empty()) options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(options, store_.family(family)));
+  PrefixIterator it(store_, options_, family, prefix);
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     absl::Status status = visit(absl::string_view(it->key().data(), it->key().size()),
                                 absl::string_view(it->value().data(), it->value().size()));
@@ -88,14 +114,7 @@ absl::StatusOr<std::vector<BlockRef>> Reader::ListBlocks(AppId app, absl::string
 absl::StatusOr<std::vector<BlockRef>> Reader::ListBlocksAfter(AppId app,
                                                               absl::string_view device_id,
                                                               uint64_t seq) {
-  const std::string prefix = DeviceKey(app, device_id);
-  const std::string upper = PrefixSuccessor(prefix);
-  rocksdb::Slice lower_slice(prefix), upper_slice(upper);
-  rocksdb::ReadOptions options = options_;
-  options.iterate_lower_bound = &lower_slice;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(options, store_.family(Family::kBlockMeta)));
+  PrefixIterator it(store_, options_, Family::kBlockMeta, DeviceKey(app, device_id));
   std::vector<BlockRef> blocks;
   for (it->SeekToLast(); it->Valid(); it->Prev()) {
     std::optional<ParsedBlockKey> parsed =
@@ -129,14 +148,7 @@ absl::Status Reader::ReadBlocks(
     AppId app, std::span<const AppBlockRef> refs, const BlockReadOptions& options,
     const std::function<absl::Status(size_t i, absl::StatusOr<BlockReader> block)>& visit) {
   if (refs.empty()) return absl::OkStatus();
-  const std::string lower = AppPrefix(app);
-  const std::string upper = PrefixSuccessor(lower);
-  rocksdb::Slice lower_slice(lower), upper_slice(upper);
-  rocksdb::ReadOptions read_options = options_;
-  read_options.iterate_lower_bound = &lower_slice;
-  read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(read_options, store_.family(Family::kBlocks)));
+  PrefixIterator it(store_, options_, Family::kBlocks, AppPrefix(app));
   BlockReadOptions with_dictionaries = options;
   with_dictionaries.dictionaries = &store_.dictionaries();
   bool on_last_read = false;  // the iterator is at the block read last
@@ -287,12 +299,7 @@ absl::StatusOr<std::vector<IssueEntry>> Reader::ListIssues(AppId app, int64_t fr
   std::vector<IssueEntry> issues;
   const std::string start = TimePrefix(app, from_us);
   const std::string end = TimePrefix(app, to_us);
-  const std::string upper = PrefixSuccessor(AppPrefix(app));
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options = options_;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(options, store_.family(Family::kIssues)));
+  PrefixIterator it(store_, options_, Family::kIssues, AppPrefix(app));
   for (it->Seek(start); it->Valid() && issues.size() < limit; it->Next()) {
     const absl::string_view key(it->key().data(), it->key().size());
     if (key >= end) break;
@@ -318,12 +325,7 @@ absl::StatusOr<std::vector<AuditRecord>> Reader::ListAudit(AppId app, int64_t fr
   std::vector<AuditRecord> records;
   const std::string start = TimePrefix(app, from_us);
   const std::string end = TimePrefix(app, to_us);
-  const std::string upper = PrefixSuccessor(AppPrefix(app));
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options = options_;
-  options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(options, store_.family(Family::kAudit)));
+  PrefixIterator it(store_, options_, Family::kAudit, AppPrefix(app));
   for (it->Seek(start); it->Valid() && records.size() < limit; it->Next()) {
     if (absl::string_view(it->key().data(), it->key().size()) >= end) break;
     AuditRecord& record = records.emplace_back();

@@ -7,8 +7,8 @@
 #include <random>
 
 #include "absl/strings/string_view.h"
-#include "gtest/gtest.h"
 #include "common/text.h"
+#include "gtest/gtest.h"
 #include "store/coding.h"
 #include "store/time_buckets.h"
 
@@ -581,10 +581,15 @@ TEST(BlockTest, SplitMessagesComeBackByteForByteEveryWay) {
 // back whole, whatever its case or numbers; rows whose template lacks the
 // text's longest digit-free part stay empty.
 TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
-  const std::vector<std::string> messages = {
-      "PaymentTimeout after 412 ms", "payment ok",         "took 412 ms",
-      "retry 3 of PAYMENTTIMEOUT",   "fl-rare-7f3a seen",  "fl-rare-8f3a seen",
-      "order 17f3a shipped",         "",                   "took 9412 ms"};
+  const std::vector<std::string> messages = {"PaymentTimeout after 412 ms",
+                                             "payment ok",
+                                             "took 412 ms",
+                                             "retry 3 of PAYMENTTIMEOUT",
+                                             "fl-rare-7f3a seen",
+                                             "fl-rare-8f3a seen",
+                                             "order 17f3a shipped",
+                                             "",
+                                             "took 9412 ms"};
   std::vector<std::unique_ptr<OwnedEntry>> entries;
   for (int round = 0; round < 4; ++round) {
     for (const std::string& m : messages) {
@@ -637,9 +642,10 @@ TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
     }
   }
   // With a time range too: a row out of it stays empty even with the text.
-  absl::StatusOr<BlockReader> timed = BlockReader::Open(
-      block, BlockReadOptions{.messages_from_us = 1009, .messages_to_us = 1018,
-                              .messages_containing = "paymenttimeout"});
+  absl::StatusOr<BlockReader> timed =
+      BlockReader::Open(block, BlockReadOptions{.messages_from_us = 1009,
+                                                .messages_to_us = 1018,
+                                                .messages_containing = "paymenttimeout"});
   ASSERT_TRUE(timed.ok()) << timed.status();
   EXPECT_EQ(timed->message(0), "");
   EXPECT_EQ(timed->message(9), "PaymentTimeout after 412 ms");

@@ -49,14 +49,15 @@ TEST(LineEncoderTest, RowsEncodeExactlyAsTheirLogLineSerialises) {
     e.file = words[random() % words.size()];
     e.line = i % 3 == 0 ? 0 : static_cast<uint32_t>(random());
     e.function = words[random() % words.size()];
-    e.user_id = i % 4 == 0 ? absl::string_view() : text(absl::StrCat("user", i % 13, "@example.com"));
+    e.user_id =
+        i % 4 == 0 ? absl::string_view() : text(absl::StrCat("user", i % 13, "@example.com"));
     e.session_id = i % 5 == 0 ? absl::string_view() : text(absl::StrCat("session-", i / 100));
     for (size_t k = 0; k < random() % 5; ++k) {
       AttributeView a;
       a.key = k == 3 ? absl::string_view() : text(absl::StrCat("key", k));
       a.type = static_cast<AttributeView::Type>(random() % 4);
       a.string_value = random() % 3 == 0 ? absl::string_view() : words[random() % words.size()];
-      a.int_value = random() % 3 == 0 ? 0
+      a.int_value = random() % 3 == 0   ? 0
                     : random() % 2 == 0 ? std::numeric_limits<int64_t>::min()
                                         : static_cast<int64_t>(random());
       a.double_value = random() % 3 == 0 ? 0.0 : -1.5e300;

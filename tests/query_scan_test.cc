@@ -219,11 +219,10 @@ TEST_F(QueryScanTest, ReadBlocksReadsRefsInKeyOrderAcrossGapsAndMissingBlocks) {
   EXPECT_EQ(not_found, 1u);
   // An error from the visitor stops the walk and comes back.
   size_t calls = 0;
-  status = reader.ReadBlocks(app_.app_id(), refs, {},
-                             [&](size_t, absl::StatusOr<store::BlockReader>) {
-                               return ++calls == 2 ? absl::CancelledError("enough")
-                                                   : absl::OkStatus();
-                             });
+  status =
+      reader.ReadBlocks(app_.app_id(), refs, {}, [&](size_t, absl::StatusOr<store::BlockReader>) {
+        return ++calls == 2 ? absl::CancelledError("enough") : absl::OkStatus();
+      });
   EXPECT_TRUE(absl::IsCancelled(status)) << status;
   EXPECT_EQ(calls, 2u);
 }

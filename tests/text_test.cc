@@ -78,7 +78,8 @@ TEST(TextTest, FindIgnoreCaseAgreesWithPlainSearch) {
   };
   std::mt19937 random(7);
   const std::string alphabet = "aAbB-@`\xC1 7";
-  const std::vector<std::string> needles = {"a", "ab", "b-a", "@a", "`b", "ab7", "bab-ab", "aaaaaaaaaaaaaaaaa"};
+  const std::vector<std::string> needles = {"a",  "ab",  "b-a",    "@a",
+                                            "`b", "ab7", "bab-ab", "aaaaaaaaaaaaaaaaa"};
   for (int round = 0; round < 3000; ++round) {
     std::string haystack(random() % 70, ' ');
     for (char& c : haystack) c = alphabet[random() % alphabet.size()];
