@@ -63,6 +63,7 @@ absl::StatusOr<RowFilter> RowFilter::Make(const LineFilters& filters) {
           absl::StrCat("regex '", filters.regex, "' is not valid RE2: ", regex->error()));
     }
     filter.regex_ = std::move(regex);
+    filter.regex_prefilter_ = RegexPrefilter::Make(filters.regex, options);
   }
   for (int level = std::max<int>(filters.min_level, v1::LEVEL_TRACE); level <= v1::LEVEL_FATAL;
        ++level) {

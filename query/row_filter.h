@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "fieldlog/v1/query.pb.h"
+#include "query/regex_prefilter.h"
 #include "re2/re2.h"
 #include "store/block.h"
 
@@ -53,18 +54,23 @@ class RowFilter {
   bool TestsMessages() const { return !lowered_text_.empty() || regex_ != nullptr; }
 
   // How to open the blocks of a scan over [from_us, to_us) that tests rows
-  // with this filter: only messages that rows in the range and, when the
-  // filter has a text, the rows that may hold it are rebuilt. Valid while
-  // this filter is.
+  // with this filter: only the messages of rows in the range are rebuilt,
+  // and of those, when the filter has a text, the rows that may hold it;
+  // when it has a regex, none in a block whose templates lack what the
+  // regex needs. Valid while this filter is.
   store::BlockReadOptions ReadOptions(int64_t from_us, int64_t to_us) const {
-    return {
-        .messages_from_us = from_us, .messages_to_us = to_us, .messages_containing = lowered_text_};
+    return {.messages_from_us = from_us,
+            .messages_to_us = to_us,
+            .messages_containing = lowered_text_,
+            .templates_filter = regex_prefilter_.get()};
   }
 
  private:
   LineFilters filters_;
   std::string lowered_text_;
   std::shared_ptr<const re2::RE2> regex_;  // shared: RowFilter is copyable
+  // The regex's atoms, checked against a block's templates (null: none).
+  std::shared_ptr<const RegexPrefilter> regex_prefilter_;
   uint32_t wanted_levels_ = 0;
   mutable std::vector<store::AttributeView> attributes_;  // scratch
 };

@@ -768,7 +768,8 @@ absl::string_view TemplateProbe(absl::string_view lowered_text) {
 
 absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers,
                                        const BlockReadOptions& options) {
-  if (options.messages_to_us <= options.messages_from_us) {
+  if (options.messages_to_us <= options.messages_from_us ||
+      (options.templates_filter != nullptr && !options.templates_filter->MayMatch(templates))) {
     // No row is wanted: nothing to rebuild, or to check, until
     // RebuildMessages asks for some.
     std::fill(message_offsets_.begin(), message_offsets_.end(), 0);

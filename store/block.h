@@ -153,6 +153,18 @@ class BlockBuilder {
 bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDictionary* dictionary,
                  const Dictionaries* dictionaries, std::string* settled);
 
+// A test on all of a block's message templates at once (the split form of
+// message_template.h, back to back, each ending in kTemplateEnd), for
+// searches whose test is not one text: a regex's prefilter
+// (query/regex_prefilter.h). Thread-safe.
+class TemplatesFilter {
+ public:
+  virtual ~TemplatesFilter() = default;
+  // False only when no message these templates stand for can pass the
+  // search's test.
+  virtual bool MayMatch(absl::string_view templates) const = 0;
+};
+
 // What BlockReader::Open decodes; by default everything.
 struct BlockReadOptions {
   // Messages stored split (settled format 3 blocks) are rebuilt only for the
@@ -173,6 +185,9 @@ struct BlockReadOptions {
   // test the text of the rows they read (a template's match is necessary,
   // not sufficient: numbers are not compared).
   absl::string_view messages_containing;
+  // When set, a block with split messages whose templates it turns down
+  // rebuilds no message, as one without messages_containing's text does.
+  const TemplatesFilter* templates_filter = nullptr;
   // Where a block compressed with a dictionary finds it; without it, such a
   // block is DATA_LOSS (store::Reader sets it).
   const Dictionaries* dictionaries = nullptr;

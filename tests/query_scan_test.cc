@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "common/text.h"
 #include "gtest/gtest.h"
+#include "re2/re2.h"
 #include "query/analytics.h"
 #include "query/block_scan.h"
 #include "query/handlers.h"
@@ -456,6 +457,19 @@ TEST_F(QueryScanTest, TextsFindTheirLinesInSettledBlocksWhereverTheyCutNumbers) 
     absl::StatusOr<v1::AffectedResponse> response = Affected(from, to, text);
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->matching_lines(), matching) << text;
+  }
+  // Regexes: blocks are turned down by what the regex needs (its atoms) in
+  // their templates, with numbers and case in play.
+  for (const std::string regex : {"Payment(Timeout|Declined)", "button 1[0-2]$", "(?i)TAP ON",
+                                  "after \\d+ s", "on button [3-5]", "nowhere|neither"}) {
+    const RE2 re(regex);
+    uint64_t matching = 0;
+    for (const Line& l : lines_) {
+      if (l.time_us >= from && l.time_us < to && RE2::PartialMatch(l.message, re)) ++matching;
+    }
+    absl::StatusOr<v1::AffectedResponse> response = Affected(from, to, "", regex);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->matching_lines(), matching) << regex;
   }
 }
 
