@@ -38,6 +38,7 @@
 #include "absl/debugging/symbolize.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -864,5 +865,9 @@ int main(int argc, char** argv) {
   // A crash in any process of a run (coordinator or worker) prints where.
   absl::InitializeSymbolizer(argv[0]);
   absl::InstallFailureSignalHandler(absl::FailureSignalHandlerOptions());
+  // As in fieldlog-server (server/main.cc): Debian's Abseil leaves its mutex
+  // deadlock detector on, and its bookkeeping is CPU the simulated devices
+  // would take from the server on the same cores.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   return fieldlog::bench::Main(argc, argv);
 }

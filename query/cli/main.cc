@@ -3,12 +3,16 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "query/cli/client.h"
 #include "query/cli/commands.h"
 #include "query/cli/config.h"
 
 int main(int argc, char** argv) {
   using namespace fieldlog::cli;
+  // `fieldlog send` runs the agent: as in fieldlog-server, Debian's Abseil
+  // would otherwise keep its mutex deadlock detector's bookkeeping on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"fieldlog: see what happened on a customer's device"};
   app.footer(R"(Config: ~/.config/fieldlog/config.json (or $FIELDLOG_CONFIG), e.g.
   {"server": "logs.example.com:4317", "token": "fl_rt_..."}
