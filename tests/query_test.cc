@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "fieldlog/agent.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/testing/test_util.h"
 
@@ -311,6 +312,65 @@ TEST_F(SeededQueryTest, BadSearchesAreInvalidArguments) {
   request.set_to_unix_micros(1000);
   Search(server_, keys_.read_token, request, &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// The server reads SearchRequest bytes itself (Search is a raw method, see
+// query/query_service.h): bytes that are no SearchRequest get
+// INVALID_ARGUMENT saying so, and the next search on the server is answered
+// as ever. Sent with gRPC's generic stub, as a broken client would.
+grpc::Status RawSearch(const std::string& address, const std::string& token,
+                       const std::string& bytes, size_t* responses) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::ClientContext> context = ContextWith(token);
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(context.get(), "/fieldlog.v1.QueryService/Search", &cq);
+  // Each step waits for its own tag; `ok` false on a read means the stream
+  // ended.
+  const auto step = [&](intptr_t tag) {
+    void* got = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&got, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(got), tag);
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  step(1);
+  grpc::Slice slice(bytes);
+  call->WriteLast(grpc::ByteBuffer(&slice, 1), grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  step(2);
+  *responses = 0;
+  for (;;) {
+    grpc::ByteBuffer response;
+    call->Read(&response, reinterpret_cast<void*>(3));
+    if (!step(3)) break;
+    ++*responses;
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  step(4);
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_F(SeededQueryTest, BytesThatAreNoSearchRequestAreRefusedAndNothingElseIs) {
+  size_t responses = 0;
+  grpc::Status status = RawSearch(server_.address(), keys_.read_token,
+                                  std::string("\xff\xff\xff\x0a\x05sh", 8), &responses);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "the SearchRequest does not parse");
+  EXPECT_EQ(responses, 0u);
+  // The same path with good bytes: one page of alice's 300 lines.
+  responses = 0;
+  status = RawSearch(server_.address(), keys_.read_token, ByUser("alice").SerializeAsString(),
+                     &responses);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(responses, 1u);
+  EXPECT_EQ(Search(server_, keys_.read_token, ByUser("alice")).size(), 300u);
 }
 
 TEST(QueryTest, AUserTimelineMergesDevicesWithSkewedClocks) {
