@@ -14,8 +14,10 @@
 #define FIELDLOG_AGENT_SRC_RECORD_H_
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <string_view>
 #include <vector>
 
@@ -49,6 +51,8 @@ struct RecordHeader {
   uint32_t reserved;
 };
 static_assert(sizeof(RecordHeader) == 48);
+// WriteLine builds the header in place, at a record's start in the ring.
+static_assert(alignof(RecordHeader) <= RingBuffer::kAlign);
 
 struct AttributeHeader {
   uint8_t type;        // Attribute::Type
@@ -111,6 +115,12 @@ inline char* CopyBytes(char* dst, const char* src, size_t n) {
   return dst + n;
 }
 
+// Stores one field of a record header at `record + offset`.
+template <typename T>
+inline void PutField(char* record, size_t offset, T value) {
+  std::memcpy(record + offset, &value, sizeof(value));
+}
+
 // Copies `f` into `ring`; false when it has no room.
 inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   const size_t tag_copied = std::min(f.tag.size(), kMaxTagBytes);
@@ -161,25 +171,28 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   char* out = ring->Reserve(size);
   if (out == nullptr) return false;
 
-  RecordHeader h;
-  h.size = static_cast<uint32_t>(size);
-  h.type = RecordType::kLine;
-  h.level = f.level;
-  h.kind = f.kind;
-  h.attribute_count = static_cast<uint8_t>(attribute_count);
-  h.time_us = f.time_us;
-  h.line = f.line;
-  h.user_version = f.user_version;
-  h.tag_size = static_cast<uint32_t>(std::min<size_t>(f.tag.size(), UINT32_MAX));
-  h.message_size = static_cast<uint32_t>(std::min<size_t>(f.message.size(), UINT32_MAX));
-  h.tag_copied = static_cast<uint16_t>(tag_copied);
-  h.file_copied = static_cast<uint16_t>(file.size());
-  h.function_copied = static_cast<uint16_t>(function_copied);
-  h.file_size = static_cast<uint16_t>(std::min<size_t>(file_size, UINT16_MAX));
-  h.message_copied = static_cast<uint32_t>(message_copied);
-  h.reserved = 0;
-  std::memcpy(out, &h, sizeof(h));
-  char* p = out + sizeof(h);
+  // The header is built in place. Built on the stack and copied, its narrow
+  // fields went out as separate small stores that the copy then read back
+  // 16 bytes at a time, which the CPU cannot forward from its store buffer:
+  // two such stalls were 40% of this function's time (perf annotate).
+  RecordHeader* h = ::new (out) RecordHeader;
+  h->size = static_cast<uint32_t>(size);
+  h->type = RecordType::kLine;
+  h->level = f.level;
+  h->kind = f.kind;
+  h->attribute_count = static_cast<uint8_t>(attribute_count);
+  h->time_us = f.time_us;
+  h->line = f.line;
+  h->user_version = f.user_version;
+  h->tag_size = static_cast<uint32_t>(std::min<size_t>(f.tag.size(), UINT32_MAX));
+  h->message_size = static_cast<uint32_t>(std::min<size_t>(f.message.size(), UINT32_MAX));
+  h->tag_copied = static_cast<uint16_t>(tag_copied);
+  h->file_copied = static_cast<uint16_t>(file.size());
+  h->function_copied = static_cast<uint16_t>(function_copied);
+  h->file_size = static_cast<uint16_t>(std::min<size_t>(file_size, UINT16_MAX));
+  h->message_copied = static_cast<uint32_t>(message_copied);
+  h->reserved = 0;
+  char* p = out + sizeof(RecordHeader);
   p = CopyBytes(p, f.tag.data(), tag_copied);
   p = CopyBytes(p, f.message.data(), message_copied);
   if (!file.empty()) p = CopyBytes(p, file.data(), file.size());
@@ -188,17 +201,18 @@ inline bool WriteLine(RingBuffer* ring, const LineFields& f) {
   for (size_t i = 0; i < attribute_count; ++i) {
     const Attribute& a = f.attributes[i];
     size_t key = a.key().size(), value = a.string_value().size();
-    AttributeHeader ah;
-    ah.type = static_cast<uint8_t>(a.type());
-    ah.reserved = 0;
     // A string's original size, for the cut marker; a number's value.
-    ah.number =
+    const int64_t number =
         a.type() == Attribute::Type::kString ? static_cast<int64_t>(value) : a.number_bits();
     if (!whole) copied(a, &left, &key, &value);
-    ah.key_copied = static_cast<uint8_t>(key);
-    ah.value_copied = static_cast<uint32_t>(value);
-    std::memcpy(p, &ah, sizeof(ah));
-    p = CopyBytes(p + sizeof(ah), a.key().data(), key);
+    // Field by field, for the reason the header is built in place (p is not
+    // aligned for an AttributeHeader).
+    PutField(p, offsetof(AttributeHeader, type), static_cast<uint8_t>(a.type()));
+    PutField(p, offsetof(AttributeHeader, key_copied), static_cast<uint8_t>(key));
+    PutField(p, offsetof(AttributeHeader, reserved), uint16_t{0});
+    PutField(p, offsetof(AttributeHeader, value_copied), static_cast<uint32_t>(value));
+    PutField(p, offsetof(AttributeHeader, number), number);
+    p = CopyBytes(p + sizeof(AttributeHeader), a.key().data(), key);
     p = CopyBytes(p, a.string_value().data(), value);
   }
   ring->Commit(size);
