@@ -215,7 +215,7 @@ absl::StatusOr<v1::AffectedResponse> FindAffected(const store::Store& store,
         store, app, "", "", from, to, *filter, workers, filter->ReadOptions(from, to),
         [&](size_t worker, absl::string_view device_id, const store::BlockReader& block) {
           WorkerCounts& mine = counts[worker];
-          mine.scanned += block.size();
+          mine.scanned += block.lines();
           for (size_t row = 0; row < block.size(); ++row) {
             const int64_t t = block.time_us(row);
             if (t < from || t >= to || !worker_filters[worker].Matches(block, row)) continue;

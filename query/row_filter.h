@@ -57,12 +57,14 @@ class RowFilter {
   // with this filter: only the messages of rows in the range are rebuilt,
   // and of those, when the filter has a text, the rows that may hold it;
   // when it has a regex, none in a block whose templates lack what the
-  // regex needs. Valid while this filter is.
+  // regex needs; such a block opens with no rows (BlockReader::lines() still
+  // counts them). Valid while this filter is.
   store::BlockReadOptions ReadOptions(int64_t from_us, int64_t to_us) const {
     return {.messages_from_us = from_us,
             .messages_to_us = to_us,
             .messages_containing = lowered_text_,
-            .templates_filter = regex_prefilter_.get()};
+            .templates_filter = regex_prefilter_.get(),
+            .skip_blocks_ruled_out = true};
   }
 
  private:

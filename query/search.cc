@@ -220,7 +220,7 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
     kept_rows.push_back(0);
     const store::BlockReader& block = *blocks.back();
     ++result.blocks_read;
-    result.rows_scanned += block.size();
+    result.rows_scanned += block.lines();
     // A block's rows run mostly oldest to newest: a newest-first page visits
     // them from the end, so once it holds `keep` rows the older ones fail
     // the test against the worst kept at once, instead of each going through

@@ -528,6 +528,98 @@ bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDic
   return !resettle || settled->size() < payload.size();
 }
 
+namespace {
+
+// The first byte in [p, end) that is a template control byte (0, 1 or 2),
+// or end. Eight bytes at a time: a byte below 3 sets its top bit in
+// (x - 0x03..03) & ~x & 0x80..80; borrows only run upwards, so the lowest bit
+// set is the first such byte (little-endian loads).
+const char* FindTemplateControl(const char* p, const char* end) {
+  static_assert(std::endian::native == std::endian::little);
+  while (end - p >= 8) {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    const uint64_t hits = (x - 0x0303030303030303ull) & ~x & 0x8080808080808080ull;
+    if (hits != 0) return p + (std::countr_zero(hits) >> 3);
+    p += 8;
+  }
+  while (p != end && static_cast<uint8_t>(*p) > static_cast<uint8_t>(kTemplateEscape)) ++p;
+  return p;
+}
+
+// After kTemplateEscape comes one of the control bytes, taken literally.
+bool EscapedByteIsValid(const char* p, const char* end) {
+  return p != end && static_cast<uint8_t>(*p) <= static_cast<uint8_t>(kTemplateEscape);
+}
+
+// Takes the next number of a message from `numbers`: a varint in
+// [1, kMaxTemplateNumber] (digit runs never start with 0 and have at most
+// 18 digits).
+bool TakeTemplateNumber(absl::string_view* numbers, uint64_t* value) {
+  return GetVarint64(numbers, value) && *value != 0 && *value <= kMaxTemplateNumber;
+}
+
+// Writes `value` (not 0, at most 18 digits) in decimal at `out`; returns the
+// end. Two digits per division.
+char* AppendDecimal(uint64_t value, char* out) {
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  int digits = 1;
+  for (uint64_t bound = 10; digits < 18 && value >= bound; bound *= 10) ++digits;
+  char* p = out + digits;
+  while (value >= 100) {
+    const size_t pair = 2 * static_cast<size_t>(value % 100);
+    value /= 100;
+    *--p = kPairs[pair + 1];
+    *--p = kPairs[pair];
+  }
+  if (value >= 10) {
+    *--p = kPairs[2 * value + 1];
+    *--p = kPairs[2 * value];
+  } else {
+    *--p = static_cast<char>('0' + value);
+  }
+  return out + digits;
+}
+
+// The longest part of a lower-case search text that a message template holds
+// exactly as the message does, for BlockReadOptions::messages_containing:
+// numbers leave the template and bytes 0-2 are escaped, so the part has
+// neither digits nor control bytes. Empty when no part is long enough to be
+// worth a search of the templates.
+absl::string_view TemplateProbe(absl::string_view lowered_text) {
+  constexpr size_t kMinProbe = 3;
+  absl::string_view best;
+  size_t start = 0;
+  for (size_t i = 0; i <= lowered_text.size(); ++i) {
+    const bool breaks = i == lowered_text.size() ||
+                        (lowered_text[i] >= '0' && lowered_text[i] <= '9') ||
+                        static_cast<uint8_t>(lowered_text[i]) <= uint8_t{kTemplateEscape};
+    if (!breaks) continue;
+    if (i - start > best.size()) best = lowered_text.substr(start, i - start);
+    start = i + 1;
+  }
+  return best.size() >= kMinProbe ? best : absl::string_view();
+}
+
+// True when no row of a block whose templates column is `templates` can be
+// one options.messages_containing or options.templates_filter looks for:
+// the filter turns the templates down, or no template holds the text's
+// probe. (Templates with escapes are never ruled out by the probe: an escaped
+// 0 byte would pass for a template's end.)
+bool TemplatesRuleOutEveryRow(absl::string_view templates, const BlockReadOptions& options) {
+  if (options.templates_filter != nullptr && !options.templates_filter->MayMatch(templates)) {
+    return true;
+  }
+  const absl::string_view probe = TemplateProbe(options.messages_containing);
+  return !probe.empty() && FindIgnoreCase(templates, probe) == absl::string_view::npos &&
+         std::memchr(templates.data(), kTemplateEscape, templates.size()) == nullptr;
+}
+
+}  // namespace
+
 absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
                                               const BlockReadOptions& options) {
   absl::StatusOr<PayloadHeader> header = ParseHeader(&payload);
@@ -543,6 +635,7 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
   if (!columns.ok()) return columns.status();
   if (columns->data() != reader.raw_.data()) reader.raw_.assign(columns->data(), columns->size());
   if (count > raw_size) return Corrupt("more rows than bytes");
+  reader.line_count_ = count;
   reader.seqs_.resize(count);
   if (absl::Status status = reader.Parse(options); !status.ok()) return status;
   return reader;
@@ -572,6 +665,12 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   }
   auto [seqs, times, device_times, receive_times, levels, tags, user_ids, session_ids, files, lines,
         functions, message_lengths, messages, attributes] = columns;
+  if (split_messages_ && options.skip_blocks_ruled_out &&
+      TemplatesRuleOutEveryRow(message_lengths, options)) {
+    seqs_.clear();
+    message_offsets_.assign(1, 0);
+    return absl::OkStatus();
+  }
 
   const auto read_unsigned = [&](absl::string_view* column, auto* out, const char* name,
                                  uint64_t limit) -> absl::Status {
@@ -687,84 +786,6 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   }
   return absl::OkStatus();
 }
-
-namespace {
-
-// The first byte in [p, end) that is a template control byte (0, 1 or 2),
-// or end. Eight bytes at a time: a byte below 3 sets its top bit in
-// (x - 0x03..03) & ~x & 0x80..80; borrows only run upwards, so the lowest bit
-// set is the first such byte (little-endian loads).
-const char* FindTemplateControl(const char* p, const char* end) {
-  static_assert(std::endian::native == std::endian::little);
-  while (end - p >= 8) {
-    uint64_t x;
-    std::memcpy(&x, p, 8);
-    const uint64_t hits = (x - 0x0303030303030303ull) & ~x & 0x8080808080808080ull;
-    if (hits != 0) return p + (std::countr_zero(hits) >> 3);
-    p += 8;
-  }
-  while (p != end && static_cast<uint8_t>(*p) > static_cast<uint8_t>(kTemplateEscape)) ++p;
-  return p;
-}
-
-// After kTemplateEscape comes one of the control bytes, taken literally.
-bool EscapedByteIsValid(const char* p, const char* end) {
-  return p != end && static_cast<uint8_t>(*p) <= static_cast<uint8_t>(kTemplateEscape);
-}
-
-// Takes the next number of a message from `numbers`: a varint in
-// [1, kMaxTemplateNumber] (digit runs never start with 0 and have at most
-// 18 digits).
-bool TakeTemplateNumber(absl::string_view* numbers, uint64_t* value) {
-  return GetVarint64(numbers, value) && *value != 0 && *value <= kMaxTemplateNumber;
-}
-
-// Writes `value` (not 0, at most 18 digits) in decimal at `out`; returns the
-// end. Two digits per division.
-char* AppendDecimal(uint64_t value, char* out) {
-  static constexpr char kPairs[] =
-      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-      "8081828384858687888990919293949596979899";
-  int digits = 1;
-  for (uint64_t bound = 10; digits < 18 && value >= bound; bound *= 10) ++digits;
-  char* p = out + digits;
-  while (value >= 100) {
-    const size_t pair = 2 * static_cast<size_t>(value % 100);
-    value /= 100;
-    *--p = kPairs[pair + 1];
-    *--p = kPairs[pair];
-  }
-  if (value >= 10) {
-    *--p = kPairs[2 * value + 1];
-    *--p = kPairs[2 * value];
-  } else {
-    *--p = static_cast<char>('0' + value);
-  }
-  return out + digits;
-}
-
-// The longest part of a lower-case search text that a message template holds
-// exactly as the message does, for BlockReadOptions::messages_containing:
-// numbers leave the template and bytes 0-2 are escaped, so the part has
-// neither digits nor control bytes. Empty when no part is long enough to be
-// worth a search of the templates.
-absl::string_view TemplateProbe(absl::string_view lowered_text) {
-  constexpr size_t kMinProbe = 3;
-  absl::string_view best;
-  size_t start = 0;
-  for (size_t i = 0; i <= lowered_text.size(); ++i) {
-    const bool breaks = i == lowered_text.size() ||
-                        (lowered_text[i] >= '0' && lowered_text[i] <= '9') ||
-                        static_cast<uint8_t>(lowered_text[i]) <= uint8_t{kTemplateEscape};
-    if (!breaks) continue;
-    if (i - start > best.size()) best = lowered_text.substr(start, i - start);
-    start = i + 1;
-  }
-  return best.size() >= kMinProbe ? best : absl::string_view();
-}
-
-}  // namespace
 
 absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers,
                                        const BlockReadOptions& options) {

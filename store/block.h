@@ -188,6 +188,13 @@ struct BlockReadOptions {
   // When set, a block with split messages whose templates it turns down
   // rebuilds no message, as one without messages_containing's text does.
   const TemplatesFilter* templates_filter = nullptr;
+  // When true, a block with split messages in which messages_containing or
+  // templates_filter rules out every row opens with no rows: size() is 0
+  // (lines() still counts what it holds) and no other column is decoded.
+  // For scans that keep only the rows that may match: an hour's text search
+  // across an app opens thousands of blocks, and in most the templates
+  // alone rule the text out.
+  bool skip_blocks_ruled_out = false;
   // Where a block compressed with a dictionary finds it; without it, such a
   // block is DATA_LOSS (store::Reader sets it).
   const Dictionaries* dictionaries = nullptr;
@@ -204,7 +211,10 @@ class BlockReader {
   // without decompressing (for retention).
   static absl::StatusOr<int64_t> PeekMaxTime(absl::string_view payload);
 
+  // The rows decoded: every row, unless skip_blocks_ruled_out left none.
   size_t size() const { return seqs_.size(); }
+  // The rows the block holds.
+  size_t lines() const { return line_count_; }
   uint64_t seq(size_t row) const { return seqs_[row]; }
   int64_t time_us(size_t row) const { return times_[row]; }
   int64_t device_time_us(size_t row) const { return device_times_[row]; }
@@ -265,6 +275,7 @@ class BlockReader {
   }
 
   uint8_t version_ = 0;  // the payload's format version
+  size_t line_count_ = 0;
   bool split_messages_ = false;
   std::string raw_;  // the decompressed columns
   // With split messages, the messages rebuilt from templates and numbers

@@ -6,6 +6,7 @@
 #include <bit>
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/text.h"
 #include "gtest/gtest.h"
@@ -660,6 +661,55 @@ TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
   ASSERT_TRUE(all.ok()) << all.status();
   for (size_t i = 0; i < entries.size(); ++i) {
     EXPECT_EQ(all->message(i), entries[i]->message) << i;
+  }
+}
+
+// skip_blocks_ruled_out: a block none of whose templates holds the text (or
+// that a templates filter turns down) opens with no rows but counts its
+// lines; one that may hold it, an unsplit one, or one with escapes opens
+// whole, and a block opened without the option always does.
+TEST(BlockTest, ABlockRuledOutByItsTemplatesOpensWithNoRows) {
+  std::vector<std::unique_ptr<OwnedEntry>> entries;
+  for (int i = 0; i < 40; ++i) {
+    auto e = std::make_unique<OwnedEntry>();
+    e->seq = static_cast<uint64_t>(i) + 1;
+    e->time = 1000 + i;
+    e->message = absl::StrCat(i % 2 == 0 ? "PaymentTimeout after " : "took ", i * 7, " ms");
+    entries.push_back(std::move(e));
+  }
+  struct RejectAll : TemplatesFilter {
+    bool MayMatch(absl::string_view) const override { return false; }
+  } reject_all;
+  const std::string split = EncodeBlock(entries, BlockEncoding{3, true});
+  const std::string plain = EncodeBlock(entries, BlockEncoding{0, false});
+  entries[3]->message = std::string("took\x02 5 ms", 10);
+  const std::string escaped = EncodeBlock(entries, BlockEncoding{3, true});
+  struct Case {
+    const std::string* block;
+    BlockReadOptions options;
+    size_t rows;
+  };
+  const std::vector<Case> cases = {
+      {&split, {.messages_containing = "zz-nowhere", .skip_blocks_ruled_out = true}, 0},
+      {&split, {.templates_filter = &reject_all, .skip_blocks_ruled_out = true}, 0},
+      {&split, {.messages_containing = "paymenttimeout", .skip_blocks_ruled_out = true}, 40},
+      {&split, {.messages_containing = "zz-nowhere"}, 40},
+      {&split, {.messages_containing = "7", .skip_blocks_ruled_out = true}, 40},  // no probe
+      {&plain, {.messages_containing = "zz-nowhere", .skip_blocks_ruled_out = true}, 40},
+      {&escaped, {.messages_containing = "zz-nowhere", .skip_blocks_ruled_out = true}, 40},
+  };
+  for (size_t c = 0; c < cases.size(); ++c) {
+    SCOPED_TRACE(c);
+    absl::StatusOr<BlockReader> reader = BlockReader::Open(*cases[c].block, cases[c].options);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    EXPECT_EQ(reader->lines(), 40u);
+    ASSERT_EQ(reader->size(), cases[c].rows);
+    if (cases[c].rows == 0) continue;
+    EXPECT_EQ(reader->seq(39), 40u);
+    EXPECT_EQ(reader->time_us(39), 1039);
+    if (cases[c].options.messages_containing == "paymenttimeout") {
+      EXPECT_EQ(reader->message(38), "PaymentTimeout after 266 ms");
+    }
   }
 }
 
