@@ -179,7 +179,7 @@ class AgentImpl final : public Agent {
   ~AgentImpl() override { Shutdown(std::chrono::milliseconds(0)); }
 
   void Log(Level level, std::string_view tag, std::string_view message,
-           std::initializer_list<Attribute> attributes, SourceLocation location) override {
+           std::initializer_list<Attribute> attributes, const SourceLocation& location) override {
     if (!Enabled(level)) return;
     Write({static_cast<uint8_t>(level), 0, NowMicros(), users_.version(), tag, message,
            location.file, location.line, location.function, attributes.begin(), attributes.size()});

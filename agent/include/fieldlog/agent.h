@@ -292,7 +292,7 @@ class Agent {
   // limits.
   virtual void Log(Level level, std::string_view tag, std::string_view message,
                    std::initializer_list<Attribute> attributes = {},
-                   SourceLocation location = {}) = 0;
+                   const SourceLocation& location = {}) = 0;
 
   // Like Log, with the fields (and an optional device timestamp) given whole.
   virtual void Append(const EntryFields& entry) = 0;
