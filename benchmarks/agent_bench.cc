@@ -6,6 +6,8 @@
 //                                       in a child process
 //   agent_bench --e2e [zstd|gzip|none]  only the end-to-end run (pinned to CPU 0)
 //                                       with that upload compression
+//   agent_bench --offline               an agent without a collector: CPU per
+//                                       line below and at its spool's cap
 //
 // BM_FieldlogLog / BM_SpdlogAsync: the caller's cost of one 100-byte line,
 // with and without three attributes, at 1 and 4 threads. Lines are logged in
@@ -41,6 +43,7 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <spdlog/async.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -443,11 +446,79 @@ int RunEndToEnd(fieldlog::Compression compression, const char* compression_name)
 
 }  // namespace
 
+// ---- offline, below and at the spool's cap ----
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// An agent with no collector keeps its lines in its spool. Logs 200,000 lines
+// (a quarter of them debug, with one attribute) to fill it, then measures the
+// process's CPU over 1,000,000 more until all are spooled: once with a cap the
+// lines stay under (256 MiB) and once at the default cap (8 MiB), where every
+// eighth of the cap logged makes the spool evict (debug first, then info,
+// then the oldest). The app's thread waits while the agent is 500 lines
+// behind, so nothing is dropped; CPU is the whole process's (the app thread
+// and the agent's).
+int RunOffline() {
+  for (const size_t cap_mib : {size_t{256}, size_t{8}}) {
+    const std::string dir = TempDirectory("agent-bench-offline");
+    fieldlog::AgentOptions options;
+    options.server = "127.0.0.1:1";  // nobody
+    options.ingest_key = "fl_ik_bench";
+    options.storage_dir = dir;
+    options.spool_max_bytes = cap_mib << 20;
+    options.spool_fsync = false;
+    options.flush_interval = std::chrono::milliseconds(10);
+    std::string error;
+    auto agent = fieldlog::Agent::Start(options, &error);
+    if (agent == nullptr) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      return 1;
+    }
+    const auto log = [&](int lines) {
+      for (int i = 0; i < lines; ++i) {
+        agent->Log(i % 4 == 0 ? fieldlog::Level::kDebug : fieldlog::Level::kInfo, "PhoneStatusBar",
+                   kMessage, {{"n", i}});
+        if (i % 256 == 255) {
+          for (int w = 0; w < 10000; ++w) {
+            const fieldlog::AgentStats s = agent->stats();
+            if (s.logged - s.spooled < 500) break;
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+        }
+      }
+      for (int w = 0; w < 100000 && agent->stats().spooled < agent->stats().logged; ++w) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    };
+    log(200'000);
+    const double cpu0 = ProcessCpuSeconds();
+    constexpr int kLines = 1'000'000;
+    log(kLines);
+    const double cpu = ProcessCpuSeconds() - cpu0;
+    const fieldlog::AgentStats s = agent->stats();
+    std::printf(
+        "{\"offline\": {\"spool_cap_mib\": %zu, \"lines\": %d, \"cpu_ns_per_line\": %.0f, "
+        "\"evicted\": %llu, \"dropped\": %llu, \"spool_mib\": %.1f}}\n",
+        cap_mib, kLines, cpu / kLines * 1e9, static_cast<unsigned long long>(s.evicted),
+        static_cast<unsigned long long>(s.dropped), static_cast<double>(s.spool_bytes) / 1048576.0);
+    std::fflush(stdout);
+    agent.reset();
+    std::filesystem::remove_all(dir);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   // As an app built against a release Abseil runs: Debian's leaves the mutex
   // deadlock detector on, and its bookkeeping in the agent's threads is not
   // the agent's cost (docs/agent.md, Performance).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (argc > 1 && std::strcmp(argv[1], "--offline") == 0) return RunOffline();
   if (argc > 1 && std::strcmp(argv[1], "--e2e") == 0) {
     const std::string name = argc > 2 ? argv[2] : "zstd";
     if (name == "zstd") return RunEndToEnd(fieldlog::Compression::kZstd, "zstd");

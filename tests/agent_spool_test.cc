@@ -285,6 +285,52 @@ TEST(AgentSpoolTest, TheCapEvictsDebugFirstThenInfoThenTheOldestWithGapMarkers) 
     EXPECT_LT(entries[i - 1].first.seq, entries[i].first.seq);
 }
 
+// At the cap, eviction reads the segments it rewrites and skips those with
+// nothing at the level it is evicting: a spool of warn lines is not read
+// whole at the debug and info passes of every eviction, and the same holds
+// after a restart (recovery learns each segment's lowest level).
+TEST(AgentSpoolTest, AtTheCapEvictionReadsOnlyTheSegmentsItCanShrink) {
+  TempDir dir;
+  constexpr size_t kCap = 1 << 20;  // segments of 128 KiB
+  const std::string filler(200, 'w');
+  uint64_t appended = 0;
+  const auto append_warn = [&](Spool& spool, size_t bytes) {
+    for (size_t written = 0; written < bytes; written += filler.size()) {
+      spool.Append(4, 0, Body(4, filler));
+      if (++appended % 100 == 0) {
+        ASSERT_TRUE(spool.Commit().ok());
+      }
+    }
+    ASSERT_TRUE(spool.Commit().ok());
+  };
+  {
+    auto spool = OpenSpool(dir.path(), kCap);
+    spool->SetContext("s", "");
+    append_warn(*spool, kCap);  // up to the cap
+    const uint64_t reads_before = spool->segments_read_by_eviction();
+    append_warn(*spool, 4 * kCap);  // 4 MiB more: about 32 segments' worth to evict
+    EXPECT_LE(spool->bytes(), kCap);
+    EXPECT_GT(spool->evicted(), 0u);
+    // Each eviction frees 1/8 of the cap, one or two segments; reading all
+    // seven others at the two level passes as well made this about 500.
+    EXPECT_LE(spool->segments_read_by_eviction() - reads_before, 64u);
+    EXPECT_GE(spool->segments_read_by_eviction() - reads_before, 16u);
+  }
+  auto reopened = OpenSpool(dir.path(), kCap);
+  reopened->SetContext("s", "");
+  append_warn(*reopened, 2 * kCap);
+  EXPECT_LE(reopened->bytes(), kCap);
+  EXPECT_LE(reopened->segments_read_by_eviction(), 32u);
+  // A debug line makes its segment worth reading at the debug pass again.
+  reopened->Append(2, 0, Body(2, "debug"));
+  const uint64_t before_debug = reopened->evicted();
+  append_warn(*reopened, kCap / 4);
+  EXPECT_GT(reopened->evicted(), before_debug);
+  bool debug_left = false;
+  for (const auto& [raw, e] : ReadAll(*reopened)) debug_left |= raw.level == 2 && raw.kind == 0;
+  EXPECT_FALSE(debug_left) << "the debug line goes before any warn line";
+}
+
 TEST(AgentSpoolTest, ThePiiScrubberReplacesEmailsAndCardNumbers) {
   std::string out;
   ASSERT_TRUE(ScrubPii("mail alice.smith+tag@example.co.uk now", &out));

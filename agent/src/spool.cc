@@ -282,11 +282,16 @@ absl::Status Spool::Recover(Recovery* recovery) {
     Segment segment;
     segment.first_seq = first;
     segment.generation = ++generation_;
+    segment.lowest_log_level = kNoLogLines;
     for (std::string_view payload : parsed.payloads) {
       ForEachRecord(payload, [&](uint8_t type, std::string_view body) {
         EntryRecord e;
         if (type == kRecordEntry && ParseEntry(body, &e)) {
           segment.last_seq = std::max(segment.last_seq, e.seq);
+          if (e.kind == kKindLog) {
+            segment.lowest_log_level = std::min(segment.lowest_log_level, e.level);
+          }
+          if (e.kind != kKindGap) ++segment.entries_besides_gaps;
           ++recovery->entries;
         }
       });
@@ -329,6 +334,7 @@ absl::Status Spool::StartSegment() {
   Segment segment;
   segment.first_seq = next_seq_;
   segment.generation = ++generation_;
+  segment.lowest_log_level = kNoLogLines;
   const std::string path = PathOf(segment.first_seq);
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
   if (fd_ < 0) return Errno("cannot create", path);
@@ -374,6 +380,8 @@ uint64_t Spool::Append(uint8_t level, uint8_t kind, std::string_view body) {
   const uint64_t seq = next_seq_++;
   PutEntryRecord(&pending_, level, kind, seq, 0, body);
   pending_last_seq_ = seq;
+  if (kind == kKindLog) pending_lowest_log_level_ = std::min(pending_lowest_log_level_, level);
+  if (kind != kKindGap) ++pending_entries_besides_gaps_;
   if (pending_.size() - open_chunk_ >= kChunkPayload) SealChunk();
   if (pending_.size() >= kAutoCommitBytes) Commit().IgnoreError();  // reported by the next Commit
   return seq;
@@ -410,11 +418,17 @@ absl::Status Spool::Commit() {
       // Keep nothing half-known: drop the buffer (its lines are lost and the
       // error is reported), and start a fresh segment after the torn one.
       pending_.clear();
+      pending_lowest_log_level_ = kNoLogLines;
+      pending_entries_besides_gaps_ = 0;
       StartSegment().IgnoreError();
       return s;
     }
     active.bytes += pending_.size();
     active.last_seq = std::max(active.last_seq, pending_last_seq_);
+    active.lowest_log_level = std::min(active.lowest_log_level, pending_lowest_log_level_);
+    active.entries_besides_gaps += pending_entries_besides_gaps_;
+    pending_lowest_log_level_ = kNoLogLines;
+    pending_entries_besides_gaps_ = 0;
     if (!options_.fsync) active.durable = active.bytes;
     pending_.clear();
   }
@@ -466,6 +480,13 @@ absl::Status Spool::EvictIfNeeded() {
   const uint64_t target = options_.max_bytes - options_.max_bytes / 8;
   for (uint8_t max_level : {uint8_t{2}, uint8_t{3}, kAllLevels}) {
     for (size_t i = 0; i + 1 < segments_.size() && bytes() > target; ++i) {
+      // Skip what this pass could not shrink: no line at or below its level,
+      // or (the last pass) nothing but gap markers.
+      const Segment& segment = segments_[i];
+      if (max_level == kAllLevels ? segment.entries_besides_gaps == 0
+                                  : segment.lowest_log_level > max_level) {
+        continue;
+      }
       if (absl::Status s = RewriteSegment(i, max_level); !s.ok()) return s;
     }
     if (bytes() <= target) break;
@@ -487,7 +508,10 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
   const std::string path = PathOf(segment.first_seq);
   std::string file;
   if (!ReadFile(path, &file)) return Errno("cannot read", path);
+  ++segments_read_by_eviction_;
   ParsedSegment parsed = ParseSegment(file);
+  uint8_t kept_lowest_log_level = kNoLogLines;
+  uint64_t kept_entries_besides_gaps = 0;
   std::string records;
   // Everything this rewrite drops becomes one GAP, at the place (and with the
   // seq and time) of the first line dropped.
@@ -536,6 +560,8 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
       put_context();
       PutEntryRecord(&records, e.level, e.kind, e.seq, e.gap_count, e.body);
       last_seq = std::max(last_seq, e.seq);
+      if (e.kind == kKindLog) kept_lowest_log_level = std::min(kept_lowest_log_level, e.level);
+      if (e.kind != kKindGap) ++kept_entries_besides_gaps;
     });
   }
   if (gap_at != std::string::npos) {
@@ -548,6 +574,9 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
     records.insert(gap_at, gap);
     last_seq = std::max(last_seq, gap_seq);
   }
+  // What is kept is now known exactly.
+  segment.lowest_log_level = kept_lowest_log_level;
+  segment.entries_besides_gaps = kept_entries_besides_gaps;
   if (!changed) return absl::OkStatus();
   const std::string chunks = FrameChunks(records);
   if (absl::Status s = WriteFileAtomically(path, chunks, options_.fsync); !s.ok()) return s;

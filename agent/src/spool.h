@@ -110,15 +110,27 @@ class Spool {
 
   uint64_t bytes() const;
   uint64_t evicted() const { return evicted_; }
+  // Segments eviction has read since the spool was opened.
+  uint64_t segments_read_by_eviction() const { return segments_read_by_eviction_; }
   const std::string& dir() const { return options_.dir; }
 
  private:
+  static constexpr uint8_t kNoLogLines = 0xFF;
   struct Segment {
     uint64_t first_seq = 0;
     uint64_t last_seq = 0;  // highest entry seq in it; 0: none
     uint64_t bytes = 0;
     uint64_t durable = 0;
     uint64_t generation = 0;
+    // The lowest level of the LOG lines in it (kNoLogLines: none), kept up
+    // to date by appends, rewrites and recovery. Eviction skips a segment
+    // with no line at or below the level it evicts: reading every segment
+    // again at each pass doubled an offline agent's CPU per line once its
+    // spool was at the cap.
+    uint8_t lowest_log_level = kNoLogLines;
+    // Entries other than gap markers; a segment of gaps alone is skipped by
+    // the last pass too (evicting it would only fold its gaps into one).
+    uint64_t entries_besides_gaps = 0;
   };
 
   explicit Spool(const Options& options);
@@ -142,6 +154,7 @@ class Spool {
   uint64_t next_seq_ = 1;
   uint64_t released_ = 0;
   uint64_t evicted_ = 0;
+  uint64_t segments_read_by_eviction_ = 0;
   uint64_t generation_ = 0;
 
   // Appending.
@@ -150,6 +163,8 @@ class Spool {
   std::string session_, user_;
   bool context_written_ = false;  // restated in the current segment
   uint64_t pending_last_seq_ = 0;
+  uint8_t pending_lowest_log_level_ = kNoLogLines;
+  uint64_t pending_entries_besides_gaps_ = 0;
 
   // Reading.
   uint64_t read_after_ = 0;    // Next() returns seqs above this
