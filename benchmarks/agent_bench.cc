@@ -43,11 +43,11 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <signal.h>
 #include <spdlog/async.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <x86intrin.h>
