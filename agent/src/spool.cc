@@ -574,12 +574,18 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
     records.insert(gap_at, gap);
     last_seq = std::max(last_seq, gap_seq);
   }
-  // What is kept is now known exactly.
-  segment.lowest_log_level = kept_lowest_log_level;
-  segment.entries_besides_gaps = kept_entries_besides_gaps;
-  if (!changed) return absl::OkStatus();
+  // What the file holds once this returns is now known exactly.
+  const auto note_kept = [&] {
+    segment.lowest_log_level = kept_lowest_log_level;
+    segment.entries_besides_gaps = kept_entries_besides_gaps;
+  };
+  if (!changed) {
+    note_kept();
+    return absl::OkStatus();
+  }
   const std::string chunks = FrameChunks(records);
   if (absl::Status s = WriteFileAtomically(path, chunks, options_.fsync); !s.ok()) return s;
+  note_kept();
   segment.bytes = segment.durable = sizeof(kFileMagic) + chunks.size();
   segment.last_seq = last_seq;
   segment.generation = ++generation_;
