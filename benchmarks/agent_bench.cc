@@ -448,6 +448,25 @@ int RunEndToEnd(fieldlog::Compression compression, const char* compression_name)
 
 // ---- offline, below and at the spool's cap ----
 
+// An agent whose collector is nobody (its lines stay in the spool in `dir`),
+// draining its queues every 10 ms; null (the error printed) when it cannot
+// start.
+std::unique_ptr<fieldlog::Agent> StartOfflineAgent(const std::string& dir, size_t spool_max_bytes,
+                                                   size_t queue_bytes_per_thread) {
+  fieldlog::AgentOptions options;
+  options.server = "127.0.0.1:1";
+  options.ingest_key = "fl_ik_bench";
+  options.storage_dir = dir;
+  options.spool_max_bytes = spool_max_bytes;
+  options.spool_fsync = false;
+  options.queue_bytes_per_thread = queue_bytes_per_thread;
+  options.flush_interval = std::chrono::milliseconds(10);
+  std::string error;
+  std::unique_ptr<fieldlog::Agent> agent = fieldlog::Agent::Start(options, &error);
+  if (agent == nullptr) std::fprintf(stderr, "%s\n", error.c_str());
+  return agent;
+}
+
 double ProcessCpuSeconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -466,19 +485,8 @@ double ProcessCpuSeconds() {
 int RunOffline() {
   for (const size_t cap_mib : {size_t{256}, size_t{8}}) {
     const std::string dir = TempDirectory("agent-bench-offline");
-    fieldlog::AgentOptions options;
-    options.server = "127.0.0.1:1";  // nobody
-    options.ingest_key = "fl_ik_bench";
-    options.storage_dir = dir;
-    options.spool_max_bytes = cap_mib << 20;
-    options.spool_fsync = false;
-    options.flush_interval = std::chrono::milliseconds(10);
-    std::string error;
-    auto agent = fieldlog::Agent::Start(options, &error);
-    if (agent == nullptr) {
-      std::fprintf(stderr, "%s\n", error.c_str());
-      return 1;
-    }
+    auto agent = StartOfflineAgent(dir, cap_mib << 20, fieldlog::AgentOptions().queue_bytes_per_thread);
+    if (agent == nullptr) return 1;
     const auto log = [&](int lines) {
       for (int i = 0; i < lines; ++i) {
         agent->Log(i % 4 == 0 ? fieldlog::Level::kDebug : fieldlog::Level::kInfo, "PhoneStatusBar",
@@ -540,20 +548,9 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("empty_rdtscp_pair_ns",
                               std::to_string(tsc().overhead * tsc().ns_per_cycle));
   const std::string spool = TempDirectory("agent-bench-log");
-  fieldlog::AgentOptions options;
-  options.server = "127.0.0.1:1";  // nobody: the lines stay in the spool
-  options.ingest_key = "fl_ik_bench";
-  options.storage_dir = spool;
-  options.spool_max_bytes = 256 << 20;
-  options.spool_fsync = false;
-  options.queue_bytes_per_thread = 4 << 20;  // about 26,000 lines per thread
-  options.flush_interval = std::chrono::milliseconds(10);
-  std::string error;
-  auto agent = fieldlog::Agent::Start(options, &error);
-  if (agent == nullptr) {
-    std::fprintf(stderr, "%s\n", error.c_str());
-    return 1;
-  }
+  // A 4 MiB queue: about 26,000 lines per thread.
+  auto agent = StartOfflineAgent(spool, 256 << 20, 4 << 20);
+  if (agent == nullptr) return 1;
   fieldlog_agent = agent.get();
   spdlog::init_thread_pool(1 << 20, 1);
   auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(spool + "/spdlog.log", true);
