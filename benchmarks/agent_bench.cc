@@ -485,7 +485,8 @@ double ProcessCpuSeconds() {
 int RunOffline() {
   for (const size_t cap_mib : {size_t{256}, size_t{8}}) {
     const std::string dir = TempDirectory("agent-bench-offline");
-    auto agent = StartOfflineAgent(dir, cap_mib << 20, fieldlog::AgentOptions().queue_bytes_per_thread);
+    auto agent =
+        StartOfflineAgent(dir, cap_mib << 20, fieldlog::AgentOptions().queue_bytes_per_thread);
     if (agent == nullptr) return 1;
     const auto log = [&](int lines) {
       for (int i = 0; i < lines; ++i) {
