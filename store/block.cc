@@ -665,8 +665,9 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   }
   auto [seqs, times, device_times, receive_times, levels, tags, user_ids, session_ids, files, lines,
         functions, message_lengths, messages, attributes] = columns;
-  if (split_messages_ && options.skip_blocks_ruled_out &&
-      TemplatesRuleOutEveryRow(message_lengths, options)) {
+  // With split messages, message_lengths holds the templates.
+  const bool templates_checked = split_messages_ && options.skip_blocks_ruled_out;
+  if (templates_checked && TemplatesRuleOutEveryRow(message_lengths, options)) {
     seqs_.clear();
     message_offsets_.assign(1, 0);
     return absl::OkStatus();
@@ -729,7 +730,10 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
     // message_lengths holds the templates, messages the numbers.
     templates_ = {offset_of(message_lengths), static_cast<uint32_t>(message_lengths.size())};
     numbers_ = {offset_of(messages), static_cast<uint32_t>(messages.size())};
-    if (absl::Status s = JoinMessages(message_lengths, messages, options); !s.ok()) return s;
+    if (absl::Status s = JoinMessages(message_lengths, messages, options, templates_checked);
+        !s.ok()) {
+      return s;
+    }
   } else {
     uint32_t offset = offset_of(messages);
     for (size_t i = 0; i < count; ++i) {
@@ -788,11 +792,13 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
 }
 
 absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers,
-                                       const BlockReadOptions& options) {
+                                       const BlockReadOptions& options, bool templates_checked) {
   if (options.messages_to_us <= options.messages_from_us ||
-      (options.templates_filter != nullptr && !options.templates_filter->MayMatch(templates))) {
-    // No row is wanted: nothing to rebuild, or to check, until
-    // RebuildMessages asks for some.
+      (!templates_checked && TemplatesRuleOutEveryRow(templates, options))) {
+    // No row is wanted (none in the range, or no template can hold what the
+    // search looks for: most blocks, for a rare text): nothing to rebuild,
+    // or to check, until RebuildMessages asks for some; the numbers are not
+    // read.
     std::fill(message_offsets_.begin(), message_offsets_.end(), 0);
     text_.clear();
     return absl::OkStatus();
@@ -815,16 +821,8 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     const size_t at = FindIgnoreCase(absl::string_view(start, end - start), probe);
     next_match = at == absl::string_view::npos ? end : start + at;
   };
-  if (!probe.empty()) {
-    find_probe(p);
-    if (next_match == end) {
-      // No row can hold the text (most blocks, for a rare one): nothing is
-      // rebuilt, and the numbers are not read.
-      std::fill(message_offsets_.begin(), message_offsets_.end(), 0);
-      text_.clear();
-      return absl::OkStatus();
-    }
-  }
+  // Some template holds the probe (the blocks where none does returned above).
+  if (!probe.empty()) find_probe(p);
   const auto template_has_probe = [&](const char* start) {
     if (probe.empty()) return true;
     if (next_match < start) find_probe(start);

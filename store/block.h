@@ -193,7 +193,8 @@ struct BlockReadOptions {
   // (lines() still counts what it holds) and no other column is decoded.
   // For scans that keep only the rows that may match: an hour's text search
   // across an app opens thousands of blocks, and in most the templates
-  // alone rule the text out.
+  // alone rule the text out. The columns of such a block are not checked
+  // either, so damage there is not reported (nothing of them is read).
   bool skip_blocks_ruled_out = false;
   // Where a block compressed with a dictionary finds it; without it, such a
   // block is DATA_LOSS (store::Reader sets it).
@@ -259,9 +260,10 @@ class BlockReader {
   BlockReader() = default;
   absl::Status Parse(const BlockReadOptions& options);
   // Rebuilds the messages of a block written with split messages into text_,
-  // those of the rows `options` wants.
+  // those of the rows `options` wants. `templates_checked`: Parse has already
+  // found that the templates do not rule out every row (not tested again).
   absl::Status JoinMessages(absl::string_view templates, absl::string_view numbers,
-                            const BlockReadOptions& options);
+                            const BlockReadOptions& options, bool templates_checked);
   // The rebuild itself: the messages of the rows for which
   // wanted(row, start of its template) is true. `escapes`: whether the
   // templates hold kTemplateEscape.
