@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/crash_trace.h"
+#include "server/malloc_tuning.h"
 #include "server/server.h"
 
 namespace {
@@ -29,6 +30,7 @@ sigset_t BlockStopSignals() {
 
 int main(int argc, char** argv) {
   fieldlog::server::InstallCrashTrace();
+  fieldlog::server::KeepFreedMemoryForReuse();
   CLI::App app{"fieldlog-server: collects device logs over gRPC and serves them to support"};
   fieldlog::server::ServerOptions options;
   std::string sync = "interval";
