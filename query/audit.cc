@@ -1,12 +1,14 @@
 #include "query/audit.h"
 
+#include <utility>
+
 #include "common/time_util.h"
 
 namespace fieldlog::query {
 
-absl::Status RecordRead(store::Store* store, const ReadAccess& access, absl::string_view peer,
-                        absl::string_view action, absl::string_view user_id,
-                        absl::string_view device_id, absl::string_view details) {
+void RecordRead(store::Store* store, const ReadAccess& access, absl::string_view peer,
+                absl::string_view action, absl::string_view user_id, absl::string_view device_id,
+                absl::string_view details, absl::AnyInvocable<void(absl::Status)> done) {
   store::AuditRecord record;
   record.set_time_unix_micros(NowUnixMicros());
   record.set_key_id(access.who.key_id);
@@ -16,7 +18,7 @@ absl::Status RecordRead(store::Store* store, const ReadAccess& access, absl::str
   record.set_device_id(std::string(device_id));
   record.set_details(std::string(details));
   record.set_peer(std::string(peer));
-  return store->AppendAudit(access.app.app_id(), record);
+  store->AppendAudit(access.app.app_id(), record, std::move(done));
 }
 
 }  // namespace fieldlog::query

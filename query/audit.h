@@ -4,6 +4,7 @@
 #ifndef FIELDLOG_QUERY_AUDIT_H_
 #define FIELDLOG_QUERY_AUDIT_H_
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "query/access.h"
@@ -11,11 +12,13 @@
 
 namespace fieldlog::query {
 
-// Records one read. Fails (and the read must then fail) when the trail
-// cannot be written: a read the trail misses would be worse than no read.
-absl::Status RecordRead(store::Store* store, const ReadAccess& access, absl::string_view peer,
-                        absl::string_view action, absl::string_view user_id,
-                        absl::string_view device_id, absl::string_view details);
+// Records one read, and runs `done` once the record is durable, or with the
+// error that kept it from the trail. On an error the read must fail: a read
+// the trail misses would be worse than no read. `done` may run on another
+// thread (Store::AppendAudit).
+void RecordRead(store::Store* store, const ReadAccess& access, absl::string_view peer,
+                absl::string_view action, absl::string_view user_id, absl::string_view device_id,
+                absl::string_view details, absl::AnyInvocable<void(absl::Status)> done);
 
 }  // namespace fieldlog::query
 

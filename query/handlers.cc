@@ -1,11 +1,12 @@
 #include "query/handlers.h"
 
 #include <algorithm>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "common/time_util.h"
 #include "query/analytics.h"
 #include "query/audit.h"
@@ -14,6 +15,29 @@
 #include "store/reader.h"
 
 namespace fieldlog::query {
+namespace {
+
+// An audit record on its way to the trail: Done() is RecordRead's `done`,
+// Wait() blocks until it ran and returns its status.
+class PendingAudit {
+ public:
+  absl::AnyInvocable<void(absl::Status)> Done() {
+    return [this](absl::Status status) {
+      status_ = std::move(status);
+      durable_.Notify();
+    };
+  }
+  absl::Status Wait() {
+    durable_.WaitForNotification();
+    return status_;
+  }
+
+ private:
+  absl::Notification durable_;
+  absl::Status status_;  // written before durable_ is notified, read after
+};
+
+}  // namespace
 
 std::string DescribeFilters(const v1::SearchRequest& r) {
   std::vector<std::string> parts;
@@ -41,7 +65,9 @@ absl::StatusOr<ReadAccess> QueryHandlers::Authorize(const Caller& caller,
 absl::Status QueryHandlers::Audit(const Caller& caller, const ReadAccess& access,
                                   absl::string_view action, absl::string_view user_id,
                                   absl::string_view device_id, absl::string_view details) {
-  return RecordRead(store_, access, caller.peer, action, user_id, device_id, details);
+  PendingAudit pending;
+  RecordRead(store_, access, caller.peer, action, user_id, device_id, details, pending.Done());
+  return pending.Wait();
 }
 
 absl::StatusOr<v1::SearchResponse> QueryHandlers::Search(const Caller& caller,
@@ -77,25 +103,15 @@ absl::Status QueryHandlers::SearchEach(const Caller& caller, const v1::SearchReq
   absl::StatusOr<SearchSpec> spec = MakeSearchSpec(request, access->app, NowUnixMicros());
   if (!spec.ok()) return spec.status();
   // No line may leave before the read is in the audit trail. When the store
-  // syncs, that is an fsync (a millisecond or more on these disks, more than
-  // a page of search), so the record is written while the search reads, and
-  // the caller sends the page only once both are done (and not at all if the
-  // record failed).
-  const auto audit = [&] {
-    return Audit(caller, *access, "search", request.user_id(), request.device_id(),
-                 DescribeFilters(request));
-  };
-  absl::Status audited;
-  std::thread auditor;
-  if (store_->options().sync == store::SyncPolicy::kNone) {
-    audited = audit();
-    if (!audited.ok()) return audited;
-  } else {
-    auditor = std::thread([&] { audited = audit(); });
-  }
+  // syncs, that takes an fsync (a millisecond or more on these disks, more
+  // than a page of search), so the search reads while its record waits for
+  // the group's next one, and the caller sends the page only once both are
+  // done (and not at all if the record failed).
+  PendingAudit pending;
+  RecordRead(store_, *access, caller.peer, "search", request.user_id(), request.device_id(),
+             DescribeFilters(request), pending.Done());
   absl::StatusOr<SearchResult> result = SearchRows(*store_, *spec, sink);
-  if (auditor.joinable()) auditor.join();
-  if (!audited.ok()) return audited;
+  if (absl::Status audited = pending.Wait(); !audited.ok()) return audited;
   if (!result.ok()) return result.status();
   if (result->next) *next_cursor = EncodeCursor(*result->next);
   return absl::OkStatus();

@@ -167,14 +167,21 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   return store;
 }
 
-absl::Status Store::AppendAudit(AppId app, const AuditRecord& record) {
+void Store::AppendAudit(AppId app, const AuditRecord& record,
+                        absl::AnyInvocable<void(absl::Status)> done) {
   // The counter keeps two records of the same microsecond apart.
   const std::string key = TimeKey(app, record.time_unix_micros(), "",
                                   audit_counter_.fetch_add(1, std::memory_order_relaxed));
-  rocksdb::WriteOptions options = write_options_;
-  options.sync = options_.sync != SyncPolicy::kNone;
-  return FromRocksStatus(db_->Put(options, family(Family::kAudit), key, record.SerializeAsString()),
-                         "writing the audit trail");
+  const absl::Status written = FromRocksStatus(
+      db_->Put(write_options_, family(Family::kAudit), key, record.SerializeAsString()),
+      "writing the audit trail");
+  if (!written.ok()) {
+    done(written);
+    return;
+  }
+  // The latest sequence is this write's or a later one: waiting for it is
+  // waiting at least as long as this write needs.
+  WhenDurable(db_->GetLatestSequenceNumber(), std::move(done));
 }
 
 uint64_t Store::group_syncs() const { return group_committer_ ? group_committer_->syncs() : 0; }

@@ -115,9 +115,14 @@ class Store {
   // kNone and kEveryBatch, after the next group fsync for kInterval.
   void WhenDurable(uint64_t sequence, absl::AnyInvocable<void(absl::Status)> done);
 
-  // Appends a record to the app's audit trail (synced: the trail must not
-  // miss a read that happened).
-  absl::Status AppendAudit(AppId app, const AuditRecord& record);
+  // Appends a record to the app's audit trail, then runs `done` once the
+  // record is durable (the trail must not miss a read that happened) or its
+  // write failed: after the write itself under kNone and kEveryBatch (which
+  // syncs it), after the next group fsync under kInterval, on the group
+  // committer's thread. A read's record thus costs no fsync of its own, and
+  // the read can go on while the record waits.
+  void AppendAudit(AppId app, const AuditRecord& record,
+                   absl::AnyInvocable<void(absl::Status)> done);
 
   // WAL fsyncs done by the group committer (0 unless SyncPolicy::kInterval).
   uint64_t group_syncs() const;
