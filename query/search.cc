@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <memory>
-#include <queue>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/text.h"
@@ -21,7 +21,7 @@ struct Candidate {
 };
 
 // A row kept for the page: where to find it, and its timeline key's parts.
-// Plain data, so the heap moves 32 bytes rather than reference counts.
+// Plain data, so sorting moves 32 bytes rather than reference counts.
 struct Row {
   int64_t time_us;
   uint64_t seq;
@@ -186,11 +186,30 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
   };
   // "a comes before b" in the requested direction.
   const auto before = [&](const Row& a, const Row& b) { return newest ? less(b, a) : less(a, b); };
-  // Max-heap on `before`: the top is the row that would be dropped first.
-  std::priority_queue<Row, std::vector<Row>, decltype(before)> best(before);
   const size_t keep = static_cast<size_t>(spec.limit) + 1;
   // Blocks read, released once none of their rows is kept.
   std::vector<std::unique_ptr<store::BlockReader>> blocks;
+  std::vector<uint32_t> kept_rows;  // by block
+  // The rows that may be on the page, in the order visited. One device's
+  // rows mostly arrive in page order already, so `kept` is sorted only when
+  // they did not (checked as they come, one comparison a row), and cut to
+  // `keep` rows when it reaches that (in order) or twice that (not).
+  std::vector<Row> kept;
+  bool kept_in_order = true;
+  // Once `keep` rows are known, the last of them: a row not before it cannot
+  // be on the page (nor be the one that says there is a next).
+  std::optional<Row> bar;
+  const auto cut = [&](size_t current_block) {
+    if (!kept_in_order) std::sort(kept.begin(), kept.end(), before);
+    kept_in_order = true;
+    if (kept.size() < keep) return;
+    for (size_t i = keep; i < kept.size(); ++i) {
+      const uint32_t dropped = kept[i].block;
+      if (--kept_rows[dropped] == 0 && dropped != current_block) blocks[dropped].reset();
+    }
+    kept.resize(keep);
+    bar = kept.back();
+  };
   // A filter that does not look at messages picks rows by the other columns:
   // blocks are then opened without their messages, and only the page's rows
   // get theirs, at the end (a newest page of 500 out of a 2,000-line block
@@ -199,16 +218,14 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
   const store::BlockReadOptions read_options =
       messages_at_end ? store::BlockReadOptions{.messages_from_us = 0, .messages_to_us = 0}
                       : filter->ReadOptions(spec.from_us, spec.to_us);
-  std::vector<uint32_t> kept_rows;
   std::optional<TimelineKey> cursor;
   if (spec.cursor) cursor = spec.cursor->key();
 
   for (const Candidate& c : candidates) {
-    if (best.size() == keep) {
-      const int64_t worst = best.top().time_us;
-      // Every remaining block starts after the worst row kept: done.
-      if (!newest && c.meta.min_time_unix_micros() > worst) break;
-      if (newest && c.meta.max_time_unix_micros() < worst) break;
+    if (bar) {
+      // Every remaining block starts after the last row the page needs: done.
+      if (!newest && c.meta.min_time_unix_micros() > bar->time_us) break;
+      if (newest && c.meta.max_time_unix_micros() < bar->time_us) break;
     }
     // Rows outside the range, or without the text asked for, are skipped
     // before their message is rebuilt.
@@ -222,9 +239,8 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
     ++result.blocks_read;
     result.rows_scanned += block.lines();
     // A block's rows run mostly oldest to newest: a newest-first page visits
-    // them from the end, so once it holds `keep` rows the older ones fail
-    // the test against the worst kept at once, instead of each going through
-    // the heap. (The page is the same either way: `before` orders all rows.)
+    // them from the end, so they arrive in page order, and once the page is
+    // full the older ones fail the test against `bar` at once.
     for (size_t i = 0; i < block.size(); ++i) {
       const size_t row = newest ? block.size() - 1 - i : i;
       const int64_t time = block.time_us(row);
@@ -235,27 +251,19 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
         const TimelineKey key = key_of(candidate);
         if (newest ? !(key < *cursor) : !(*cursor < key)) continue;
       }
-      if (best.size() == keep && !before(candidate, best.top())) continue;
+      if (bar && !before(candidate, *bar)) continue;
       if (!filter->Matches(block, row)) continue;
-      best.push(candidate);
+      if (!kept.empty() && before(candidate, kept.back())) kept_in_order = false;
+      kept.push_back(candidate);
       ++kept_rows[index];
-      if (best.size() > keep) {
-        const uint32_t dropped = best.top().block;
-        best.pop();
-        if (--kept_rows[dropped] == 0 && dropped != index) blocks[dropped].reset();
-      }
+      if (kept.size() >= (kept_in_order ? keep : 2 * keep)) cut(index);
     }
     if (kept_rows[index] == 0) blocks[index].reset();
   }
 
   // 4. The page, in order.
-  std::vector<Row> rows;
-  rows.reserve(best.size());
-  while (!best.empty()) {
-    rows.push_back(best.top());
-    best.pop();
-  }
-  std::reverse(rows.begin(), rows.end());
+  cut(blocks.size());
+  std::vector<Row>& rows = kept;
   if (rows.size() == keep) {
     rows.pop_back();
     const Row& last = rows.back();
