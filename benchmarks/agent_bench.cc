@@ -510,11 +510,17 @@ int RunOffline() {
     log(kLines);
     const double cpu = ProcessCpuSeconds() - cpu0;
     const fieldlog::AgentStats s = agent->stats();
+    // Segment files, wherever under `dir` the agent keeps its spool.
+    size_t spool_files = 0;
+    for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+      spool_files += f.path().extension() == ".seg";
+    }
     std::printf(
         "{\"offline\": {\"spool_cap_mib\": %zu, \"lines\": %d, \"cpu_ns_per_line\": %.0f, "
-        "\"evicted\": %llu, \"dropped\": %llu, \"spool_mib\": %.1f}}\n",
+        "\"evicted\": %llu, \"dropped\": %llu, \"spool_mib\": %.1f, \"spool_files\": %zu}}\n",
         cap_mib, kLines, cpu / kLines * 1e9, static_cast<unsigned long long>(s.evicted),
-        static_cast<unsigned long long>(s.dropped), static_cast<double>(s.spool_bytes) / 1048576.0);
+        static_cast<unsigned long long>(s.dropped), static_cast<double>(s.spool_bytes) / 1048576.0,
+        spool_files);
     std::fflush(stdout);
     agent.reset();
     std::filesystem::remove_all(dir);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <new>
 #include <thread>
 
+#include "absl/strings/str_format.h"
 #include "agent/src/record.h"
 #include "agent/src/spool.h"
 #include "agent/src/spooler.h"
@@ -311,16 +313,17 @@ TEST(AgentSpoolTest, AtTheCapEvictionReadsOnlyTheSegmentsItCanShrink) {
     append_warn(*spool, 4 * kCap);  // 4 MiB more: about 32 segments' worth to evict
     EXPECT_LE(spool->bytes(), kCap);
     EXPECT_GT(spool->evicted(), 0u);
-    // Each eviction frees 1/8 of the cap, one or two segments; reading all
-    // seven others at the two level passes as well made this about 500.
-    EXPECT_LE(spool->segments_read_by_eviction() - reads_before, 64u);
+    // Each eviction frees 1/8 of the cap, one or two segments, and folds the
+    // GAP-only file it leaves into the one before (two small reads); reading
+    // all seven others at the two level passes as well made this about 500.
+    EXPECT_LE(spool->segments_read_by_eviction() - reads_before, 128u);
     EXPECT_GE(spool->segments_read_by_eviction() - reads_before, 16u);
   }
   auto reopened = OpenSpool(dir.path(), kCap);
   reopened->SetContext("s", "");
   append_warn(*reopened, 2 * kCap);
   EXPECT_LE(reopened->bytes(), kCap);
-  EXPECT_LE(reopened->segments_read_by_eviction(), 32u);
+  EXPECT_LE(reopened->segments_read_by_eviction(), 64u);
   // A debug line makes its segment worth reading at the debug pass again.
   reopened->Append(2, 0, Body(2, "debug"));
   const uint64_t before_debug = reopened->evicted();
@@ -329,6 +332,88 @@ TEST(AgentSpoolTest, AtTheCapEvictionReadsOnlyTheSegmentsItCanShrink) {
   bool debug_left = false;
   for (const auto& [raw, e] : ReadAll(*reopened)) debug_left |= raw.level == 2 && raw.kind == 0;
   EXPECT_FALSE(debug_left) << "the debug line goes before any warn line";
+}
+
+// Offline for long at the cap, every eviction of the oldest lines leaves a
+// segment holding only its gap marker. Runs of those fold into one file and
+// one marker, so the spool's files stay bounded and the timeline shows one
+// "N lines dropped". A crash between writing a fold and deleting what it
+// folded leaves files whose count is in the fold already: Open() deletes
+// them, and no later fold counts them again.
+TEST(AgentSpoolTest, GapOnlySegmentsFoldIntoOneMarkerThatACrashMidFoldDoesNotCountTwice) {
+  TempDir dir;
+  constexpr size_t kCap = 1 << 20;  // segments of 128 KiB
+  const std::string filler(200, 'w');
+  uint64_t appended = 0;
+  const auto append_warn = [&](Spool& spool, size_t bytes) {
+    for (size_t written = 0; written < bytes; written += filler.size()) {
+      spool.Append(4, 0, Body(4, filler));
+      if (++appended % 100 == 0) {
+        ASSERT_TRUE(spool.Commit().ok());
+      }
+    }
+    ASSERT_TRUE(spool.Commit().ok());
+  };
+  const auto segment_files = [&] {
+    std::vector<std::string> names;
+    for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+      names.push_back(f.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  // Every line is still there or counted by the one gap marker, first.
+  const auto expect_exact_account = [&](Spool& spool, const std::string& when) {
+    const auto entries = ReadAll(spool);
+    ASSERT_FALSE(entries.empty()) << when;
+    const Read& gap = entries.front().first;
+    ASSERT_EQ(gap.kind, Spool::kKindGap) << when;
+    EXPECT_TRUE(entries.front().second.message().starts_with(std::to_string(gap.gap_count) +
+                                                             " lines dropped"))
+        << when;
+    EXPECT_EQ(gap.session_id, "s") << when;
+    EXPECT_EQ(gap.user_id, "u") << when;
+    for (size_t i = 1; i < entries.size(); ++i) {
+      EXPECT_NE(entries[i].first.kind, Spool::kKindGap) << when << ": one marker";
+      EXPECT_LT(entries[i - 1].first.seq, entries[i].first.seq) << when;
+    }
+    EXPECT_EQ(gap.gap_count + entries.size() - 1, appended) << when;
+  };
+
+  std::string fold_file;
+  uint64_t fold_seq = 0;
+  {
+    auto spool = OpenSpool(dir.path(), kCap);
+    spool->SetContext("s", "u");
+    append_warn(*spool, 20 * kCap);  // 20 caps' worth, nobody reading
+    EXPECT_LE(spool->bytes(), kCap);
+    // Eight segments fit the cap, plus the newest and the fold. Without
+    // folding, each of the ~150 evictions left a file.
+    EXPECT_LE(segment_files().size(), 10u);
+    expect_exact_account(*spool, "after 20 caps");
+    fold_file = segment_files().front();
+    fold_seq = ReadAll(*spool).front().first.seq;
+  }
+  // What a crash mid-fold leaves: a GAP-only file after the fold's, whose
+  // seq the fold covers.
+  const uint64_t fold_first = std::stoull(fold_file.substr(0, 16), nullptr, 16);
+  ASSERT_GT(fold_seq, fold_first) << "the fold took a later segment's seq";
+  const std::string leftover = absl::StrFormat("%016x.seg", fold_seq);
+  std::filesystem::copy_file(dir.path() + "/" + fold_file, dir.path() + "/" + leftover);
+  {
+    Spool::Recovery recovery;
+    auto spool = OpenSpool(dir.path(), kCap, &recovery);
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/" + leftover));
+    EXPECT_TRUE(recovery.report.empty()) << recovery.report;
+    expect_exact_account(*spool, "after the crash");
+    // The sender rewinds when it reconnects; more eviction folds again, and
+    // the left-over count is not in it twice.
+    spool->Rewind(spool->released());
+    spool->SetContext("s", "u");
+    append_warn(*spool, 3 * kCap);
+    EXPECT_LE(segment_files().size(), 10u);
+    expect_exact_account(*spool, "after 3 more caps");
+  }
 }
 
 TEST(AgentSpoolTest, ThePiiScrubberReplacesEmailsAndCardNumbers) {

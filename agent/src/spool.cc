@@ -275,6 +275,7 @@ absl::Status Spool::Recover(Recovery* recovery) {
   ::closedir(dir);
   std::sort(names.begin(), names.end());
   std::string file;
+  uint64_t covered = 0;  // the highest seq of the segments kept so far
   for (uint64_t first : names) {
     const std::string path = PathOf(first);
     if (!ReadFile(path, &file)) continue;
@@ -283,6 +284,7 @@ absl::Status Spool::Recover(Recovery* recovery) {
     segment.first_seq = first;
     segment.generation = ++generation_;
     segment.lowest_log_level = kNoLogLines;
+    uint64_t entries = 0;
     for (std::string_view payload : parsed.payloads) {
       ForEachRecord(payload, [&](uint8_t type, std::string_view body) {
         EntryRecord e;
@@ -292,10 +294,19 @@ absl::Status Spool::Recover(Recovery* recovery) {
             segment.lowest_log_level = std::min(segment.lowest_log_level, e.level);
           }
           if (e.kind != kKindGap) ++segment.entries_besides_gaps;
-          ++recovery->entries;
+          ++entries;
         }
       });
     }
+    // Seqs rise from file to file; a GAP-only file whose seqs an earlier
+    // file covers was folded into it by a FoldGaps that a crash cut short
+    // before deleting it. Its count is in the fold already.
+    if (segment.only_gaps() && segment.last_seq <= covered) {
+      ::unlink(path.c_str());
+      continue;
+    }
+    covered = std::max(covered, segment.last_seq);
+    recovery->entries += entries;
     ++recovery->segments;
     if (parsed.skipped > 0) {
       recovery->corrupt_bytes += parsed.skipped;
@@ -500,6 +511,81 @@ absl::Status Spool::EvictIfNeeded() {
       ++i;
     }
   }
+  return FoldGapRuns();
+}
+
+absl::Status Spool::FoldGapRuns() {
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) {
+    size_t end = i;  // one past the run of GAP-only segments from i
+    while (end + 1 < segments_.size() && segments_[end].only_gaps()) ++end;
+    // A run the reader has started may be in a batch on its way: leave it.
+    if (end - i >= 2 && segments_[i].first_seq > read_after_) {
+      if (absl::Status s = FoldGaps(i, end); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Spool::FoldGaps(size_t first, size_t end) {
+  // The folded GAP: the first one's context and time (where the timeline
+  // shows it), the last one's seq (so seqs still rise from file to file, and
+  // recovery can tell a left-over file by its seq), the summed count.
+  std::string session, user;
+  uint64_t count = 0, seq = 0;
+  int64_t time_us = 0;
+  bool first_gap = true;
+  std::string file;
+  for (size_t i = first; i < end; ++i) {
+    const std::string path = PathOf(segments_[i].first_seq);
+    if (!ReadFile(path, &file)) return Errno("cannot read", path);
+    ++segments_read_by_eviction_;
+    std::string segment_session, segment_user;
+    for (std::string_view payload : ParseSegment(file).payloads) {
+      ForEachRecord(payload, [&](uint8_t type, std::string_view body) {
+        if (type == kRecordSession) segment_session.assign(body.data(), body.size());
+        if (type == kRecordUser) segment_user.assign(body.data(), body.size());
+        EntryRecord e;
+        if (type != kRecordEntry || !ParseEntry(body, &e) || e.kind != kKindGap ||
+            e.seq <= released_) {
+          return;
+        }
+        if (first_gap) {
+          first_gap = false;
+          session = segment_session;
+          user = segment_user;
+          time_us = BodyTime(e.body);
+        }
+        count += e.gap_count;
+        seq = std::max(seq, e.seq);
+      });
+    }
+  }
+  Segment& folded = segments_[first];
+  if (count > 0) {
+    std::string records;
+    PutPlainRecord(&records, kRecordSession, session);
+    PutPlainRecord(&records, kRecordUser, user);
+    PutEntryRecord(&records, kLevelWarn, kKindGap, seq, count,
+                   GapBody(count, time_us, "the spool was full"));
+    const std::string chunks = FrameChunks(records);
+    const std::string path = PathOf(folded.first_seq);
+    if (absl::Status s = WriteFileAtomically(path, chunks, options_.fsync); !s.ok()) return s;
+    folded.bytes = folded.durable = sizeof(kFileMagic) + chunks.size();
+    folded.last_seq = seq;
+  } else {
+    // Everything in the run was released meanwhile.
+    ::unlink(PathOf(folded.first_seq).c_str());
+    folded.bytes = folded.durable = 0;
+    folded.last_seq = 0;
+  }
+  folded.generation = ++generation_;
+  // Only now, with the fold on disk, do the folded files go.
+  for (size_t i = first + 1; i < end; ++i) ::unlink(PathOf(segments_[i].first_seq).c_str());
+  segments_.erase(segments_.begin() + static_cast<std::ptrdiff_t>(first + 1),
+                  segments_.begin() + static_cast<std::ptrdiff_t>(end));
+  if (folded.last_seq == 0) segments_.erase(segments_.begin() + static_cast<std::ptrdiff_t>(first));
+  // The reader may hold a chunk of a folded file: it reads on from disk.
+  Rewind(read_after_);
   return absl::OkStatus();
 }
 

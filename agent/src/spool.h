@@ -30,6 +30,13 @@
 //   what went (a GAP takes the seq of the first line it replaces). Entries
 //   already released go first, silently. The newest segment is never
 //   evicted; it is at most max_bytes/8.
+// - Segments left holding nothing but GAP entries (each eviction of the
+//   oldest lines leaves one) are folded, a run of them into its first file as
+//   one GAP with their summed count and the last one's seq, so a device
+//   offline for days keeps one marker and one file, not thousands. A run is
+//   folded only before Next() has returned any of it. Open() deletes a
+//   GAP-only segment whose seqs an earlier segment already covers: what a
+//   crash between writing a fold and deleting the files it folded leaves.
 //
 // Not thread-safe: one thread (the agent's background thread) owns it.
 #ifndef FIELDLOG_AGENT_SRC_SPOOL_H_
@@ -129,8 +136,10 @@ class Spool {
     // spool was at the cap.
     uint8_t lowest_log_level = kNoLogLines;
     // Entries other than gap markers; a segment of gaps alone is skipped by
-    // the last pass too (evicting it would only fold its gaps into one).
+    // the last pass too (FoldGapRuns merges such segments instead).
     uint64_t entries_besides_gaps = 0;
+
+    bool only_gaps() const { return last_seq != 0 && entries_besides_gaps == 0; }
   };
 
   explicit Spool(const Options& options);
@@ -144,6 +153,9 @@ class Spool {
   // Rewrites segment `index` without LOG lines at or below `max_level` (7:
   // all) and without released entries; returns the bytes it freed.
   absl::Status RewriteSegment(size_t index, uint8_t max_level);
+  // Folds each run of GAP-only segments (not yet read) into its first.
+  absl::Status FoldGapRuns();
+  absl::Status FoldGaps(size_t first, size_t end);
   absl::Status MaybeRollReleased();
   bool LoadNextChunk();
 
