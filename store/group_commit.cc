@@ -23,9 +23,10 @@ GroupCommitter::~GroupCommitter() {
   SyncAndNotify();
 }
 
-void GroupCommitter::WhenDurable(uint64_t sequence, Callback done) {
+void GroupCommitter::WhenDurable(uint64_t sequence, Callback done, Urgency urgency) {
   absl::MutexLock lock(&mu_);
   waiting_.emplace_back(sequence, std::move(done));
+  if (urgency == Urgency::kNow) urgent_ = true;
 }
 
 uint64_t GroupCommitter::syncs() const {
@@ -38,15 +39,19 @@ void GroupCommitter::Run() {
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      const auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      const auto waited_on = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopping_ || !waiting_.empty();
       };
-      mu_.Await(absl::Condition(&ready));
+      mu_.Await(absl::Condition(&waited_on));
+      // Let the interval's writes gather, then serve them all with one
+      // fsync; a waiter in a hurry ends the gathering.
+      const auto cut_short = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || urgent_;
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&cut_short), next_sync);
       if (stopping_) return;
+      urgent_ = false;
     }
-    // Let the interval's writes gather, then serve them all with one fsync.
-    const absl::Time now = absl::Now();
-    if (now < next_sync) absl::SleepFor(next_sync - now);
     next_sync = absl::Now() + interval_;
     SyncAndNotify();
   }

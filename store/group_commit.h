@@ -6,6 +6,10 @@
 // batch is acknowledged only once it would survive a power cut, while one
 // fsync serves every batch written in the interval, from every stream.
 //
+// A waiter that is in a hurry (a reader whose answer waits on its audit
+// record) has the next fsync start at once instead of at the interval's end;
+// the writes it covers for others go out sooner too.
+//
 // Thread-safe. The destructor performs a last sync and runs every callback
 // still waiting (with the sync's status).
 #ifndef FIELDLOG_STORE_GROUP_COMMIT_H_
@@ -35,9 +39,12 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
+  enum class Urgency { kWithTheInterval, kNow };
+
   // Runs `done` once the write that reached RocksDB sequence number
-  // `sequence` is fsynced (OK), or the fsync failed (its error).
-  void WhenDurable(uint64_t sequence, Callback done);
+  // `sequence` is fsynced (OK), or the fsync failed (its error). With kNow
+  // the fsync does not wait for the interval.
+  void WhenDurable(uint64_t sequence, Callback done, Urgency urgency = Urgency::kWithTheInterval);
 
   // Number of fsyncs performed so far (for metrics and tests).
   uint64_t syncs() const;
@@ -52,6 +59,7 @@ class GroupCommitter {
   mutable absl::Mutex mu_;
   std::deque<std::pair<uint64_t, Callback>> waiting_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool urgent_ ABSL_GUARDED_BY(mu_) = false;  // a kNow waiter is waiting
   uint64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };

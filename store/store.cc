@@ -179,9 +179,14 @@ void Store::AppendAudit(AppId app, const AuditRecord& record,
     done(written);
     return;
   }
+  if (group_committer_ == nullptr) {
+    done(absl::OkStatus());
+    return;
+  }
   // The latest sequence is this write's or a later one: waiting for it is
   // waiting at least as long as this write needs.
-  WhenDurable(db_->GetLatestSequenceNumber(), std::move(done));
+  group_committer_->WhenDurable(db_->GetLatestSequenceNumber(), std::move(done),
+                                GroupCommitter::Urgency::kNow);
 }
 
 uint64_t Store::group_syncs() const { return group_committer_ ? group_committer_->syncs() : 0; }

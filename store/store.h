@@ -118,9 +118,10 @@ class Store {
   // Appends a record to the app's audit trail, then runs `done` once the
   // record is durable (the trail must not miss a read that happened) or its
   // write failed: after the write itself under kNone and kEveryBatch (which
-  // syncs it), after the next group fsync under kInterval, on the group
-  // committer's thread. A read's record thus costs no fsync of its own, and
-  // the read can go on while the record waits.
+  // syncs it), under kInterval after a group fsync started at once (not at
+  // the interval's end: a reader waits), on the group committer's thread.
+  // The read can go on while its record waits, and writes of other callers
+  // share the fsync.
   void AppendAudit(AppId app, const AuditRecord& record,
                    absl::AnyInvocable<void(absl::Status)> done);
 
