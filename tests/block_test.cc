@@ -6,11 +6,13 @@
 #include <bit>
 #include <random>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/text.h"
 #include "gtest/gtest.h"
 #include "store/coding.h"
+#include "store/message_template.h"
 #include "store/time_buckets.h"
 
 namespace fieldlog::store {
@@ -581,6 +583,51 @@ TEST(BlockTest, SplitMessagesComeBackByteForByteEveryWay) {
 // BlockReadOptions::messages_containing): every row that holds the text comes
 // back whole, whatever its case or numbers; rows whose template lacks the
 // text's longest digit-free part stay empty.
+// AppendMessageTemplate looks for digits and escapes eight bytes at a time;
+// this is the one-byte-at-a-time loop it must agree with, on every offset and
+// on bytes whose low seven bits look like a digit or an escape.
+TEST(MessageTemplateTest, EightBytesAtATimeAgreesWithOneAtATime) {
+  const auto reference = [](absl::string_view message, std::string* templates,
+                            std::string* numbers) {
+    size_t run = 0;
+    for (size_t i = 0; i < message.size(); ++i) {
+      const char c = message[i];
+      if (c >= '1' && c <= '9') {
+        templates->append(message.data() + run, i - run);
+        uint64_t value = 0;
+        const size_t end = std::min(message.size(), i + kMaxTemplateNumberDigits);
+        size_t j = i;
+        for (; j < end && message[j] >= '0' && message[j] <= '9'; ++j) {
+          value = value * 10 + static_cast<uint64_t>(message[j] - '0');
+        }
+        templates->push_back(kTemplateNumber);
+        PutVarint64(numbers, value);
+        i = j - 1;
+        run = j;
+      } else if (static_cast<uint8_t>(c) <= static_cast<uint8_t>(kTemplateEscape)) {
+        templates->append(message.data() + run, i - run);
+        templates->push_back(kTemplateEscape);
+        templates->push_back(c);
+        run = i + 1;
+      }
+    }
+    templates->append(message.data() + run, message.size() - run);
+    templates->push_back(kTemplateEnd);
+  };
+  const std::string alphabet = std::string("0123456789:/ a\x00\x01\x02\x03\x7f", 19) +
+                               "\x80\xb0\xb1\xb9\xba\x81\x82\x83\xff";
+  std::mt19937 random(7);
+  for (int round = 0; round < 20000; ++round) {
+    std::string message(random() % 41, ' ');
+    for (char& c : message) c = alphabet[random() % alphabet.size()];
+    std::string templates, numbers, want_templates, want_numbers;
+    AppendMessageTemplate(message, &templates, &numbers);
+    reference(message, &want_templates, &want_numbers);
+    ASSERT_EQ(templates, want_templates) << absl::CEscape(message);
+    ASSERT_EQ(numbers, want_numbers) << absl::CEscape(message);
+  }
+}
+
 TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
   const std::vector<std::string> messages = {"PaymentTimeout after 412 ms",
                                              "payment ok",
