@@ -16,6 +16,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/fleet.h"
 #include "query/cursor.h"
+#include "query/line_encoder.h"
 #include "query/search.h"
 #include "rocksdb/comparator.h"
 #include "store/keys.h"
@@ -202,6 +203,41 @@ void BM_ScanDeviceBlocks(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(rows));
 }
 BENCHMARK(BM_ScanDeviceBlocks)->Unit(benchmark::kMicrosecond);
+
+// The wire bytes of a page: every row of a device's blocks encoded as the
+// LogLines a gRPC Search sends (query/line_encoder.h), blocks read beforehand.
+void BM_EncodeDevicePage(benchmark::State& state) {
+  LoadedStore& s = Loaded();
+  store::Reader reader(*s.store);
+  const std::string device = s.fleet->DeviceId(0);
+  std::vector<store::BlockReader> blocks;
+  absl::StatusOr<std::vector<store::BlockRef>> refs = reader.ListBlocks(s.app.app_id(), device);
+  if (!refs.ok()) state.SkipWithError("list failed");
+  for (const store::BlockRef& ref : *refs) {
+    absl::StatusOr<store::BlockReader> block =
+        reader.ReadBlock(s.app.app_id(), device, ref.first_seq);
+    if (!block.ok()) state.SkipWithError("read failed");
+    blocks.push_back(*std::move(block));
+  }
+  std::string page;
+  uint64_t rows = 0;
+  for (auto _ : state) {
+    page.clear();
+    for (const store::BlockReader& block : blocks) {
+      for (size_t row = 0; row < block.size(); ++row) {
+        query::AppendLogLineField(block, row, s.app.name(), device, &page);
+      }
+      rows += block.size();
+    }
+    benchmark::DoNotOptimize(page.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(rows));
+  state.counters["bytes_per_line"] = rows == 0 ? 0
+                                               : static_cast<double>(page.size()) *
+                                                     static_cast<double>(state.iterations()) /
+                                                     static_cast<double>(rows);
+}
+BENCHMARK(BM_EncodeDevicePage)->Unit(benchmark::kMicrosecond);
 
 // query::Search in process (no gRPC): the three shapes fieldlog-bench asks.
 void RunSearch(benchmark::State& state, bool by_user, bool newest, uint32_t limit,
