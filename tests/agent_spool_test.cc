@@ -416,6 +416,75 @@ TEST(AgentSpoolTest, GapOnlySegmentsFoldIntoOneMarkerThatACrashMidFoldDoesNotCou
   }
 }
 
+// Eviction while the sender reads the oldest file (a slow uplink: lines
+// come faster than they go). The reader goes on to a GAP that counts what
+// went, even when the file changed under the chunk it was reading; the lines
+// it had returned, in a batch on its way, get a GAP of their own that only a
+// rewind (the batch failed) reaches. Either way every line is sent or
+// counted, once.
+TEST(AgentSpoolTest, EvictionUnderTheReaderCountsEveryLineOnceWhateverTheBatchInFlightBecomes) {
+  TempDir dir;
+  constexpr size_t kCap = 1 << 20;
+  auto spool = OpenSpool(dir.path(), kCap);
+  spool->SetContext("s", "");
+  const std::string filler(200, 'w');
+  uint64_t appended = 0;
+  // Debug and warn lines in turn; a Commit every 100 lines (a chunk each).
+  const auto append = [&](int lines) {
+    for (int i = 0; i < lines; ++i) {
+      const uint8_t level = appended % 2 == 0 ? 2 : 4;
+      spool->Append(level, 0, Body(level, filler));
+      if (++appended % 100 == 0) {
+        ASSERT_TRUE(spool->Commit().ok());
+      }
+    }
+    ASSERT_TRUE(spool->Commit().ok());
+  };
+  uint64_t lines_read = 0, gap_lines = 0, last_seq = 0;
+  const auto read = [&](int entries) {
+    Spool::Entry e;
+    for (int i = 0; i < entries && spool->Next(&e); ++i) {
+      EXPECT_GT(e.seq, last_seq) << "no seq twice, none going back";
+      last_seq = e.seq;
+      if (e.kind == Spool::kKindGap) {
+        gap_lines += e.gap_count;
+      } else {
+        ++lines_read;
+      }
+    }
+  };
+  append(3000);
+  // A batch on its way, not released; the reader holds the rest of the
+  // chunk it read them from.
+  read(50);
+  // Up to the first eviction: the debug lines of the oldest file go, the
+  // reader's among them.
+  for (int i = 0; i < 100 && spool->evicted() == 0; ++i) append(100);
+  ASSERT_GT(spool->evicted(), 0u);
+  read(1000000);
+  EXPECT_EQ(lines_read + gap_lines, appended) << "after the first eviction";
+  append(20000);  // about four caps' worth more
+  read(1000000);  // the sender reads on
+  EXPECT_EQ(lines_read + gap_lines, appended)
+      << "the batch acknowledged: every line sent or counted";
+
+  // The batch failed instead: the sender rewinds to what was acknowledged.
+  const auto resent = ReadAll(*spool);
+  ASSERT_FALSE(resent.empty());
+  EXPECT_EQ(resent.front().first.kind, Spool::kKindGap);
+  EXPECT_EQ(resent.front().first.seq, 1u) << "the GAP of the lines that were on their way";
+  uint64_t lines = 0, gaps = 0;
+  for (size_t i = 0; i < resent.size(); ++i) {
+    if (i > 0) EXPECT_LT(resent[i - 1].first.seq, resent[i].first.seq);
+    if (resent[i].first.kind == Spool::kKindGap) {
+      gaps += resent[i].first.gap_count;
+    } else {
+      ++lines;
+    }
+  }
+  EXPECT_EQ(lines + gaps, appended) << "the batch lost: every line resent or counted";
+}
+
 TEST(AgentSpoolTest, ThePiiScrubberReplacesEmailsAndCardNumbers) {
   std::string out;
   ASSERT_TRUE(ScrubPii("mail alice.smith+tag@example.co.uk now", &out));

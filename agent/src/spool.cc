@@ -599,11 +599,19 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
   uint8_t kept_lowest_log_level = kNoLogLines;
   uint64_t kept_entries_besides_gaps = 0;
   std::string records;
-  // Everything this rewrite drops becomes one GAP, at the place (and with the
-  // seq and time) of the first line dropped.
-  uint64_t dropped = 0, gap_seq = 0, last_seq = 0, lines_evicted = 0;
-  int64_t gap_time = 0;
-  size_t gap_at = std::string::npos;
+  // What this rewrite drops becomes a GAP, at the place (and with the seq and
+  // time) of the first line dropped; two when it drops lines Next() has
+  // returned too. Those may be in a batch on its way: their GAP has a seq the
+  // reader has passed, so it goes out only after a rewind, which is when the
+  // batch failed, and the collector drops it as a duplicate if the batch was
+  // stored after all. The others' GAP has a seq the reader has yet to reach.
+  struct Gap {
+    size_t at = std::string::npos;  // offset in `records`
+    uint64_t seq = 0, count = 0;
+    int64_t time = 0;
+  };
+  Gap gaps[2];  // [0]: of lines not yet returned by Next(); [1]: of lines returned
+  uint64_t last_seq = 0, lines_evicted = 0;
   bool changed = parsed.skipped > 0;
   std::string session, user;
   bool context_out = false;
@@ -629,17 +637,18 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
         changed = true;
         return;
       }
+      Gap& gap = gaps[e.seq <= read_after_ ? 1 : 0];
       const bool evict = max_level == kAllLevels || (e.kind == kKindLog && e.level <= max_level) ||
-                         (e.kind == kKindGap && gap_at != std::string::npos);
+                         (e.kind == kKindGap && gap.at != std::string::npos);
       if (evict) {
         changed = true;
-        if (gap_at == std::string::npos) {
+        if (gap.at == std::string::npos) {
           put_context();
-          gap_at = records.size();
-          gap_seq = e.seq;
-          gap_time = BodyTime(e.body);
+          gap.at = records.size();
+          gap.seq = e.seq;
+          gap.time = BodyTime(e.body);
         }
-        dropped += e.kind == kKindGap ? e.gap_count : 1;
+        gap.count += e.kind == kKindGap ? e.gap_count : 1;
         if (e.kind != kKindGap) ++lines_evicted;
         return;
       }
@@ -650,15 +659,18 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
       if (e.kind != kKindGap) ++kept_entries_besides_gaps;
     });
   }
-  if (gap_at != std::string::npos) {
-    std::string gap;
-    PutEntryRecord(&gap, kLevelWarn, kKindGap, gap_seq, dropped,
-                   GapBody(dropped, gap_time,
+  // The later one first, so the earlier one's offset still holds (lines
+  // returned by Next() come before the others: seqs rise through a file).
+  for (const Gap& gap : gaps) {
+    if (gap.at == std::string::npos) continue;
+    std::string record;
+    PutEntryRecord(&record, kLevelWarn, kKindGap, gap.seq, gap.count,
+                   GapBody(gap.count, gap.time,
                            max_level == kAllLevels
                                ? "the spool was full (oldest lines go first)"
                                : "the spool was full (trace and debug go first, then info)"));
-    records.insert(gap_at, gap);
-    last_seq = std::max(last_seq, gap_seq);
+    records.insert(gap.at, record);
+    last_seq = std::max(last_seq, gap.seq);
   }
   // What the file holds once this returns is now known exactly.
   const auto note_kept = [&] {
@@ -676,6 +688,9 @@ absl::Status Spool::RewriteSegment(size_t index, uint8_t max_level) {
   segment.last_seq = last_seq;
   segment.generation = ++generation_;
   evicted_ += lines_evicted;
+  // A chunk of the old file the reader holds would hand out evicted lines
+  // and then pass their GAP by: it reads on from the new file instead.
+  if (read_segment_ == segment.first_seq) Rewind(read_after_);
   return absl::OkStatus();
 }
 

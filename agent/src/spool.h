@@ -28,8 +28,10 @@
 // - Over max_bytes, Commit() evicts from the oldest segments: first trace and
 //   debug lines, then info, then everything, leaving GAP entries that count
 //   what went (a GAP takes the seq of the first line it replaces). Entries
-//   already released go first, silently. The newest segment is never
-//   evicted; it is at most max_bytes/8.
+//   already released go first, silently. Lines Next() has returned (maybe
+//   in a batch on its way) get a GAP of their own, which the reader sees
+//   only after a Rewind (the batch failed); the others' GAP is ahead of it. The newest segment is
+//   never evicted; it is at most max_bytes/8.
 // - Segments left holding nothing but GAP entries (each eviction of the
 //   oldest lines leaves one) are folded, a run of them into its first file as
 //   one GAP with their summed count and the last one's seq, so a device
