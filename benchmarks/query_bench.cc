@@ -182,23 +182,34 @@ void BM_ListBlocks(benchmark::State& state) {
 }
 BENCHMARK(BM_ListBlocks);
 
+// Reads each of `device`'s blocks (RocksDB get + zstd + columns) into
+// `visit`; false when listing or a read failed.
+template <typename Visit>
+bool ReadDeviceBlocks(LoadedStore& s, const std::string& device, Visit visit) {
+  store::Reader reader(*s.store);
+  absl::StatusOr<std::vector<store::BlockRef>> refs = reader.ListBlocks(s.app.app_id(), device);
+  if (!refs.ok()) return false;
+  for (const store::BlockRef& ref : *refs) {
+    absl::StatusOr<store::BlockReader> block =
+        reader.ReadBlock(s.app.app_id(), device, ref.first_seq);
+    if (!block.ok()) return false;
+    visit(*std::move(block));
+  }
+  return true;
+}
+
 // Reading a device's whole day block by block (RocksDB get + zstd + columns).
 void BM_ScanDeviceBlocks(benchmark::State& state) {
   LoadedStore& s = Loaded();
   int d = 0;
   uint64_t rows = 0;
   for (auto _ : state) {
-    store::Reader reader(*s.store);
-    const std::string device = s.fleet->DeviceId(d++ % kDevices);
-    absl::StatusOr<std::vector<store::BlockRef>> refs = reader.ListBlocks(s.app.app_id(), device);
-    if (!refs.ok()) state.SkipWithError("list failed");
-    for (const store::BlockRef& ref : *refs) {
-      absl::StatusOr<store::BlockReader> block =
-          reader.ReadBlock(s.app.app_id(), device, ref.first_seq);
-      if (!block.ok()) state.SkipWithError("read failed");
-      rows += block->size();
-      benchmark::DoNotOptimize(block->message(block->size() - 1).data());
-    }
+    const bool ok = ReadDeviceBlocks(
+        s, s.fleet->DeviceId(d++ % kDevices), [&](const store::BlockReader& block) {
+          rows += block.size();
+          benchmark::DoNotOptimize(block.message(block.size() - 1).data());
+        });
+    if (!ok) state.SkipWithError("reading the device's blocks failed");
   }
   state.SetItemsProcessed(static_cast<int64_t>(rows));
 }
@@ -208,16 +219,11 @@ BENCHMARK(BM_ScanDeviceBlocks)->Unit(benchmark::kMicrosecond);
 // LogLines a gRPC Search sends (query/line_encoder.h), blocks read beforehand.
 void BM_EncodeDevicePage(benchmark::State& state) {
   LoadedStore& s = Loaded();
-  store::Reader reader(*s.store);
   const std::string device = s.fleet->DeviceId(0);
   std::vector<store::BlockReader> blocks;
-  absl::StatusOr<std::vector<store::BlockRef>> refs = reader.ListBlocks(s.app.app_id(), device);
-  if (!refs.ok()) state.SkipWithError("list failed");
-  for (const store::BlockRef& ref : *refs) {
-    absl::StatusOr<store::BlockReader> block =
-        reader.ReadBlock(s.app.app_id(), device, ref.first_seq);
-    if (!block.ok()) state.SkipWithError("read failed");
-    blocks.push_back(*std::move(block));
+  if (!ReadDeviceBlocks(s, device,
+                        [&](store::BlockReader block) { blocks.push_back(std::move(block)); })) {
+    state.SkipWithError("reading the device's blocks failed");
   }
   std::string page;
   uint64_t rows = 0;

@@ -62,6 +62,19 @@ std::string Body(uint8_t level, const std::string& message) {
   return body;
 }
 
+// Appends warn lines of 200 bytes of text until `bytes` of text went in,
+// committing every 100 lines (a chunk each); counts them in `*appended`.
+void AppendWarnLines(Spool& spool, size_t bytes, uint64_t* appended) {
+  const std::string filler(200, 'w');
+  for (size_t written = 0; written < bytes; written += filler.size()) {
+    spool.Append(4, 0, Body(4, filler));
+    if (++*appended % 100 == 0) {
+      ASSERT_TRUE(spool.Commit().ok());
+    }
+  }
+  ASSERT_TRUE(spool.Commit().ok());
+}
+
 v1::Entry Parse(uint64_t seq, std::string_view body) {
   std::string framed;
   wire::AppendBatchEntry(&framed, seq, body);
@@ -294,16 +307,9 @@ TEST(AgentSpoolTest, TheCapEvictsDebugFirstThenInfoThenTheOldestWithGapMarkers) 
 TEST(AgentSpoolTest, AtTheCapEvictionReadsOnlyTheSegmentsItCanShrink) {
   TempDir dir;
   constexpr size_t kCap = 1 << 20;  // segments of 128 KiB
-  const std::string filler(200, 'w');
   uint64_t appended = 0;
   const auto append_warn = [&](Spool& spool, size_t bytes) {
-    for (size_t written = 0; written < bytes; written += filler.size()) {
-      spool.Append(4, 0, Body(4, filler));
-      if (++appended % 100 == 0) {
-        ASSERT_TRUE(spool.Commit().ok());
-      }
-    }
-    ASSERT_TRUE(spool.Commit().ok());
+    AppendWarnLines(spool, bytes, &appended);
   };
   {
     auto spool = OpenSpool(dir.path(), kCap);
@@ -343,16 +349,9 @@ TEST(AgentSpoolTest, AtTheCapEvictionReadsOnlyTheSegmentsItCanShrink) {
 TEST(AgentSpoolTest, GapOnlySegmentsFoldIntoOneMarkerThatACrashMidFoldDoesNotCountTwice) {
   TempDir dir;
   constexpr size_t kCap = 1 << 20;  // segments of 128 KiB
-  const std::string filler(200, 'w');
   uint64_t appended = 0;
   const auto append_warn = [&](Spool& spool, size_t bytes) {
-    for (size_t written = 0; written < bytes; written += filler.size()) {
-      spool.Append(4, 0, Body(4, filler));
-      if (++appended % 100 == 0) {
-        ASSERT_TRUE(spool.Commit().ok());
-      }
-    }
-    ASSERT_TRUE(spool.Commit().ok());
+    AppendWarnLines(spool, bytes, &appended);
   };
   const auto segment_files = [&] {
     std::vector<std::string> names;
