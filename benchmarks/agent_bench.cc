@@ -6,8 +6,9 @@
 //                                       in a child process
 //   agent_bench --e2e [zstd|gzip|none]  only the end-to-end run (pinned to CPU 0)
 //                                       with that upload compression
-//   agent_bench --offline               an agent without a collector: CPU per
-//                                       line below and at its spool's cap
+//   agent_bench --offline [LINES]       an agent without a collector: CPU per
+//                                       line and spool files below and at its
+//                                       spool's cap (LINES: 1,000,000)
 //
 // BM_FieldlogLog / BM_SpdlogAsync: the caller's cost of one 100-byte line,
 // with and without three attributes, at 1 and 4 threads. Lines are logged in
@@ -57,6 +58,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -474,15 +476,16 @@ double ProcessCpuSeconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-// An agent with no collector keeps its lines in its spool. Logs 200,000 lines
-// (a quarter of them debug, with one attribute) to fill it, then measures the
-// process's CPU over 1,000,000 more until all are spooled: once with a cap the
+// An agent with no collector keeps its lines in its spool. Logs `lines` / 5
+// lines (a quarter of them debug, with one attribute) to fill it, then
+// measures the process's CPU over `lines` more (1,000,000 by default; fewer
+// for the smoke run under ctest) until all are spooled: once with a cap the
 // lines stay under (256 MiB) and once at the default cap (8 MiB), where every
 // eighth of the cap logged makes the spool evict (debug first, then info,
 // then the oldest). The app's thread waits while the agent is 500 lines
 // behind, so nothing is dropped; CPU is the whole process's (the app thread
 // and the agent's).
-int RunOffline() {
+int RunOffline(int lines) {
   for (const size_t cap_mib : {size_t{256}, size_t{8}}) {
     const std::string dir = TempDirectory("agent-bench-offline");
     auto agent =
@@ -504,10 +507,9 @@ int RunOffline() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     };
-    log(200'000);
+    log(lines / 5);
     const double cpu0 = ProcessCpuSeconds();
-    constexpr int kLines = 1'000'000;
-    log(kLines);
+    log(lines);
     const double cpu = ProcessCpuSeconds() - cpu0;
     const fieldlog::AgentStats s = agent->stats();
     // Segment files, wherever under `dir` the agent keeps its spool.
@@ -518,7 +520,7 @@ int RunOffline() {
     std::printf(
         "{\"offline\": {\"spool_cap_mib\": %zu, \"lines\": %d, \"cpu_ns_per_line\": %.0f, "
         "\"evicted\": %llu, \"dropped\": %llu, \"spool_mib\": %.1f, \"spool_files\": %zu}}\n",
-        cap_mib, kLines, cpu / kLines * 1e9, static_cast<unsigned long long>(s.evicted),
+        cap_mib, lines, cpu / lines * 1e9, static_cast<unsigned long long>(s.evicted),
         static_cast<unsigned long long>(s.dropped), static_cast<double>(s.spool_bytes) / 1048576.0,
         spool_files);
     std::fflush(stdout);
@@ -533,7 +535,15 @@ int main(int argc, char** argv) {
   // deadlock detector on, and its bookkeeping in the agent's threads is not
   // the agent's cost (docs/agent.md, Performance).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  if (argc > 1 && std::strcmp(argv[1], "--offline") == 0) return RunOffline();
+  if (argc > 1 && std::strcmp(argv[1], "--offline") == 0) {
+    // agent_bench --offline [LINES]
+    const int lines = argc > 2 ? std::atoi(argv[2]) : 1'000'000;
+    if (lines < 5) {
+      std::fprintf(stderr, "agent_bench --offline LINES: LINES must be at least 5\n");
+      return 2;
+    }
+    return RunOffline(lines);
+  }
   if (argc > 1 && std::strcmp(argv[1], "--e2e") == 0) {
     const std::string name = argc > 2 ? argv[2] : "zstd";
     if (name == "zstd") return RunEndToEnd(fieldlog::Compression::kZstd, "zstd");

@@ -1,12 +1,16 @@
-// The CI smoke run of fieldlog-bench: a tiny fleet through the real binary
-// (server, bench workers, agents, parse-and-ack reference, key-per-line
-// ceiling, compaction, queries) must finish, exit 0 and write a valid report
-// carrying the figures CI and dashboards read, and --compare must exit as
-// documented. It asserts that figures exist and are measured, never how fast
-// anything was: timing on shared 2-core machines is the benchmark's business,
-// not the test suite's.
+// The CI smoke runs of fieldlog-bench and agent_bench --offline.
+// fieldlog-bench: a tiny fleet through the real binary (server, bench
+// workers, agents, parse-and-ack reference, key-per-line ceiling,
+// compaction, queries) must finish, exit 0 and write a valid report carrying
+// the figures CI and dashboards read, and --compare must exit as documented.
+// agent_bench --offline must report eviction and a bounded spool at the cap.
+// They assert that figures exist and are measured, never how fast anything
+// was: timing on shared 2-core machines is the benchmark's business, not the
+// test suite's.
 #include <cmath>
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -157,6 +161,33 @@ TEST_F(BenchSmokeTest, CompareExitsNonZeroOnlyPastTheToleranceOfGatedFigures) {
   EXPECT_EQ(RunProcess({Bench(), "--from-json", run, "--compare", faster_path, "--gate", "all"})
                 .exit_code,
             1);
+}
+
+// agent_bench --offline, shortened: an agent without a collector below and
+// at its 8 MiB spool cap. It prints one JSON object per cap; at the cap the
+// spool evicted, dropped nothing from the queue, stayed under the cap, and
+// its GAP-only files were folded (about ten files, not one per eviction).
+TEST(AgentBenchSmokeTest, OfflineRunReportsEvictionAndABoundedSpool) {
+  const ProcessResult run = RunProcess({BinDir() + "/agent_bench", "--offline", "100000"}, "", {},
+                                       std::chrono::seconds(240));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::vector<nlohmann::json> reports;
+  std::istringstream lines(run.out);
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("offline")) reports.push_back(j["offline"]);
+  }
+  ASSERT_EQ(reports.size(), 2u) << run.out;
+  const nlohmann::json& below = reports[0];
+  const nlohmann::json& at_cap = reports[1];
+  EXPECT_EQ(below["spool_cap_mib"], 256);
+  EXPECT_EQ(below["evicted"], 0) << "120,000 lines fit 256 MiB";
+  EXPECT_GT(below["cpu_ns_per_line"].get<double>(), 0);
+  EXPECT_EQ(at_cap["spool_cap_mib"], 8);
+  EXPECT_GT(at_cap["evicted"].get<uint64_t>(), 0u);
+  EXPECT_EQ(at_cap["dropped"], 0);
+  EXPECT_LE(at_cap["spool_mib"].get<double>(), 8.0);
+  EXPECT_LE(at_cap["spool_files"].get<uint64_t>(), 12u);
 }
 
 TEST(BenchFlagsTest, BadFlagsAndFilesExitTwo) {
