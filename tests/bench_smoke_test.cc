@@ -36,16 +36,22 @@ void WriteJson(const std::string& path, const nlohmann::json& json) {
   std::ofstream(path) << json.dump(2);
 }
 
+constexpr int kLinesPerDevice = 1500;
+
 class BenchSmokeTest : public ::testing::Test {
  protected:
   // One small run serves every test of the suite.
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     report_path_ = new std::string(dir_->path() + "/report.json");
-    result_ = new ProcessResult(RunProcess(
-        {Bench(), "--devices", "12", "--lines-per-device", "300", "--steady-lines", "60",
-         "--workers", "2", "--query-repeats", "3", "--progress", "never", "--json", *report_path_},
-        "", {}, std::chrono::seconds(180)));
+    // 18,000 lines: enough for the server's CPU to span several clock ticks
+    // (/proc counts 10 ms ticks; at 300 lines a device the ingest's CPU could
+    // read as zero).
+    result_ = new ProcessResult(
+        RunProcess({Bench(), "--devices", "12", "--lines-per-device",
+                    std::to_string(kLinesPerDevice), "--steady-lines", "60", "--workers", "2",
+                    "--query-repeats", "3", "--progress", "never", "--json", *report_path_},
+                   "", {}, std::chrono::seconds(180)));
   }
   static void TearDownTestSuite() {
     delete result_;
@@ -82,7 +88,7 @@ TEST_F(BenchSmokeTest, JsonCarriesTheNamedFiguresWithUnitsAndConditions) {
   EXPECT_TRUE(conditions["commit"].is_string());
   EXPECT_GE(conditions.value("cores", 0), 1);
   EXPECT_EQ(conditions["options"].value("devices", 0), 12);
-  EXPECT_EQ(conditions["options"].value("lines_per_device", 0), 300);
+  EXPECT_EQ(conditions["options"].value("lines_per_device", 0), kLinesPerDevice);
   EXPECT_TRUE(conditions["problems"].empty()) << conditions["problems"].dump();
 
   const nlohmann::json& figures = report["figures"];
