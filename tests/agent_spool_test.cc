@@ -14,12 +14,14 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "agent/src/batch_compressor.h"
 #include "agent/src/record.h"
 #include "agent/src/spool.h"
 #include "agent/src/spooler.h"
 #include "agent/src/text_fit.h"
 #include "agent/src/thread_rings.h"
 #include "agent/src/wire.h"
+#include "collector/compressed_batch.h"
 #include "fieldlog/agent.h"
 #include "fieldlog/v1/ingest.pb.h"
 #include "gtest/gtest.h"
@@ -151,6 +153,51 @@ TEST(AgentSpoolTest, LinesGoThroughRingAndSpoolIntoWhatTheCollectorParses) {
   EXPECT_EQ(request.batch().user_id(), "alice@example.com");
   EXPECT_EQ(request.batch().sent_at_unix_micros(), 123);
   EXPECT_EQ(request.batch().entries(0).seq(), 77u);
+}
+
+// The sender's compressed batches, as the collector decodes them: one
+// compressor reuses its buffer, so a small batch after a large one (and a
+// large one after that) must come out whole, and the request's framing must
+// hold across the sizes where a length takes another varint byte.
+TEST(AgentSpoolTest, CompressedBatchesReuseOneBufferAndDecodeAsTheCollectorReadsThem) {
+  BatchCompressor compressor;
+  uint32_t state = 12345;
+  const auto random_text = [&](size_t size) {
+    std::string text(size, ' ');
+    for (char& c : text) {
+      state = state * 1103515245 + 12345;
+      c = static_cast<char>('a' + (state >> 16) % 26);
+    }
+    return text;
+  };
+  // Entries of random text so the frames keep about their raw size, taking
+  // the frame across 127/128 and 16383/16384 bytes.
+  for (const size_t lines : {400u, 1u, 0u, 3u, 90u, 250u, 2000u, 2u}) {
+    std::string entries;
+    for (size_t i = 0; i < lines; ++i) {
+      std::string body;
+      wire::PutVarintField(&body, wire::kEntryTime, 1700000000000000 + i);
+      wire::PutBytesField(&body, wire::kEntryMessage, random_text(20 + i % 50));
+      wire::AppendBatchEntry(&entries, 100 + i, body);
+    }
+    const std::string header = wire::BatchHeader(lines + 1, "session-1", "alice", 123);
+    const std::optional<std::string_view> frame = compressor.Compress(header, entries);
+    ASSERT_TRUE(frame.has_value());
+    v1::IngestRequest request;
+    ASSERT_TRUE(request.ParseFromString(wire::CompressedBatchRequest(*frame))) << lines;
+    ASSERT_TRUE(request.has_compressed_batch());
+    EXPECT_EQ(request.compressed_batch().data(), *frame);
+    v1::Batch batch;
+    ASSERT_TRUE(collector::DecompressBatch(request.compressed_batch(), &batch).ok()) << lines;
+    EXPECT_EQ(batch.batch_id(), lines + 1);
+    EXPECT_EQ(batch.user_id(), "alice");
+    ASSERT_EQ(batch.entries_size(), static_cast<int>(lines));
+    if (lines > 0) {
+      EXPECT_EQ(batch.entries(0).seq(), 100u);
+      EXPECT_EQ(batch.entries(static_cast<int>(lines) - 1).seq(), 100 + lines - 1);
+    }
+    EXPECT_EQ(batch.SerializeAsString(), header + entries);
+  }
 }
 
 TEST(AgentSpoolTest, SeqsContinueAcrossRestartsAndUnreleasedEntriesStay) {
@@ -474,7 +521,9 @@ TEST(AgentSpoolTest, EvictionUnderTheReaderCountsEveryLineOnceWhateverTheBatchIn
   EXPECT_EQ(resent.front().first.seq, 1u) << "the GAP of the lines that were on their way";
   uint64_t lines = 0, gaps = 0;
   for (size_t i = 0; i < resent.size(); ++i) {
-    if (i > 0) EXPECT_LT(resent[i - 1].first.seq, resent[i].first.seq);
+    if (i > 0) {
+      EXPECT_LT(resent[i - 1].first.seq, resent[i].first.seq);
+    }
     if (resent[i].first.kind == Spool::kKindGap) {
       gaps += resent[i].first.gap_count;
     } else {

@@ -3,14 +3,15 @@
 //
 // The frame states its content size, as the collector requires, and is built
 // from the batch's header and entries without first joining them. One
-// compressor keeps its zstd context between batches (creating one costs more
-// than compressing a batch); it is not thread-safe: the agent's sender thread
-// owns it.
+// compressor keeps its zstd context and its output buffer between batches
+// (creating a context costs more than compressing a batch, and a fresh buffer
+// of a batch's size is fresh pages the kernel must fault in and clear); it is
+// not thread-safe: the agent's sender thread owns it.
 #ifndef FIELDLOG_AGENT_SRC_BATCH_COMPRESSOR_H_
 #define FIELDLOG_AGENT_SRC_BATCH_COMPRESSOR_H_
 
 #include <memory>
-#include <string>
+#include <optional>
 #include <string_view>
 
 struct ZSTD_CCtx_s;
@@ -30,10 +31,11 @@ class BatchCompressor {
   BatchCompressor(const BatchCompressor&) = delete;
   BatchCompressor& operator=(const BatchCompressor&) = delete;
 
-  // Sets `*frame` to the zstd frame of `header` followed by `entries` (see
-  // wire::BatchHeader and wire::AppendBatchEntry). False only if zstd fails
-  // (out of memory): the caller then sends the batch uncompressed.
-  bool Compress(std::string_view header, std::string_view entries, std::string* frame);
+  // The zstd frame of `header` followed by `entries` (see wire::BatchHeader
+  // and wire::AppendBatchEntry), in the compressor's buffer: valid until the
+  // next call. nullopt only if zstd fails (out of memory): the caller then
+  // sends the batch uncompressed.
+  std::optional<std::string_view> Compress(std::string_view header, std::string_view entries);
 
  private:
   struct Free {
@@ -41,6 +43,10 @@ class BatchCompressor {
   };
   std::unique_ptr<ZSTD_CCtx_s, Free> cctx_;
   const int level_;
+  // Room for the largest frame so far (zstd's bound for the largest batch),
+  // not cleared on growth.
+  std::unique_ptr<char[]> buffer_;
+  size_t buffer_size_ = 0;
 };
 
 }  // namespace fieldlog::agent

@@ -344,15 +344,23 @@ void Sender::SendDue() {
     const uint64_t batch_id = ++last_batch_id_;
     const std::string header =
         wire::BatchHeader(batch_id, open_.session_id, open_.user_id, NowUnixMicros());
-    std::string frame;
-    if (compressor_ != nullptr && collector_reads_zstd_ &&
-        compressor_->Compress(header, open_.entries, &frame)) {
-      stream_->Send(wire::CompressedBatchRequest(frame), /*compressed=*/true);
+    std::optional<std::string_view> frame;
+    if (compressor_ != nullptr && collector_reads_zstd_) {
+      frame = compressor_->Compress(header, open_.entries);
+    }
+    if (frame.has_value()) {
+      stream_->Send(wire::CompressedBatchRequest(*frame), /*compressed=*/true);
     } else {
       stream_->Send(wire::BatchRequest(header, open_.entries));
     }
     inflight_.push_back({batch_id, consumed_, open_.lines});
+    // The next batch reuses the entries' buffer: grown anew for every batch,
+    // its copies and fresh pages cost the sender more than the copy of the
+    // entries into it.
+    std::string entries = std::move(open_.entries);
+    entries.clear();
     open_ = OpenBatch();
+    open_.entries = std::move(entries);
     absl::MutexLock lock(&mu_);
     ++stats_.batches_sent;
   }

@@ -65,12 +65,16 @@ std::string BatchRequest(std::string_view header, std::string_view entries) {
 }
 
 std::string CompressedBatchRequest(std::string_view zstd_frame) {
-  std::string compressed;
-  compressed.reserve(zstd_frame.size() + 8);
-  PutVarintField(&compressed, kCompressedCodec, kCodecZstd);
-  PutBytesField(&compressed, kCompressedData, zstd_frame);
+  // IngestRequest{compressed_batch: {codec, data}}, written in one pass: the
+  // inner message's size is known ahead (tags are one byte each).
+  const size_t inner =
+      1 + VarintSize(kCodecZstd) + 1 + VarintSize(zstd_frame.size()) + zstd_frame.size();
   std::string out;
-  PutBytesField(&out, kRequestCompressedBatch, compressed);
+  out.reserve(1 + VarintSize(inner) + inner);
+  PutTag(&out, kRequestCompressedBatch, 2);
+  PutVarint(&out, inner);
+  PutVarintField(&out, kCompressedCodec, kCodecZstd);
+  PutBytesField(&out, kCompressedData, zstd_frame);
   return out;
 }
 
