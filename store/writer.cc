@@ -18,6 +18,33 @@
 #include "store/store.h"
 
 namespace fieldlog::store {
+namespace {
+
+// The device's tail block as DeviceRecord keeps it: its line count (0: no
+// tail) and last seq, from the compact fields or, in a record written before
+// them, from the whole meta.
+struct Tail {
+  uint64_t lines;
+  uint64_t last_seq;
+};
+Tail TailOf(const DeviceRecord& record) {
+  if (record.tail_lines() > 0) return {record.tail_lines(), record.tail_last_seq()};
+  return {record.tail_meta().count(), record.tail_meta().last_seq()};
+}
+
+void SetTail(const BlockMeta& meta, DeviceRecord* record) {
+  record->clear_tail_meta();
+  record->set_tail_lines(static_cast<uint32_t>(meta.count()));
+  record->set_tail_last_seq(meta.last_seq());
+}
+
+void ClearTail(DeviceRecord* record) {
+  record->clear_tail_meta();
+  record->clear_tail_lines();
+  record->clear_tail_last_seq();
+}
+
+}  // namespace
 
 Writer::Writer(Store* store) : store_(store) {}
 
@@ -132,9 +159,9 @@ absl::StatusOr<AppendResult> Writer::Append(const AppendRequest& request) {
   std::vector<BlockReader> rewritten;
   std::vector<uint64_t> rewritten_keys;
   const bool newest = !fresh.empty() && fresh.back()->seq > state->ranges.watermark();
-  if (const BlockMeta& tail = record.tail_meta(); !fresh.empty() && tail.count() > 0 &&
-                                                  tail.count() < kSmallBlockLines &&
-                                                  fresh.front()->seq > tail.last_seq()) {
+  if (const Tail tail = TailOf(record); !fresh.empty() && tail.lines > 0 &&
+                                        tail.lines < kSmallBlockLines &&
+                                        fresh.front()->seq > tail.last_seq) {
     rocksdb::PinnableSlice payload;  // no copy: BlockReader copies what it keeps
     rocksdb::Status s = store_->db()->Get(
         rocksdb::ReadOptions(), blocks_cf,
@@ -361,7 +388,7 @@ uint64_t Writer::WriteBlocks(AppId app, absl::string_view device_id,
     // The last block written is the newest only if nothing stored sorts after it.
     if (newest) {
       record->set_tail_first_seq(block_first_seq);
-      *record->mutable_tail_meta() = meta;
+      SetTail(meta, record);
     }
   }
   return rows.empty() ? 0 : rows.front().seq;
@@ -569,17 +596,16 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
         if (block->user_id(row) != user_id) builder.Add(block->Row(row, &attributes));
       }
       const std::string key = BlockKey(app, device.device_id, ref.first_seq);
-      const bool is_tail =
-          ref.first_seq == record.tail_first_seq() && record.tail_meta().count() > 0;
+      const bool is_tail = ref.first_seq == record.tail_first_seq() && TailOf(record).lines > 0;
       if (builder.count() == 0) {
         batch.Delete(blocks_cf, key);
         batch.Delete(meta_cf, key);
-        if (is_tail) record.clear_tail_meta();
+        if (is_tail) ClearTail(&record);
       } else {
         builder.Finish(&payload, &meta);
         batch.Put(blocks_cf, key, payload);
         batch.Put(meta_cf, key, meta.SerializeAsString());
-        if (is_tail) *record.mutable_tail_meta() = meta;
+        if (is_tail) SetTail(meta, &record);
       }
     }
     record.set_lines(record.lines() - std::min<uint64_t>(record.lines(), removed));

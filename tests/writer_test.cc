@@ -133,6 +133,53 @@ TEST_F(WriterTest, TrickledLinesShareBlocks) {
   EXPECT_LE(BlockCount("d1"), 600 / Writer::kSmallBlockLines + 1);
 }
 
+// The device record keeps its tail block in two numbers, not a copy of the
+// block's meta; a record written before that (with the whole meta) still
+// has its tail extended, and is rewritten the new way.
+TEST_F(WriterTest, TheDeviceRecordKeepsItsTailCompactlyAndOldRecordsStillExtendTheirs) {
+  Append("d1", Range(1, 10));
+  const std::string key = DeviceKey(kApp, "d1");
+  // The store is reopened below: look its handles up each time.
+  const auto read_record = [&] {
+    std::string value;
+    EXPECT_TRUE(store_->db()
+                    ->Get(rocksdb::ReadOptions(), store_->family(Family::kDevices), key, &value)
+                    .ok());
+    DeviceRecord record;
+    EXPECT_TRUE(record.ParseFromString(value));
+    return record;
+  };
+  DeviceRecord record = read_record();
+  EXPECT_FALSE(record.has_tail_meta());
+  EXPECT_EQ(record.tail_first_seq(), 1u);
+  EXPECT_EQ(record.tail_lines(), 10u);
+  EXPECT_EQ(record.tail_last_seq(), 10u);
+
+  // As an older server wrote it: the tail's whole meta, no compact fields.
+  std::string meta_value;
+  ASSERT_TRUE(store_->db()
+                  ->Get(rocksdb::ReadOptions(), store_->family(Family::kBlockMeta),
+                        BlockKey(kApp, "d1", 1), &meta_value)
+                  .ok());
+  ASSERT_TRUE(record.mutable_tail_meta()->ParseFromString(meta_value));
+  record.clear_tail_lines();
+  record.clear_tail_last_seq();
+  ASSERT_TRUE(store_->db()
+                  ->Put(rocksdb::WriteOptions(), store_->family(Family::kDevices), key,
+                        record.SerializeAsString())
+                  .ok());
+  store_.reset();
+  Open();
+
+  Append("d1", Range(11, 20));
+  EXPECT_EQ(BlockCount("d1"), 1u) << "the old record's tail was extended";
+  EXPECT_EQ(StoredSeqs("d1"), Range(1, 20));
+  record = read_record();
+  EXPECT_FALSE(record.has_tail_meta());
+  EXPECT_EQ(record.tail_lines(), 20u);
+  EXPECT_EQ(record.tail_last_seq(), 20u);
+}
+
 TEST_F(WriterTest, LargeBatchesAreSplitIntoBoundedBlocks) {
   Append("d1", Range(1, 10000));
   EXPECT_EQ(BlockCount("d1"), (10000 + Writer::kMaxBlockLines - 1) / Writer::kMaxBlockLines);
