@@ -194,7 +194,8 @@ struct AgentOptions {
   size_t spool_max_bytes = 8 << 20;
 
   // A batch is sent when it holds this many entries or bytes, or when its
-  // oldest entry has waited this long.
+  // oldest entry has waited this long. The sender keeps a buffer for the
+  // open batch and one for its compressed frame, each about batch_max_bytes.
   size_t batch_max_entries = 512;
   size_t batch_max_bytes = 256 * 1024;
   std::chrono::milliseconds batch_max_age{1000};
