@@ -26,34 +26,30 @@ absl::Status ForEachBlock(const store::Store& store, const store::AppRecord& app
                           const store::BlockReadOptions& read_options,
                           const std::function<void(size_t worker, absl::string_view device,
                                                    const store::BlockReader&)>& visit) {
-  store::Reader reader(store);
-  std::vector<store::AppBlockRef> blocks;
+  const auto may_match = [&](const store::BlockMeta& meta) { return filter.BlockMayMatch(meta); };
   if (device_id.empty() && user_id.empty()) {
-    absl::StatusOr<std::vector<store::AppBlockRef>> all =
-        reader.ListAppBlocks(app.app_id(), from_us, to_us);
-    if (!all.ok()) return all.status();
-    blocks = *std::move(all);
+    return ScanAppBlocks(store, app.app_id(), from_us, to_us, may_match, workers, visit,
+                         read_options);
+  }
+  store::Reader reader(store);
+  std::vector<std::string> devices;
+  if (!device_id.empty()) {
+    devices.emplace_back(device_id);
   } else {
-    std::vector<std::string> devices;
-    if (!device_id.empty()) {
-      devices.emplace_back(device_id);
-    } else {
-      absl::StatusOr<std::vector<store::UserDevice>> listed =
-          reader.ListUserDevices(app.app_id(), user_id);
-      if (!listed.ok()) return listed.status();
-      for (store::UserDevice& d : *listed) devices.push_back(std::move(d.device_id));
-    }
-    for (const std::string& device : devices) {
-      absl::StatusOr<std::vector<store::BlockRef>> listed = reader.ListBlocks(app.app_id(), device);
-      if (!listed.ok()) return listed.status();
-      for (store::BlockRef& ref : *listed) {
-        if (!store::BlockMetaMeetsRange(ref.meta, from_us, to_us)) continue;
-        blocks.push_back({device, std::move(ref)});
-      }
+    absl::StatusOr<std::vector<store::UserDevice>> listed =
+        reader.ListUserDevices(app.app_id(), user_id);
+    if (!listed.ok()) return listed.status();
+    for (store::UserDevice& d : *listed) devices.push_back(std::move(d.device_id));
+  }
+  std::vector<store::AppBlockRef> blocks;
+  for (const std::string& device : devices) {
+    absl::StatusOr<std::vector<store::BlockRef>> listed = reader.ListBlocks(app.app_id(), device);
+    if (!listed.ok()) return listed.status();
+    for (store::BlockRef& ref : *listed) {
+      if (!store::BlockMetaMeetsRange(ref.meta, from_us, to_us) || !may_match(ref.meta)) continue;
+      blocks.push_back({device, std::move(ref)});
     }
   }
-  std::erase_if(
-      blocks, [&](const store::AppBlockRef& ref) { return !filter.BlockMayMatch(ref.block.meta); });
   return ScanBlocks(store, reader, app.app_id(), blocks, workers, visit, read_options);
 }
 

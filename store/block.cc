@@ -22,25 +22,32 @@ namespace {
 // Version 1: receive times relative to each row's time. Version 2: receive
 // times as deltas from the previous row's, so a batch's rows, received
 // together, cost a zero byte each instead of a varying 4-5 bytes (~6 bytes per
-// line less on disk); and the settled flag. Version 3 (written now): version 2
-// plus the split-messages flag (settled blocks store their messages as
-// templates and numbers, ~4 bytes per line less; see SplitMessages).
+// line less on disk); and the settled flag. Version 3: version 2 plus the
+// split-messages flag (settled blocks store their messages as templates and
+// numbers, ~4 bytes per line less; see PutChunkedPayload). Version 4 (settled
+// blocks written now): version 3's split messages cut into chunks of rows,
+// each compressed on its own and apart from the other columns, so a reader
+// decompresses only the chunks that hold rows it wants (PutChunkedPayload).
+// Blocks written at ingest (unsettled) are version 3 without split messages.
 constexpr uint8_t kFormatVersion1 = 1;
 constexpr uint8_t kFormatVersion2 = 2;
-constexpr uint8_t kFormatVersion = 3;
-// The encoding byte: compression in the low nibble, flags above.
+constexpr uint8_t kFormatVersion3 = 3;
+constexpr uint8_t kFormatVersion4 = 4;
+// The encoding byte: compression in the low nibble (version 4: of the head,
+// see PutChunkedPayload), flags above.
 constexpr uint8_t kCompressionNone = 0;
 constexpr uint8_t kCompressionZstd = 1;
 constexpr uint8_t kCompressionMask = 0x0F;
 constexpr uint8_t kSettledFlag = 0x10;
-// Version 3: the message_lengths and messages columns hold message templates
-// and numbers instead (see SplitMessages).
+// Versions 3 and 4: the message_lengths and messages columns hold message
+// templates and numbers instead (version 4: in chunks; see PutChunkedPayload).
 constexpr uint8_t kSplitMessagesFlag = 0x20;
-// Version 3: compressed with a dictionary, whose id follows max_time in the
-// header (see dictionaries.h).
+// Versions 3 and 4: compressed with a dictionary, whose id follows max_time in
+// the header (see dictionaries.h).
 constexpr uint8_t kDictionaryFlag = 0x40;
-// The columns after the dictionary, and which two SplitMessages rewrites.
+// The columns after the dictionary, and the slots the messages take.
 constexpr int kColumns = 14;
+constexpr int kTimesColumn = 1;
 constexpr int kMessageLengthsColumn = 11;
 constexpr int kMessagesColumn = 12;
 constexpr size_t kMaxTrackedUsers = 8;
@@ -71,16 +78,27 @@ ZSTD_DCtx* ThreadDecompressor() {
   return context.get();
 }
 
+// How a zstd frame is written. Version 3 frames are whole (magic number,
+// content size). Version 4 blocks hold many small frames (a chunk is a few
+// hundred bytes) whose kind and size the block says already, so their frames
+// drop the magic number and the content size (5 bytes a frame, 0.1 byte a
+// line); they keep the checksum.
+enum class FrameStyle { kWhole, kBare };
+
 // Appends `raw` to `payload` compressed at `level` (with `dictionary` when
 // not null) when that makes it smaller; returns the compression used.
 uint8_t AppendCompressed(absl::string_view raw, int level, const CompressionDictionary* dictionary,
-                         std::string* payload) {
+                         FrameStyle style, std::string* payload) {
   if (level != 0) {
     const size_t header = payload->size();
     // Compress straight into the payload: no zero-filled scratch buffer, no
     // second copy.
     payload->resize(header + ZSTD_compressBound(raw.size()));
     ZSTD_CCtx* context = ThreadCompressor(level);
+    if (style == FrameStyle::kBare) {
+      ZSTD_CCtx_setParameter(context, ZSTD_c_format, ZSTD_f_zstd1_magicless);
+      ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 0);
+    }
     if (dictionary != nullptr) {
       ZSTD_CCtx_refCDict(context, dictionary->cdict());
       // Use the dictionary's prepared tables in place. For inputs past a few
@@ -100,20 +118,10 @@ uint8_t AppendCompressed(absl::string_view raw, int level, const CompressionDict
   return kCompressionNone;
 }
 
-// Rewrites the columns of a block (dictionary, then the 14 columns as written
-// by BlockBuilder) with its messages split into templates and numbers, into
-// `out`; false when `columns` is malformed.
-//
-// Log messages are mostly fixed text around numbers (ids, counts, durations,
-// addresses): zstd finds the repeated text but spends 3-4 bits a digit on the
-// numbers interleaved with it, and the varying digits break its matches. So
-// each message becomes its template (message_template.h), the numbers go to a
-// column of their own, and a template's end byte replaces the lengths column.
-// The templates take the message_lengths slot and the numbers the messages
-// slot: the templates then sit next to the other text, the numbers after them.
-// On fieldlog-bench's lines (2,048-line blocks, zstd 3) the messages take
-// 16.9 bytes a line this way against 21.0 with lengths and text.
-bool SplitMessages(absl::string_view columns, uint64_t count, std::string* out) {
+// A block's columns as BlockBuilder lays them out: the word dictionary (as
+// written), then the 14 columns. False when `columns` is malformed.
+bool SplitColumns(absl::string_view columns, absl::string_view* dictionary,
+                  absl::string_view (&parts)[kColumns]) {
   absl::string_view in = columns;
   uint64_t words;
   if (!GetVarint64(&in, &words)) return false;
@@ -121,44 +129,42 @@ bool SplitMessages(absl::string_view columns, uint64_t count, std::string* out) 
     absl::string_view word;
     if (!GetLengthPrefixed(&in, &word)) return false;
   }
-  const absl::string_view dictionary = columns.substr(0, in.data() - columns.data());
-  absl::string_view parts[kColumns];
+  *dictionary = columns.substr(0, in.data() - columns.data());
   for (absl::string_view& part : parts) {
     if (!GetLengthPrefixed(&in, &part)) return false;
   }
-  absl::string_view lengths = parts[kMessageLengthsColumn];
-  absl::string_view messages = parts[kMessagesColumn];
-  thread_local std::string templates, numbers;
-  templates.clear();
-  numbers.clear();
-  templates.reserve(messages.size() + count);
-  for (uint64_t row = 0; row < count; ++row) {
-    uint64_t length;
-    if (!GetVarint64(&lengths, &length) || length > messages.size()) return false;
-    AppendMessageTemplate(messages.substr(0, length), &templates, &numbers);
-    messages.remove_prefix(length);
-  }
-  if (!lengths.empty() || !messages.empty()) return false;
-  out->clear();
-  out->reserve(columns.size());
-  out->append(dictionary.data(), dictionary.size());
-  for (int c = 0; c < kColumns; ++c) {
-    if (c == kMessageLengthsColumn) {
-      PutLengthPrefixed(out, templates);
-    } else if (c == kMessagesColumn) {
-      PutLengthPrefixed(out, numbers);
-    } else {
-      PutLengthPrefixed(out, parts[c]);
-    }
-  }
-  return true;
+  return in.empty();
 }
 
+}  // namespace
+
+void CutIntoChunks(std::span<const int64_t> times, std::vector<uint32_t>* rows) {
+  rows->clear();
+  size_t start = 0;
+  for (size_t i = 0; i < times.size(); ++i) {
+    const size_t n = i - start;
+    // |times[i] - times[i - 1]| without overflow (times may go backwards a
+    // little where a device's clock offset changed).
+    const uint64_t gap =
+        i == 0 ? 0
+        : times[i] >= times[i - 1]
+            ? static_cast<uint64_t>(times[i]) - static_cast<uint64_t>(times[i - 1])
+            : static_cast<uint64_t>(times[i - 1]) - static_cast<uint64_t>(times[i]);
+    if (n == kMaxChunkRows || (n >= kMinChunkRows && gap > uint64_t{kChunkGapMicros})) {
+      rows->push_back(static_cast<uint32_t>(n));
+      start = i;
+    }
+  }
+  if (start < times.size()) rows->push_back(static_cast<uint32_t>(times.size() - start));
+}
+
+namespace {
+
 // The payload header up to the columns; `dictionary_id` 0: none.
-void PutHeader(uint8_t encoding, uint64_t count, uint64_t raw_size, int64_t max_time,
-               uint32_t dictionary_id, std::string* payload) {
+void PutHeader(uint8_t version, uint8_t encoding, uint64_t count, uint64_t raw_size,
+               int64_t max_time, uint32_t dictionary_id, std::string* payload) {
   payload->clear();
-  payload->push_back(static_cast<char>(kFormatVersion));
+  payload->push_back(static_cast<char>(version));
   payload->push_back(static_cast<char>(encoding));
   PutVarint64(payload, count);
   PutVarint64(payload, raw_size);
@@ -167,23 +173,127 @@ void PutHeader(uint8_t encoding, uint64_t count, uint64_t raw_size, int64_t max_
   if (dictionary_id != 0) PutVarint64(payload, dictionary_id);
 }
 
-// Writes the header and the (compressed) columns of a block: the encoding
-// byte is known only once compression has tried.
+// Writes a settled version 4 block from `columns` (BlockBuilder's layout,
+// messages whole), compressed at `zstd_level` (not 0) with `dictionary` when
+// not null; `raw_bytes` is set to its columns' size before compression.
+// False, writing nothing, when `columns` is malformed.
+//
+// Log messages are mostly fixed text around numbers (ids, counts, durations,
+// addresses): zstd finds the repeated text but spends 3-4 bits a digit on the
+// numbers interleaved with it, and the varying digits break its matches. So
+// each message becomes its template (message_template.h), the numbers go to a
+// column of their own, and a template's end byte replaces the lengths column:
+// on fieldlog-bench's lines (2,048-line blocks, zstd 3) the messages take
+// 16.9 bytes a line this way against 21.0 with lengths and text.
+//
+// Messages are nearly all of a block's bytes, and most questions want the
+// messages of a few rows: an hour of a whole app reads blocks that span days
+// for the lines of that hour, a newest page the last few hundred rows of a
+// device's newest block. So the templates and numbers are cut into chunks of
+// rows (CutIntoChunks: at most an hour and kMaxChunkRows rows each), each a
+// zstd frame of its own; the other columns (the "head": times, levels, tags,
+// users, attributes, ...) are one frame, where the message columns' slots hold
+// nothing. A chunk directory stored ahead of the head gives each chunk's rows,
+// sizes and times (its [min, max] and 64 time buckets, as a BlockMeta has
+// them), so a reader decompresses only the chunks whose times meet the rows it
+// wants, and a search whose text those chunks' templates rule out skips the
+// block without decompressing its head at all.
+bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_time, int zstd_level,
+                       const CompressionDictionary* dictionary, std::string* payload,
+                       size_t* raw_bytes) {
+  if (dictionary != nullptr && dictionary->cdict() == nullptr) dictionary = nullptr;
+  absl::string_view words;
+  absl::string_view parts[kColumns];
+  if (!SplitColumns(columns, &words, parts)) return false;
+  thread_local std::vector<int64_t> times;
+  thread_local std::vector<uint32_t> chunk_rows;
+  times.resize(count);
+  absl::string_view time_column = parts[kTimesColumn];
+  int64_t time = 0;
+  for (uint64_t row = 0; row < count; ++row) {
+    int64_t delta;
+    if (!GetSignedVarint64(&time_column, &delta)) return false;
+    time += delta;
+    times[row] = time;
+  }
+  CutIntoChunks(times, &chunk_rows);
+
+  absl::string_view lengths = parts[kMessageLengthsColumn];
+  absl::string_view messages = parts[kMessagesColumn];
+  thread_local std::string templates, numbers, chunk, frames, directory, head, frame;
+  frames.clear();
+  directory.clear();
+  PutVarint64(&directory, chunk_rows.size());
+  size_t raw_total = 0, first_row = 0;
+  int64_t previous_min = max_time;
+  for (const uint32_t rows : chunk_rows) {
+    templates.clear();
+    numbers.clear();
+    for (uint32_t i = 0; i < rows; ++i) {
+      uint64_t length;
+      if (!GetVarint64(&lengths, &length) || length > messages.size()) return false;
+      AppendMessageTemplate(messages.substr(0, length), &templates, &numbers);
+      messages.remove_prefix(length);
+    }
+    chunk.clear();
+    PutLengthPrefixed(&chunk, templates);
+    chunk.append(numbers);
+    const size_t before = frames.size();
+    const uint8_t compression =
+        AppendCompressed(chunk, zstd_level, dictionary, FrameStyle::kBare, &frames);
+    const std::span<const int64_t> chunk_times = std::span(times).subspan(first_row, rows);
+    const auto [min, max] = std::minmax_element(chunk_times.begin(), chunk_times.end());
+    const uint64_t span = static_cast<uint64_t>(*max) - static_cast<uint64_t>(*min);
+    // Time buckets only for a chunk that spans more than kChunkGapMicros: in
+    // a shorter one they would tell little that [min, max] does not.
+    const bool buckets = span > uint64_t{kChunkGapMicros};
+    PutVarint64(&directory, rows);
+    PutVarint64(&directory, chunk.size());
+    PutVarint64(&directory, (frames.size() - before) << 2 | (buckets ? 2 : 0) |
+                                (compression == kCompressionZstd ? 1 : 0));
+    // Times as differences (unsigned arithmetic: any int64 times are fine).
+    PutVarint64(&directory,
+                ZigZagEncode(static_cast<int64_t>(static_cast<uint64_t>(*min) -
+                                                  static_cast<uint64_t>(previous_min))));
+    PutVarint64(&directory, span);
+    if (buckets) PutFixed64LE(&directory, TimeBucketsHeld(*min, *max, chunk_times));
+    previous_min = *min;
+    raw_total += chunk.size();
+    first_row += rows;
+  }
+  if (!lengths.empty() || !messages.empty()) return false;
+
+  head.clear();
+  head.append(words.data(), words.size());
+  for (int c = 0; c < kColumns; ++c) {
+    PutLengthPrefixed(
+        &head, c == kMessageLengthsColumn || c == kMessagesColumn ? absl::string_view() : parts[c]);
+  }
+  frame.clear();
+  const uint8_t compression =
+      AppendCompressed(head, zstd_level, dictionary, FrameStyle::kBare, &frame);
+  PutHeader(kFormatVersion4,
+            compression | kSettledFlag | kSplitMessagesFlag | (dictionary ? kDictionaryFlag : 0),
+            count, head.size(), max_time, dictionary ? dictionary->id() : 0, payload);
+  PutLengthPrefixed(payload, directory);
+  PutVarint64(payload, frame.size());
+  payload->append(frame);
+  payload->append(frames);
+  *raw_bytes = head.size() + raw_total;
+  return true;
+}
+
+// Writes a version 3 block: the header and the columns, compressed at
+// `zstd_level` when that makes them smaller (the encoding byte is known only
+// once compression has tried). For blocks written at ingest, and settled ones
+// kept uncompressed (zstd_level 0); settled compressed blocks are version 4
+// (PutChunkedPayload).
 void PutPayload(absl::string_view columns, uint8_t flags, uint64_t count, int64_t max_time,
-                int zstd_level, const CompressionDictionary* dictionary, std::string* payload) {
-  if (zstd_level == 0 || (dictionary != nullptr && dictionary->cdict() == nullptr)) {
-    dictionary = nullptr;
-  }
-  PutHeader(0, count, columns.size(), max_time, dictionary ? dictionary->id() : 0, payload);
-  uint8_t compression = AppendCompressed(columns, zstd_level, dictionary, payload);
-  if (dictionary != nullptr && compression != kCompressionZstd) {
-    // Stored raw after all: no dictionary to name.
-    PutHeader(0, count, columns.size(), max_time, 0, payload);
-    payload->append(columns.data(), columns.size());
-    dictionary = nullptr;
-    compression = kCompressionNone;
-  }
-  (*payload)[1] = static_cast<char>(compression | flags | (dictionary ? kDictionaryFlag : 0));
+                int zstd_level, std::string* payload) {
+  PutHeader(kFormatVersion3, 0, count, columns.size(), max_time, 0, payload);
+  const uint8_t compression =
+      AppendCompressed(columns, zstd_level, nullptr, FrameStyle::kWhole, payload);
+  (*payload)[1] = static_cast<char>(compression | flags);
 }
 
 }  // namespace
@@ -361,16 +471,16 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
     PutLengthPrefixed(&raw, *column);
   }
 
-  // Blocks compressed for keeps get their messages split (SplitMessages);
-  // blocks written at ingest are rewritten soon, so they skip the work.
-  absl::string_view columns = raw;
-  uint8_t flags = encoding_.settled ? kSettledFlag : 0;
-  if (encoding_.settled && encoding_.zstd_level != 0 && SplitMessages(raw, count_, &split_)) {
-    columns = split_;
-    flags |= kSplitMessagesFlag;
+  // Blocks compressed for keeps get their messages split and cut into chunks
+  // (PutChunkedPayload); blocks written at ingest are rewritten soon, so they
+  // skip the work.
+  size_t raw_bytes = raw.size();
+  if (!encoding_.settled || encoding_.zstd_level == 0 ||
+      !PutChunkedPayload(raw, count_, max_time_, encoding_.zstd_level, encoding_.dictionary,
+                         payload, &raw_bytes)) {
+    PutPayload(raw, encoding_.settled ? kSettledFlag : 0, count_, max_time_, encoding_.zstd_level,
+               payload);
   }
-  PutPayload(columns, flags, count_, max_time_, encoding_.zstd_level,
-             encoding_.settled ? encoding_.dictionary : nullptr, payload);
 
   meta->Clear();
   meta->set_count(static_cast<uint32_t>(count_));
@@ -385,7 +495,7 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
   } else {
     for (const std::string& user : users_) meta->add_users(user);
   }
-  meta->set_raw_bytes(static_cast<uint32_t>(columns.size()));
+  meta->set_raw_bytes(static_cast<uint32_t>(raw_bytes));
   meta->set_stored_bytes(static_cast<uint32_t>(payload->size()));
   Reset();
 }
@@ -397,13 +507,15 @@ namespace {
 
 struct PayloadHeader {
   uint8_t version = 0;
-  uint8_t compression = 0;
+  uint8_t compression = 0;  // version 4: of the head
   bool settled = false;
   bool split_messages = false;
   uint32_t dictionary_id = 0;  // 0: none
   uint64_t count = 0;
-  uint64_t raw_size = 0;
+  uint64_t raw_size = 0;  // version 4: of the head
   int64_t max_time_us = 0;
+  absl::string_view directory;  // version 4: the chunk directory (stored raw)
+  uint64_t head_size = 0;       // version 4: the head's stored bytes; the chunks follow
 };
 
 // Parses the header and leaves `payload` at the column data.
@@ -411,8 +523,7 @@ absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
   if (payload->size() < 2) return Corrupt("payload shorter than its header");
   PayloadHeader header;
   header.version = static_cast<uint8_t>((*payload)[0]);
-  if (header.version != kFormatVersion1 && header.version != kFormatVersion2 &&
-      header.version != kFormatVersion) {
+  if (header.version < kFormatVersion1 || header.version > kFormatVersion4) {
     return Corrupt(absl::StrCat("unknown format version ", static_cast<int>(header.version)));
   }
   const auto encoding = static_cast<uint8_t>((*payload)[1]);
@@ -422,13 +533,16 @@ absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
   } else {
     const uint8_t known =
         kCompressionMask | kSettledFlag |
-        (header.version == kFormatVersion ? kSplitMessagesFlag | kDictionaryFlag : 0);
+        (header.version >= kFormatVersion3 ? kSplitMessagesFlag | kDictionaryFlag : 0);
     if ((encoding & ~known) != 0) {
       return Corrupt(absl::StrCat("unknown encoding ", static_cast<int>(encoding)));
     }
     header.compression = encoding & kCompressionMask;
     header.settled = (encoding & kSettledFlag) != 0;
     header.split_messages = (encoding & kSplitMessagesFlag) != 0;
+    if (header.version == kFormatVersion4 && (!header.settled || !header.split_messages)) {
+      return Corrupt("a version 4 block that is not settled with split messages");
+    }
   }
   payload->remove_prefix(2);
   if (!GetVarint64(payload, &header.count) || !GetVarint64(payload, &header.raw_size) ||
@@ -441,10 +555,68 @@ absl::StatusOr<PayloadHeader> ParseHeader(absl::string_view* payload) {
     if (!GetVarint64(payload, &id) || id == 0 || id > UINT32_MAX) {
       return Corrupt("bad dictionary id");
     }
-    if (header.compression != kCompressionZstd) return Corrupt("a dictionary without zstd");
+    // Version 4 names it for its chunks too, so its head may be stored raw.
+    if (header.version == kFormatVersion3 && header.compression != kCompressionZstd) {
+      return Corrupt("a dictionary without zstd");
+    }
     header.dictionary_id = static_cast<uint32_t>(id);
   }
+  if (header.version == kFormatVersion4 &&
+      (!GetLengthPrefixed(payload, &header.directory) || !GetVarint64(payload, &header.head_size) ||
+       header.head_size > payload->size())) {
+    return Corrupt("chunk directory or head size");
+  }
   return header;
+}
+
+// The dictionary a block was compressed with; null when it names none.
+absl::StatusOr<std::shared_ptr<const CompressionDictionary>> FindDictionary(
+    const PayloadHeader& header, const Dictionaries* dictionaries) {
+  if (header.dictionary_id == 0) return nullptr;
+  std::shared_ptr<const CompressionDictionary> dictionary;
+  if (dictionaries != nullptr) dictionary = dictionaries->Find(header.dictionary_id);
+  if (dictionary == nullptr || dictionary->ddict() == nullptr) {
+    return Corrupt(absl::StrCat("compressed with dictionary ", header.dictionary_id,
+                                ", which the store does not have"));
+  }
+  return dictionary;
+}
+
+// Decompresses the zstd frame `stored`, written in `style`, into `out`, which
+// holds room for exactly the `raw_size` bytes it must give.
+absl::Status Decompress(absl::string_view stored, const CompressionDictionary* dictionary,
+                        FrameStyle style, char* out, size_t raw_size) {
+  ZSTD_DCtx* context = ThreadDecompressor();
+  ZSTD_DCtx_setParameter(context, ZSTD_d_format,
+                         style == FrameStyle::kBare ? ZSTD_f_zstd1_magicless : ZSTD_f_zstd1);
+  const size_t n = dictionary != nullptr
+                       ? ZSTD_decompress_usingDDict(context, out, raw_size, stored.data(),
+                                                    stored.size(), dictionary->ddict())
+                       : ZSTD_decompressDCtx(context, out, raw_size, stored.data(), stored.size());
+  if (ZSTD_isError(n)) return Corrupt(ZSTD_getErrorName(n));
+  if (n != raw_size) return Corrupt("size mismatch after decompression");
+  return absl::OkStatus();
+}
+
+// The columns of a block (version 4: its head) stored as `body` with
+// `compression`, decompressed into `raw` when compressed; `raw` is not used
+// otherwise.
+absl::StatusOr<absl::string_view> Columns(uint8_t compression, uint64_t raw_size,
+                                          absl::string_view body,
+                                          const CompressionDictionary* dictionary, FrameStyle style,
+                                          std::string* raw) {
+  if (compression == kCompressionNone) {
+    if (body.size() != raw_size) return Corrupt("size mismatch");
+    return body;
+  }
+  if (compression != kCompressionZstd) {
+    return Corrupt(absl::StrCat("unknown compression ", compression));
+  }
+  raw->resize(raw_size);
+  if (absl::Status s = Decompress(body, dictionary, style, raw->data(), raw_size); !s.ok()) {
+    return s;
+  }
+  return absl::string_view(*raw);
 }
 
 }  // namespace
@@ -461,36 +633,6 @@ namespace {
 // are compressed again once their app has one (SettleBlock).
 constexpr uint64_t kMaxResettleLines = 1024;
 
-// The columns of a block whose header is `header` and column data `body`,
-// decompressed into `raw` when compressed; `raw` is not used otherwise.
-absl::StatusOr<absl::string_view> Columns(const PayloadHeader& header, absl::string_view body,
-                                          const Dictionaries* dictionaries, std::string* raw) {
-  if (header.compression == kCompressionNone) {
-    if (body.size() != header.raw_size) return Corrupt("size mismatch");
-    return body;
-  }
-  if (header.compression != kCompressionZstd) {
-    return Corrupt(absl::StrCat("unknown compression ", header.compression));
-  }
-  std::shared_ptr<const CompressionDictionary> dictionary;
-  if (header.dictionary_id != 0) {
-    if (dictionaries != nullptr) dictionary = dictionaries->Find(header.dictionary_id);
-    if (dictionary == nullptr || dictionary->ddict() == nullptr) {
-      return Corrupt(absl::StrCat("compressed with dictionary ", header.dictionary_id,
-                                  ", which the store does not have"));
-    }
-  }
-  raw->resize(header.raw_size);
-  const size_t n = dictionary != nullptr
-                       ? ZSTD_decompress_usingDDict(ThreadDecompressor(), raw->data(), raw->size(),
-                                                    body.data(), body.size(), dictionary->ddict())
-                       : ZSTD_decompressDCtx(ThreadDecompressor(), raw->data(), raw->size(),
-                                             body.data(), body.size());
-  if (ZSTD_isError(n)) return Corrupt(ZSTD_getErrorName(n));
-  if (n != header.raw_size) return Corrupt("size mismatch after decompression");
-  return absl::string_view(*raw);
-}
-
 }  // namespace
 
 bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDictionary* dictionary,
@@ -498,34 +640,46 @@ bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDic
   absl::string_view body = payload;
   absl::StatusOr<PayloadHeader> header = ParseHeader(&body);
   if (!header.ok() || header->version == kFormatVersion1) return false;
-  // A settled block is compressed again only when it is small and has no
-  // dictionary while its app has one: a dictionary is worth most to small
-  // blocks, and the first ones an app settles come before it has one. (A
-  // block keeps the dictionary it has: compressing every small block again at
-  // each new dictionary cost more CPU than it saved bytes.)
-  const bool resettle = header->settled;
-  if (resettle && (zstd_level == 0 || dictionary == nullptr || !header->split_messages ||
-                   header->dictionary_id != 0 || header->count > kMaxResettleLines)) {
-    return false;
+  if (header->settled) {
+    // A settled block is compressed again only when it is small and has no
+    // dictionary while its app has one: a dictionary is worth most to small
+    // blocks, and the first ones an app settles come before it has one. (A
+    // block keeps the dictionary it has: compressing every small block again
+    // at each new dictionary cost more CPU than it saved bytes.) It is
+    // rebuilt from its rows, as version 4 whatever it was.
+    if (zstd_level == 0 || dictionary == nullptr || !header->split_messages ||
+        header->dictionary_id != 0 || header->count > kMaxResettleLines) {
+      return false;
+    }
+    absl::StatusOr<BlockReader> rows =
+        BlockReader::Open(payload, BlockReadOptions{.dictionaries = dictionaries});
+    if (!rows.ok()) return false;
+    BlockBuilder builder(BlockEncoding{zstd_level, true, dictionary});
+    std::vector<AttributeView> attributes;
+    for (size_t row = 0; row < rows->size(); ++row) builder.Add(rows->Row(row, &attributes));
+    BlockMeta meta;
+    builder.Finish(settled, &meta);
+    return settled->size() < payload.size();
   }
-  if (!resettle && header->split_messages) return false;
+  if (header->split_messages) return false;
+  absl::StatusOr<std::shared_ptr<const CompressionDictionary>> used =
+      FindDictionary(*header, dictionaries);
+  if (!used.ok()) return false;
   // The decompressed columns; thread-local so compactions do not allocate a
   // block's worth of memory per value.
-  thread_local std::string raw, split;
-  absl::StatusOr<absl::string_view> columns = Columns(*header, body, dictionaries, &raw);
+  thread_local std::string raw;
+  absl::StatusOr<absl::string_view> columns =
+      Columns(header->compression, header->raw_size, body, used->get(), FrameStyle::kWhole, &raw);
   if (!columns.ok()) return false;
-  // Only the messages are re-encoded (a version 2 block's columns are
-  // version 3's): the other columns are copied as they are.
-  uint8_t flags = kSettledFlag;
-  if (resettle) {
-    flags |= kSplitMessagesFlag;
-  } else if (zstd_level != 0) {
-    if (!SplitMessages(*columns, header->count, &split)) return false;
-    columns = absl::string_view(split);
-    flags |= kSplitMessagesFlag;
+  // A version 2 block's columns are version 3's, so they are taken as they
+  // are; only the messages are re-encoded.
+  if (zstd_level == 0) {
+    PutPayload(*columns, kSettledFlag, header->count, header->max_time_us, 0, settled);
+    return true;
   }
-  PutPayload(*columns, flags, header->count, header->max_time_us, zstd_level, dictionary, settled);
-  return !resettle || settled->size() < payload.size();
+  size_t raw_bytes;
+  return PutChunkedPayload(*columns, header->count, header->max_time_us, zstd_level, dictionary,
+                           settled, &raw_bytes);
 }
 
 namespace {
@@ -618,6 +772,12 @@ bool TemplatesRuleOutEveryRow(absl::string_view templates, const BlockReadOption
          std::memchr(templates.data(), kTemplateEscape, templates.size()) == nullptr;
 }
 
+// Whether a search looks at the templates at all (TemplatesRuleOutEveryRow
+// can rule anything out).
+bool SearchesTemplates(const BlockReadOptions& options) {
+  return options.templates_filter != nullptr || !TemplateProbe(options.messages_containing).empty();
+}
+
 }  // namespace
 
 absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
@@ -630,13 +790,46 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
   BlockReader reader;
   reader.version_ = header->version;
   reader.split_messages_ = header->split_messages;
-  absl::StatusOr<absl::string_view> columns =
-      Columns(*header, payload, options.dictionaries, &reader.raw_);
-  if (!columns.ok()) return columns.status();
-  if (columns->data() != reader.raw_.data()) reader.raw_.assign(columns->data(), columns->size());
+  absl::StatusOr<std::shared_ptr<const CompressionDictionary>> dictionary =
+      FindDictionary(*header, options.dictionaries);
+  if (!dictionary.ok()) return dictionary.status();
   if (count > raw_size) return Corrupt("more rows than bytes");
   reader.line_count_ = count;
   reader.seqs_.resize(count);
+  absl::string_view head = payload;
+  if (header->version == kFormatVersion4) {
+    head = payload.substr(0, header->head_size);
+    const absl::string_view frames = payload.substr(header->head_size);
+    reader.compression_dictionary_ = *dictionary;
+    if (absl::Status s =
+            reader.ParseChunkDirectory(header->directory, header->max_time_us, frames.size());
+        !s.ok()) {
+      return s;
+    }
+    // The chunks whose times meet the messages' range, and of those the ones
+    // whose templates may hold what a search looks for; when a search rules
+    // out every one, the block has no row for it, and its head is not even
+    // decompressed (most blocks an hour's app-wide question reads).
+    if (absl::Status s = reader.SelectChunks(options, frames); !s.ok()) return s;
+    if (options.skip_blocks_ruled_out && SearchesTemplates(options) &&
+        std::none_of(reader.chunks_.begin(), reader.chunks_.end(),
+                     [](const Chunk& chunk) { return chunk.wanted; })) {
+      reader.seqs_.clear();
+      reader.message_offsets_.assign(1, 0);
+      return reader;
+    }
+    // The chunks not decompressed yet are kept as stored, for
+    // RebuildMessages.
+    if (std::any_of(reader.chunks_.begin(), reader.chunks_.end(),
+                    [](const Chunk& chunk) { return !chunk.decoded; })) {
+      reader.chunk_frames_.assign(frames.data(), frames.size());
+    }
+  }
+  absl::StatusOr<absl::string_view> columns = Columns(
+      header->compression, raw_size, head, dictionary->get(),
+      header->version == kFormatVersion4 ? FrameStyle::kBare : FrameStyle::kWhole, &reader.raw_);
+  if (!columns.ok()) return columns.status();
+  if (columns->data() != reader.raw_.data()) reader.raw_.assign(columns->data(), columns->size());
   if (absl::Status status = reader.Parse(options); !status.ok()) return status;
   return reader;
 }
@@ -659,19 +852,31 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
     word = {offset_of(text), static_cast<uint32_t>(text.size())};
   }
 
-  absl::string_view columns[14];
+  absl::string_view columns[kColumns];
   for (absl::string_view& column : columns) {
     if (!GetLengthPrefixed(&in, &column)) return Corrupt("column directory");
   }
   auto [seqs, times, device_times, receive_times, levels, tags, user_ids, session_ids, files, lines,
         functions, message_lengths, messages, attributes] = columns;
-  // With split messages, message_lengths holds the templates.
-  const bool templates_checked = split_messages_ && options.skip_blocks_ruled_out;
-  if (templates_checked && TemplatesRuleOutEveryRow(message_lengths, options)) {
+  // With split messages, message_lengths holds the templates and messages the
+  // numbers (version 4: both empty, the chunks hold them).
+  const bool chunked = version_ == kFormatVersion4;
+  if (chunked && (!message_lengths.empty() || !messages.empty())) {
+    return Corrupt("messages beside the chunks");
+  }
+  // A block in which the search's text rules out every row opens with no
+  // rows. Version 3 keeps every template in one column, checked before any
+  // other is decoded (version 4: Open checked its chunks).
+  const bool rule_out = split_messages_ && options.skip_blocks_ruled_out;
+  const auto no_rows = [&] {
     seqs_.clear();
+    times_.clear();
+    device_times_.clear();
+    receive_times_.clear();
     message_offsets_.assign(1, 0);
     return absl::OkStatus();
-  }
+  };
+  if (rule_out && !chunked && TemplatesRuleOutEveryRow(message_lengths, options)) return no_rows();
 
   const auto read_unsigned = [&](absl::string_view* column, auto* out, const char* name,
                                  uint64_t limit) -> absl::Status {
@@ -726,12 +931,12 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   }
 
   message_offsets_.resize(count + 1);
-  if (split_messages_) {
-    // message_lengths holds the templates, messages the numbers.
+  if (chunked) {
+    if (absl::Status s = JoinChunks(options); !s.ok()) return s;
+  } else if (split_messages_) {
     templates_ = {offset_of(message_lengths), static_cast<uint32_t>(message_lengths.size())};
     numbers_ = {offset_of(messages), static_cast<uint32_t>(messages.size())};
-    if (absl::Status s = JoinMessages(message_lengths, messages, options, templates_checked);
-        !s.ok()) {
+    if (absl::Status s = JoinMessages(message_lengths, messages, options, rule_out); !s.ok()) {
       return s;
     }
   } else {
@@ -791,8 +996,92 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   return absl::OkStatus();
 }
 
+absl::Status BlockReader::ParseChunkDirectory(absl::string_view directory, int64_t max_time,
+                                              size_t frames_size) {
+  const size_t count = seqs_.size();
+  uint64_t n;
+  if (!GetVarint64(&directory, &n) || n > count || (n == 0) != (count == 0)) {
+    return Corrupt("chunk count");
+  }
+  chunks_.resize(n);
+  uint64_t row = 0, offset = 0, raw_total = 0;
+  uint64_t previous_min = static_cast<uint64_t>(max_time);
+  for (Chunk& chunk : chunks_) {
+    uint64_t rows, raw_size, stored, span;
+    int64_t min_delta;
+    if (!GetVarint64(&directory, &rows) || !GetVarint64(&directory, &raw_size) ||
+        !GetVarint64(&directory, &stored) || !GetSignedVarint64(&directory, &min_delta) ||
+        !GetVarint64(&directory, &span)) {
+      return Corrupt("chunk directory");
+    }
+    // Without buckets, every bucket of [min, max] counts as holding lines.
+    chunk.time_buckets = ~uint64_t{0};
+    if ((stored & 2) != 0 && !GetFixed64LE(&directory, &chunk.time_buckets)) {
+      return Corrupt("chunk directory");
+    }
+    chunk.compressed = (stored & 1) != 0;
+    stored >>= 2;
+    raw_total += raw_size;
+    if (rows == 0 || rows > count - row || raw_total > kMaxRawBytes ||
+        stored > frames_size - offset || (!chunk.compressed && stored != raw_size)) {
+      return Corrupt("chunk directory");
+    }
+    chunk.first_row = static_cast<uint32_t>(row);
+    chunk.rows = static_cast<uint32_t>(rows);
+    chunk.raw_size = static_cast<uint32_t>(raw_size);
+    chunk.stored_offset = static_cast<uint32_t>(offset);
+    chunk.stored_size = static_cast<uint32_t>(stored);
+    previous_min += static_cast<uint64_t>(min_delta);
+    chunk.min_time = static_cast<int64_t>(previous_min);
+    chunk.max_time = static_cast<int64_t>(previous_min + span);
+    row += rows;
+    offset += stored;
+  }
+  if (row != count || offset != frames_size || !directory.empty()) {
+    return Corrupt("chunks do not cover the block");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlockReader::DecodeChunk(Chunk& chunk, absl::string_view frames) {
+  if (chunk.decoded) return absl::OkStatus();
+  const absl::string_view stored = frames.substr(chunk.stored_offset, chunk.stored_size);
+  const size_t at = chunk_raw_.size();
+  chunk_raw_.resize(at + chunk.raw_size);
+  if (chunk.compressed) {
+    if (absl::Status s = Decompress(stored, compression_dictionary_.get(), FrameStyle::kBare,
+                                    chunk_raw_.data() + at, chunk.raw_size);
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    std::memcpy(chunk_raw_.data() + at, stored.data(), stored.size());
+  }
+  absl::string_view raw = absl::string_view(chunk_raw_).substr(at);
+  absl::string_view templates;
+  if (!GetLengthPrefixed(&raw, &templates)) return Corrupt("chunk templates");
+  chunk.templates = {static_cast<uint32_t>(templates.data() - chunk_raw_.data()),
+                     static_cast<uint32_t>(templates.size())};
+  chunk.numbers = {static_cast<uint32_t>(raw.data() - chunk_raw_.data()),
+                   static_cast<uint32_t>(raw.size())};
+  chunk.decoded = true;
+  return absl::OkStatus();
+}
+
+absl::Status BlockReader::SelectChunks(const BlockReadOptions& options, absl::string_view frames) {
+  for (Chunk& chunk : chunks_) {
+    chunk.wanted = BlockTimesMeetRange(chunk.min_time, chunk.max_time, chunk.time_buckets,
+                                       options.messages_from_us, options.messages_to_us);
+    if (!chunk.wanted) continue;
+    if (absl::Status s = DecodeChunk(chunk, frames); !s.ok()) return s;
+    chunk.wanted = !TemplatesRuleOutEveryRow(ChunkSlice(chunk.templates), options);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string_view numbers,
                                        const BlockReadOptions& options, bool templates_checked) {
+  text_.clear();
   if (options.messages_to_us <= options.messages_from_us ||
       (!templates_checked && TemplatesRuleOutEveryRow(templates, options))) {
     // No row is wanted (none in the range, or no template can hold what the
@@ -800,15 +1089,43 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     // or to check, until RebuildMessages asks for some; the numbers are not
     // read.
     std::fill(message_offsets_.begin(), message_offsets_.end(), 0);
-    text_.clear();
     return absl::OkStatus();
   }
-  const char* p = templates.data();
-  const char* const end = p + templates.size();
+  if (absl::Status s = RebuildMatching(0, seqs_.size(), templates, numbers, options); !s.ok()) {
+    return s;
+  }
+  message_offsets_[seqs_.size()] = static_cast<uint32_t>(text_.size());
+  return absl::OkStatus();
+}
+
+absl::Status BlockReader::JoinChunks(const BlockReadOptions& options) {
+  text_.clear();
+  for (const Chunk& chunk : chunks_) {
+    if (!chunk.wanted) {
+      // SelectChunks left it compressed: its messages read as empty.
+      std::fill_n(message_offsets_.begin() + chunk.first_row, chunk.rows,
+                  static_cast<uint32_t>(text_.size()));
+      continue;
+    }
+    if (absl::Status s =
+            RebuildMatching(chunk.first_row, chunk.first_row + chunk.rows,
+                            ChunkSlice(chunk.templates), ChunkSlice(chunk.numbers), options);
+        !s.ok()) {
+      return s;
+    }
+  }
+  message_offsets_[seqs_.size()] = static_cast<uint32_t>(text_.size());
+  return absl::OkStatus();
+}
+
+absl::Status BlockReader::RebuildMatching(size_t begin, size_t end_row, absl::string_view templates,
+                                          absl::string_view numbers,
+                                          const BlockReadOptions& options) {
+  const char* const end = templates.data() + templates.size();
   // Without escapes (nearly every block), a template ends at the next 0 byte
   // and holds as many numbers as 1 bytes: unwanted rows are skipped with
   // memchr and a count, not byte by byte.
-  const bool escapes = std::memchr(p, kTemplateEscape, templates.size()) != nullptr;
+  const bool escapes = std::memchr(templates.data(), kTemplateEscape, templates.size()) != nullptr;
   // A row whose template lacks the probe cannot contain the caller's text.
   // Templates are searched as one run of bytes (the probe has no 0 byte, so
   // a match never spans two), and a row's template is looked at only when the
@@ -821,47 +1138,79 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     const size_t at = FindIgnoreCase(absl::string_view(start, end - start), probe);
     next_match = at == absl::string_view::npos ? end : start + at;
   };
-  // Some template holds the probe (the blocks where none does returned above).
-  if (!probe.empty()) find_probe(p);
+  if (!probe.empty()) find_probe(templates.data());
   const auto template_has_probe = [&](const char* start) {
     if (probe.empty()) return true;
     if (next_match < start) find_probe(start);
     return next_match != end && std::memchr(start, kTemplateEnd, next_match - start) == nullptr;
   };
-  return RebuildRows(templates, numbers, escapes, [&](size_t row, const char* template_start) {
-    return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us &&
-           template_has_probe(template_start);
-  });
+  return RebuildRange(
+      begin, end_row, templates, numbers, escapes, [&](size_t row, const char* template_start) {
+        return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us &&
+               template_has_probe(template_start);
+      });
 }
 
 absl::Status BlockReader::RebuildMessages(absl::FunctionRef<bool(size_t row)> wanted) {
   if (!split_messages_) return absl::OkStatus();
-  const absl::string_view templates = Slice(templates_.offset, templates_.length);
-  return RebuildRows(templates, Slice(numbers_.offset, numbers_.length),
-                     std::memchr(templates.data(), kTemplateEscape, templates.size()) != nullptr,
-                     [&](size_t row, const char*) { return wanted(row); });
+  text_.clear();
+  const size_t count = seqs_.size();
+  const auto has_escapes = [](absl::string_view templates) {
+    return std::memchr(templates.data(), kTemplateEscape, templates.size()) != nullptr;
+  };
+  if (version_ != kFormatVersion4) {
+    const absl::string_view templates = Slice(templates_.offset, templates_.length);
+    if (absl::Status s = RebuildRange(0, count, templates, Slice(numbers_.offset, numbers_.length),
+                                      has_escapes(templates),
+                                      [&](size_t row, const char*) { return wanted(row); });
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    for (Chunk& chunk : chunks_) {
+      bool any = false;
+      for (size_t row = chunk.first_row; row < chunk.first_row + chunk.rows && !any; ++row) {
+        any = wanted(row);
+      }
+      if (!any) {
+        std::fill_n(message_offsets_.begin() + chunk.first_row, chunk.rows,
+                    static_cast<uint32_t>(text_.size()));
+        continue;
+      }
+      if (absl::Status s = DecodeChunk(chunk, chunk_frames_); !s.ok()) return s;
+      const absl::string_view templates = ChunkSlice(chunk.templates);
+      if (absl::Status s = RebuildRange(chunk.first_row, chunk.first_row + chunk.rows, templates,
+                                        ChunkSlice(chunk.numbers), has_escapes(templates),
+                                        [&](size_t row, const char*) { return wanted(row); });
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  message_offsets_[count] = static_cast<uint32_t>(text_.size());
+  return absl::OkStatus();
 }
 
-absl::Status BlockReader::RebuildRows(absl::string_view templates, absl::string_view numbers,
-                                      bool escapes,
-                                      absl::FunctionRef<bool(size_t row, const char*)> wanted) {
-  const size_t count = seqs_.size();
+absl::Status BlockReader::RebuildRange(size_t begin, size_t end_row, absl::string_view templates,
+                                       absl::string_view numbers, bool escapes,
+                                       absl::FunctionRef<bool(size_t row, const char*)> wanted) {
   const char* p = templates.data();
   const char* const end = p + templates.size();
   // Written through a pointer into text_, grown when a write may not fit:
   // appending byte by byte made this most of a block's decoding.
-  text_.resize(templates.size() + 4 * numbers.size() + 64);
-  char* out = text_.data();
-  char* limit = out + text_.size();
+  const size_t used = text_.size();
+  text_.resize(used + templates.size() + 4 * numbers.size() + 64);
+  char* out = text_.data() + used;
+  char* limit = text_.data() + text_.size();
   const auto room = [&](size_t n) {
     if (static_cast<size_t>(limit - out) >= n) return;
-    const size_t used = static_cast<size_t>(out - text_.data());
-    text_.resize(std::max(2 * text_.size(), used + n));
-    out = text_.data() + used;
+    const size_t written = static_cast<size_t>(out - text_.data());
+    text_.resize(std::max(2 * text_.size(), written + n));
+    out = text_.data() + written;
     limit = text_.data() + text_.size();
   };
   // `row`'s template starts at p.
-  for (size_t row = 0; row < count; ++row) {
+  for (size_t row = begin; row < end_row; ++row) {
     message_offsets_[row] = static_cast<uint32_t>(out - text_.data());
     if (!escapes && !wanted(row, p)) {
       // This row and the unwanted ones after it.
@@ -871,7 +1220,7 @@ absl::Status BlockReader::RebuildRows(absl::string_view templates, absl::string_
         if (stop == nullptr) return Corrupt("unterminated message template");
         markers += static_cast<size_t>(std::count(p, stop, kTemplateNumber));
         p = stop + 1;
-        if (row + 1 == count || wanted(row + 1, p)) break;
+        if (row + 1 == end_row || wanted(row + 1, p)) break;
         message_offsets_[++row] = static_cast<uint32_t>(out - text_.data());
       }
       // Skip their numbers: a varint ends at a byte below 0x80.
@@ -932,7 +1281,6 @@ absl::Status BlockReader::RebuildRows(absl::string_view templates, absl::string_
   }
   if (p != end || !numbers.empty()) return Corrupt("message templates or numbers left over");
   text_.resize(static_cast<size_t>(out - text_.data()));
-  message_offsets_[count] = static_cast<uint32_t>(text_.size());
   return absl::OkStatus();
 }
 

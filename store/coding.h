@@ -32,6 +32,13 @@ inline uint64_t DecodeFixed64BE(const char* p) {
   return (uint64_t{DecodeFixed32BE(p)} << 32) | DecodeFixed32BE(p + 4);
 }
 
+// Little-endian, for fixed-width values inside payloads that are not keys.
+inline void PutFixed64LE(std::string* out, uint64_t v) {
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  out->append(buf, 8);
+}
+
 inline void PutVarint64(std::string* out, uint64_t v) {
   char buf[10];
   int n = 0;
@@ -77,6 +84,15 @@ inline bool GetSignedVarint64(absl::string_view* in, int64_t* v) {
   uint64_t u;
   if (!GetVarint64(in, &u)) return false;
   *v = ZigZagDecode(u);
+  return true;
+}
+
+inline bool GetFixed64LE(absl::string_view* in, uint64_t* v) {
+  if (in->size() < 8) return false;
+  uint64_t result = 0;
+  for (int i = 0; i < 8; ++i) result |= uint64_t{static_cast<uint8_t>((*in)[i])} << (8 * i);
+  in->remove_prefix(8);
+  *v = result;
   return true;
 }
 

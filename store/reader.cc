@@ -268,7 +268,17 @@ bool PeekMetaTimes(absl::string_view in, int64_t* min_us, int64_t* max_us, uint6
 absl::StatusOr<std::vector<AppBlockRef>> Reader::ListAppBlocks(AppId app, int64_t from_us,
                                                                int64_t to_us) {
   std::vector<AppBlockRef> blocks;
-  absl::Status status = ScanPrefix(
+  absl::Status status = ForEachAppBlock(app, from_us, to_us, [&](AppBlockRef ref) {
+    blocks.push_back(std::move(ref));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return blocks;
+}
+
+absl::Status Reader::ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
+                                     const std::function<absl::Status(AppBlockRef ref)>& visit) {
+  return ScanPrefix(
       Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
       [&](absl::string_view key, absl::string_view value) {
         int64_t min_us, max_us;
@@ -277,20 +287,17 @@ absl::StatusOr<std::vector<AppBlockRef>> Reader::ListAppBlocks(AppId app, int64_
             !BlockTimesMeetRange(min_us, max_us, buckets, from_us, to_us)) {
           return absl::OkStatus();
         }
-        BlockMeta meta;
+        AppBlockRef ref;
         std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
-        if (!parsed || !meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        if (!parsed ||
+            !ref.block.meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
           return absl::DataLossError("corrupt block meta");
         }
-        if (!BlockMetaMeetsRange(meta, from_us, to_us)) return absl::OkStatus();
-        AppBlockRef& ref = blocks.emplace_back();
+        if (!BlockMetaMeetsRange(ref.block.meta, from_us, to_us)) return absl::OkStatus();
         ref.device_id = std::string(parsed->device_id);
         ref.block.first_seq = parsed->first_seq;
-        ref.block.meta = std::move(meta);
-        return absl::OkStatus();
+        return visit(std::move(ref));
       });
-  if (!status.ok()) return status;
-  return blocks;
 }
 
 absl::StatusOr<std::vector<IssueEntry>> Reader::ListIssues(AppId app, int64_t from_us,

@@ -107,6 +107,10 @@ class Reader {
   // (BlockMetaMeetsRange: its time buckets), by device. Reads only the small
   // metas.
   absl::StatusOr<std::vector<AppBlockRef>> ListAppBlocks(AppId app, int64_t from_us, int64_t to_us);
+  // The same blocks, handed to `visit` one by one as they are listed, until it
+  // returns an error (returned).
+  absl::Status ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
+                               const std::function<absl::Status(AppBlockRef ref)>& visit);
 
   // Issues and feedback in [from_us, to_us), oldest first, at most `limit`;
   // only `user_id`'s when it is not empty.
