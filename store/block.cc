@@ -1091,31 +1091,52 @@ absl::Status BlockReader::JoinMessages(absl::string_view templates, absl::string
     std::fill(message_offsets_.begin(), message_offsets_.end(), 0);
     return absl::OkStatus();
   }
-  if (absl::Status s = RebuildMatching(0, seqs_.size(), templates, numbers, options); !s.ok()) {
-    return s;
-  }
-  message_offsets_[seqs_.size()] = static_cast<uint32_t>(text_.size());
-  return absl::OkStatus();
+  return FinishRebuild(RebuildMatching(0, seqs_.size(), templates, numbers, options));
 }
 
 absl::Status BlockReader::JoinChunks(const BlockReadOptions& options) {
+  // SelectChunks decoded the wanted chunks; the others stay compressed, and
+  // their rows' messages read as empty.
+  return RebuildChunks(
+      [](Chunk& chunk) { return chunk.wanted; },
+      [&](const Chunk& chunk, absl::string_view templates, absl::string_view numbers) {
+        return RebuildMatching(chunk.first_row, chunk.first_row + chunk.rows, templates, numbers,
+                               options);
+      });
+}
+
+absl::Status BlockReader::RebuildChunks(
+    absl::FunctionRef<bool(Chunk& chunk)> take,
+    absl::FunctionRef<absl::Status(const Chunk& chunk, absl::string_view templates,
+                                   absl::string_view numbers)>
+        rebuild) {
   text_.clear();
-  for (const Chunk& chunk : chunks_) {
-    if (!chunk.wanted) {
-      // SelectChunks left it compressed: its messages read as empty.
+  absl::Status status;
+  for (Chunk& chunk : chunks_) {
+    if (!take(chunk)) {
       std::fill_n(message_offsets_.begin() + chunk.first_row, chunk.rows,
                   static_cast<uint32_t>(text_.size()));
       continue;
     }
-    if (absl::Status s =
-            RebuildMatching(chunk.first_row, chunk.first_row + chunk.rows,
-                            ChunkSlice(chunk.templates), ChunkSlice(chunk.numbers), options);
-        !s.ok()) {
-      return s;
+    status = DecodeChunk(chunk, chunk_frames_);
+    if (status.ok()) {
+      status = rebuild(chunk, ChunkSlice(chunk.templates), ChunkSlice(chunk.numbers));
     }
+    if (!status.ok()) break;
   }
-  message_offsets_[seqs_.size()] = static_cast<uint32_t>(text_.size());
-  return absl::OkStatus();
+  return FinishRebuild(std::move(status));
+}
+
+absl::Status BlockReader::FinishRebuild(absl::Status status) {
+  if (status.ok()) {
+    message_offsets_.back() = static_cast<uint32_t>(text_.size());
+  } else {
+    // Rows rebuilt before the damage was met would point past what is left:
+    // every message reads as empty instead.
+    text_.clear();
+    std::fill(message_offsets_.begin(), message_offsets_.end(), 0);
+  }
+  return status;
 }
 
 absl::Status BlockReader::RebuildMatching(size_t begin, size_t end_row, absl::string_view templates,
@@ -1152,43 +1173,30 @@ absl::Status BlockReader::RebuildMatching(size_t begin, size_t end_row, absl::st
 }
 
 absl::Status BlockReader::RebuildMessages(absl::FunctionRef<bool(size_t row)> wanted) {
-  if (!split_messages_) return absl::OkStatus();
-  text_.clear();
-  const size_t count = seqs_.size();
-  const auto has_escapes = [](absl::string_view templates) {
-    return std::memchr(templates.data(), kTemplateEscape, templates.size()) != nullptr;
+  // (A block opened with no rows, skip_blocks_ruled_out, has nothing to ask.)
+  if (!split_messages_ || seqs_.empty()) return absl::OkStatus();
+  const auto rebuild = [&](size_t begin, size_t end, absl::string_view templates,
+                           absl::string_view numbers) {
+    return RebuildRange(begin, end, templates, numbers,
+                        std::memchr(templates.data(), kTemplateEscape, templates.size()) != nullptr,
+                        [&](size_t row, const char*) { return wanted(row); });
   };
   if (version_ != kFormatVersion4) {
-    const absl::string_view templates = Slice(templates_.offset, templates_.length);
-    if (absl::Status s = RebuildRange(0, count, templates, Slice(numbers_.offset, numbers_.length),
-                                      has_escapes(templates),
-                                      [&](size_t row, const char*) { return wanted(row); });
-        !s.ok()) {
-      return s;
-    }
-  } else {
-    for (Chunk& chunk : chunks_) {
-      bool any = false;
-      for (size_t row = chunk.first_row; row < chunk.first_row + chunk.rows && !any; ++row) {
-        any = wanted(row);
-      }
-      if (!any) {
-        std::fill_n(message_offsets_.begin() + chunk.first_row, chunk.rows,
-                    static_cast<uint32_t>(text_.size()));
-        continue;
-      }
-      if (absl::Status s = DecodeChunk(chunk, chunk_frames_); !s.ok()) return s;
-      const absl::string_view templates = ChunkSlice(chunk.templates);
-      if (absl::Status s = RebuildRange(chunk.first_row, chunk.first_row + chunk.rows, templates,
-                                        ChunkSlice(chunk.numbers), has_escapes(templates),
-                                        [&](size_t row, const char*) { return wanted(row); });
-          !s.ok()) {
-        return s;
-      }
-    }
+    text_.clear();
+    return FinishRebuild(rebuild(0, seqs_.size(), Slice(templates_.offset, templates_.length),
+                                 Slice(numbers_.offset, numbers_.length)));
   }
-  message_offsets_[count] = static_cast<uint32_t>(text_.size());
-  return absl::OkStatus();
+  // The chunks holding a wanted row, decompressed now if they were not.
+  return RebuildChunks(
+      [&](Chunk& chunk) {
+        for (size_t row = chunk.first_row; row < chunk.first_row + chunk.rows; ++row) {
+          if (wanted(row)) return true;
+        }
+        return false;
+      },
+      [&](const Chunk& chunk, absl::string_view templates, absl::string_view numbers) {
+        return rebuild(chunk.first_row, chunk.first_row + chunk.rows, templates, numbers);
+      });
 }
 
 absl::Status BlockReader::RebuildRange(size_t begin, size_t end_row, absl::string_view templates,

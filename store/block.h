@@ -269,7 +269,8 @@ class BlockReader {
   // messages_from_us/messages_to_us range), choose rows by the other
   // columns, then need the text of a few: a newest page of 500 rows out of a
   // block of 2,000 rebuilds 500. Views message() gave before are invalid
-  // after. DataLoss for corrupt templates or numbers.
+  // after. DataLoss for corrupt templates or numbers (every message then
+  // reads as empty).
   absl::Status RebuildMessages(absl::FunctionRef<bool(size_t row)> wanted);
 
   // The whole row; `attribute_storage` backs EntryView::attributes.
@@ -317,6 +318,17 @@ class BlockReader {
                             const BlockReadOptions& options, bool templates_checked);
   // The same for a format 4 block, chunk by chunk (after SelectChunks).
   absl::Status JoinChunks(const BlockReadOptions& options);
+  // Rebuilds, into text_, the messages of the chunks `take` picks
+  // (decompressing them when needed) with `rebuild`; the other chunks' rows
+  // read as empty. Then FinishRebuild.
+  absl::Status RebuildChunks(
+      absl::FunctionRef<bool(Chunk& chunk)> take,
+      absl::FunctionRef<absl::Status(const Chunk& chunk, absl::string_view templates,
+                                     absl::string_view numbers)>
+          rebuild);
+  // Ends a rebuild: the offsets' end on success; on error every message reads
+  // as empty (rows rebuilt before the damage would point past the text).
+  absl::Status FinishRebuild(absl::Status status);
   // Rebuilds, of rows [begin, end) whose templates and numbers are given,
   // those of the options' time range whose template may hold the text.
   absl::Status RebuildMatching(size_t begin, size_t end, absl::string_view templates,

@@ -222,45 +222,53 @@ absl::StatusOr<std::vector<UserSummary>> Reader::FindUsers(AppId app, absl::stri
 
 namespace {
 
-// A serialized BlockMeta's time fields (min_time 4, max_time 5, time_buckets
-// 11), read off the protobuf wire format without parsing the message: an
-// app-wide hour's question lists every meta of the app and keeps a few
-// percent, and parsing each (users' strings included) was most of the
-// listing. False when the bytes are not well-formed wire format.
-bool PeekMetaTimes(absl::string_view in, int64_t* min_us, int64_t* max_us, uint64_t* buckets) {
-  *min_us = *max_us = 0;
-  *buckets = 0;
+// Whether a serialized BlockMeta may hold a line of [from_us, to_us), by its
+// time fields (min_time 4, max_time 5, time_buckets 11) read off the
+// protobuf wire format without parsing the message: an app-wide hour's
+// question lists every meta of the app and keeps a few percent, and parsing
+// each (users' strings included) was most of the listing. Fields come in
+// number order, so most metas (whose [min, max] misses the range) are turned
+// down once past field 5. True, too, when the bytes are not well-formed wire
+// format (the caller's parse reports it).
+bool MetaMayMeetRange(absl::string_view in, int64_t from_us, int64_t to_us) {
+  int64_t min_us = 0, max_us = 0;
+  bool times_known = false;
   while (!in.empty()) {
     uint64_t tag, value;
-    if (!GetVarint64(&in, &tag)) return false;
+    if (!GetVarint64(&in, &tag)) return true;
+    if (!times_known && tag >> 3 > 5) {
+      times_known = true;
+      // Every bucket counts as holding lines: the [min, max] test alone.
+      if (!BlockTimesMeetRange(min_us, max_us, 0, from_us, to_us)) return false;
+    }
     switch (tag & 7) {
       case 0:  // varint
-        if (!GetVarint64(&in, &value)) return false;
-        if (tag >> 3 == 4) *min_us = static_cast<int64_t>(value);
-        if (tag >> 3 == 5) *max_us = static_cast<int64_t>(value);
+        if (!GetVarint64(&in, &value)) return true;
+        if (tag >> 3 == 4) min_us = static_cast<int64_t>(value);
+        if (tag >> 3 == 5) max_us = static_cast<int64_t>(value);
         break;
       case 1:  // 64-bit
-        if (in.size() < 8) return false;
+        if (in.size() < 8) return true;
         if (tag >> 3 == 11) {
-          uint64_t le = 0;
-          for (int i = 7; i >= 0; --i) le = le << 8 | static_cast<uint8_t>(in[i]);
-          *buckets = le;
+          uint64_t buckets = 0;
+          for (int i = 7; i >= 0; --i) buckets = buckets << 8 | static_cast<uint8_t>(in[i]);
+          return BlockTimesMeetRange(min_us, max_us, buckets, from_us, to_us);
         }
         in.remove_prefix(8);
         break;
       case 2:  // length-delimited
-        if (!GetVarint64(&in, &value) || value > in.size()) return false;
+        if (!GetVarint64(&in, &value) || value > in.size()) return true;
         in.remove_prefix(value);
         break;
       case 5:  // 32-bit
-        if (in.size() < 4) return false;
+        if (in.size() < 4) return true;
         in.remove_prefix(4);
         break;
       default:
-        return false;
+        return true;
     }
   }
-  return true;
+  return BlockTimesMeetRange(min_us, max_us, 0, from_us, to_us);
 }
 
 }  // namespace
@@ -281,12 +289,7 @@ absl::Status Reader::ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
   return ScanPrefix(
       Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
       [&](absl::string_view key, absl::string_view value) {
-        int64_t min_us, max_us;
-        uint64_t buckets;
-        if (PeekMetaTimes(value, &min_us, &max_us, &buckets) &&
-            !BlockTimesMeetRange(min_us, max_us, buckets, from_us, to_us)) {
-          return absl::OkStatus();
-        }
+        if (!MetaMayMeetRange(value, from_us, to_us)) return absl::OkStatus();
         AppBlockRef ref;
         std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
         if (!parsed ||

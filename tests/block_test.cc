@@ -502,23 +502,19 @@ TEST(BlockTest, UnknownVersionsAndEncodingsAreRejected) {
 // of zeros and leading zeros, runs longer than 18 digits, the bytes the
 // templates use (0, 1, 2), signs and decimals, non-ASCII text.
 std::vector<std::string> TrickyMessages() {
-  return {"",
-          "0",
-          "7",
-          "42 is 42",
-          "took 412 ms",
-          "007 and 0.5 and 10.000 and -3 and +4",
+  return {"", "0", "7", "42 is 42", "took 412 ms", "007 and 0.5 and 10.000 and -3 and +4",
           "1234567890123456789",  // 19 digits: 18 + 1
           "12345678901234567890123456789012345678901234567890",
           "999999999999999999",        // the largest 18-digit number
           "18446744073709551615 max",  // uint64 max, as text
           "100000000000000000000000",  // zeros after an 18-digit number
-          std::string("nul\0in\x01the\x02mid\x03dle", 20),
-          std::string("\x02\x01\x00", 3),
-          std::string("ends with escape \x02", 18),
+          // (The literal is split so that \x03 is not read as \x03d.)
+          std::string("nul\0in\x01the\x02mid\x03"
+                      "dle",
+                      18),
+          std::string("\x02\x01\x00", 3), std::string("ends with escape \x02", 18),
           "ip 10.0.0.1:8080 uuid 6f1c2a4e-93b4-4b7e-8f0e-2f3d4c5b6a79",
-          "caf\xc3\xa9 \xe2\x9c\x93 12\xc3\xa9",
-          "trailing number 9"};
+          "caf\xc3\xa9 \xe2\x9c\x93 12\xc3\xa9", "trailing number 9"};
 }
 
 TEST(BlockTest, SplitMessagesComeBackByteForByteEveryWay) {
@@ -1095,6 +1091,7 @@ TEST(BlockTest, ASearchRulesOutABlockByTheChunksOfItsTimeRange) {
     EXPECT_EQ(block->lines(), 400u);
     if (h != 0) {
       EXPECT_EQ(block->size(), 0u) << "the text is in the first hour's lines only";
+      EXPECT_TRUE(block->RebuildMessages([](size_t) { return true; }).ok()) << "nothing to ask";
       continue;
     }
     ASSERT_EQ(block->size(), 400u);
@@ -1182,16 +1179,32 @@ TEST(BlockTest, CorruptSplitMessagesAreRejectedNotCrashedOn) {
 
     std::mt19937_64 random(17);
     size_t rejected = 0;
+    // Besides the whole block: a search of a middle stretch of it, and the
+    // messages of every row asked for afterwards (chunks decoded late).
+    const int64_t middle = entries[entries.size() / 2]->time;
+    const BlockReadOptions search{.messages_from_us = middle - 600'000'000,
+                                  .messages_to_us = middle + 600'000'000,
+                                  .messages_containing = "took",
+                                  .skip_blocks_ruled_out = true};
     for (int trial = 0; trial < 2000; ++trial) {
       std::string corrupt = layout.body;
       corrupt[random() % corrupt.size()] ^= static_cast<char>(1 << (random() % 8));
-      absl::StatusOr<BlockReader> reader = BlockReader::Open(layout.wrap(corrupt));
+      const std::string payload = layout.wrap(corrupt);
+      absl::StatusOr<BlockReader> reader = BlockReader::Open(payload);
       if (!reader.ok()) {
         EXPECT_EQ(reader.status().code(), absl::StatusCode::kDataLoss);
         ++rejected;
+      } else {
+        for (size_t i = 0; i < reader->size(); ++i) (void)reader->message(i);
+      }
+      absl::StatusOr<BlockReader> searched = BlockReader::Open(payload, search);
+      if (!searched.ok()) {
+        EXPECT_EQ(searched.status().code(), absl::StatusCode::kDataLoss);
         continue;
       }
-      for (size_t i = 0; i < reader->size(); ++i) (void)reader->message(i);
+      const absl::Status rebuilt = searched->RebuildMessages([](size_t) { return true; });
+      if (!rebuilt.ok()) EXPECT_EQ(rebuilt.code(), absl::StatusCode::kDataLoss);
+      for (size_t i = 0; i < searched->size(); ++i) (void)searched->message(i);
     }
     EXPECT_GT(rejected, 100u);
     for (size_t cut = 0; cut < layout.body.size(); cut += 1 + cut / 64) {
