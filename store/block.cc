@@ -241,6 +241,14 @@ bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_ti
     const size_t before = frames.size();
     const uint8_t compression =
         AppendCompressed(chunk, zstd_level, dictionary, FrameStyle::kBare, &frames);
+    raw_total += chunk.size();
+    if (chunk_rows.size() == 1) {
+      // The whole block: its rows, frame and times are the block's (the meta
+      // has the times), so only what the reader cannot know.
+      PutVarint64(&directory, chunk.size());
+      PutVarint64(&directory, compression == kCompressionZstd ? 1 : 0);
+      break;
+    }
     const std::span<const int64_t> chunk_times = std::span(times).subspan(first_row, rows);
     const auto [min, max] = std::minmax_element(chunk_times.begin(), chunk_times.end());
     const uint64_t span = static_cast<uint64_t>(*max) - static_cast<uint64_t>(*min);
@@ -258,7 +266,6 @@ bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_ti
     PutVarint64(&directory, span);
     if (buckets) PutFixed64LE(&directory, TimeBucketsHeld(*min, *max, chunk_times));
     previous_min = *min;
-    raw_total += chunk.size();
     first_row += rows;
   }
   if (!lengths.empty() || !messages.empty()) return false;
@@ -1004,6 +1011,25 @@ absl::Status BlockReader::ParseChunkDirectory(absl::string_view directory, int64
     return Corrupt("chunk count");
   }
   chunks_.resize(n);
+  if (n == 1) {
+    // A block of one chunk: its rows, frame and times are the block's (the
+    // time test was the caller's, on the meta).
+    Chunk& chunk = chunks_[0];
+    uint64_t raw_size, compressed;
+    if (!GetVarint64(&directory, &raw_size) || !GetVarint64(&directory, &compressed) ||
+        compressed > 1 || raw_size > kMaxRawBytes || !directory.empty() ||
+        (compressed == 0 && raw_size != frames_size)) {
+      return Corrupt("chunk directory");
+    }
+    chunk.rows = static_cast<uint32_t>(count);
+    chunk.raw_size = static_cast<uint32_t>(raw_size);
+    chunk.stored_size = static_cast<uint32_t>(frames_size);
+    chunk.compressed = compressed == 1;
+    chunk.min_time = std::numeric_limits<int64_t>::min();
+    chunk.max_time = std::numeric_limits<int64_t>::max();
+    chunk.time_buckets = ~uint64_t{0};
+    return absl::OkStatus();
+  }
   uint64_t row = 0, offset = 0, raw_total = 0;
   uint64_t previous_min = static_cast<uint64_t>(max_time);
   for (Chunk& chunk : chunks_) {

@@ -887,7 +887,19 @@ ChunkedParts TakeApart(absl::string_view payload) {
   uint64_t n;
   EXPECT_TRUE(GetVarint64(&directory, &n));
   size_t offset = frames_start;
-  for (uint64_t i = 0; i < n; ++i) {
+  if (n == 1) {
+    // One chunk, the whole block: its raw size and whether it is compressed.
+    uint64_t raw_size, compressed;
+    EXPECT_TRUE(GetVarint64(&directory, &raw_size) && GetVarint64(&directory, &compressed));
+    parts.chunk_rows.push_back(parts.count);
+    parts.chunk_times.emplace_back();
+    parts.chunk_buckets.push_back(false);
+    parts.frame_offsets.push_back(offset);
+    parts.frame_sizes.push_back(payload.size() - offset);
+    parts.chunks.push_back(Decompressed(payload.substr(offset), raw_size, compressed == 1));
+    offset = payload.size();
+  }
+  for (uint64_t i = 0; n > 1 && i < n; ++i) {
     uint64_t rows, raw_size, stored, span, buckets;
     int64_t min_delta;
     EXPECT_TRUE(GetVarint64(&directory, &rows) && GetVarint64(&directory, &raw_size) &&
@@ -943,13 +955,17 @@ std::string WrapVersion4(const ChunkedParts& parts, absl::string_view body,
 std::string UncompressedBody(const ChunkedParts& parts, std::pair<size_t, size_t>* sizes) {
   std::string directory, chunks;
   PutVarint64(&directory, parts.chunks.size());
-  for (size_t i = 0; i < parts.chunks.size(); ++i) {
+  if (parts.chunks.size() == 1) {
+    PutVarint64(&directory, parts.chunks[0].size());
+    PutVarint64(&directory, 0);  // stored raw
+  }
+  for (size_t i = 0; parts.chunks.size() > 1 && i < parts.chunks.size(); ++i) {
     PutVarint64(&directory, parts.chunk_rows[i]);
     PutVarint64(&directory, parts.chunks[i].size());
     PutVarint64(&directory, parts.chunks[i].size() << 2 | (parts.chunk_buckets[i] ? 2 : 0));
     directory += parts.chunk_times[i];
-    chunks += parts.chunks[i];
   }
+  for (const std::string& chunk : parts.chunks) chunks += chunk;
   const std::string head = Head(parts, "");
   *sizes = {directory.size(), head.size()};
   return directory + head + chunks;
@@ -1125,26 +1141,36 @@ TEST(BlockTest, ASearchRulesOutABlockByTheChunksOfItsTimeRange) {
 // the columns stored uncompressed, then truncated and flipped; likewise a
 // format 4 block's head and chunks.
 TEST(BlockTest, CorruptSplitMessagesAreRejectedNotCrashedOn) {
-  std::vector<std::unique_ptr<OwnedEntry>> entries;
-  for (int round = 0; round < 40; ++round) {
-    for (const std::string& m : TrickyMessages()) {
-      auto e = std::make_unique<OwnedEntry>();
-      e->seq = entries.size() + 1;
-      e->time = kHourStart + static_cast<int64_t>(entries.size()) * 10'000'000;
-      e->message = m;
-      entries.push_back(std::move(e));
+  // 680 rows (two chunks) and 68 (one chunk, whose directory is the short
+  // form).
+  const auto tricky_entries = [](int rounds) {
+    std::vector<std::unique_ptr<OwnedEntry>> entries;
+    for (int round = 0; round < rounds; ++round) {
+      for (const std::string& m : TrickyMessages()) {
+        auto e = std::make_unique<OwnedEntry>();
+        e->seq = entries.size() + 1;
+        e->time = kHourStart + static_cast<int64_t>(entries.size()) * 10'000'000;
+        e->message = m;
+        entries.push_back(std::move(e));
+      }
     }
-  }
-  const std::string settled = EncodeBlock(entries, BlockEncoding{3, true});
-  const ChunkedParts parts = TakeApart(settled);
-  ASSERT_GT(parts.chunks.size(), 1u) << "several chunks";
+    return entries;
+  };
+  const auto entries = tricky_entries(40);
+  const auto few = tricky_entries(4);
+  const ChunkedParts parts = TakeApart(EncodeBlock(entries, BlockEncoding{3, true}));
+  ASSERT_EQ(parts.chunks.size(), 2u);
+  const ChunkedParts one = TakeApart(EncodeBlock(few, BlockEncoding{3, true}));
+  ASSERT_EQ(one.chunks.size(), 1u);
 
-  std::pair<size_t, size_t> sizes;
+  std::pair<size_t, size_t> sizes, one_sizes;
   const std::string body = UncompressedBody(parts, &sizes);
+  const std::string one_body = UncompressedBody(one, &one_sizes);
   struct Layout {
     const char* name;
     std::function<std::string(absl::string_view body)> wrap;
     std::string body;
+    const std::vector<std::unique_ptr<OwnedEntry>>* entries;
   };
   const std::string v3 = AsVersion3(parts);
   // Format 3's columns: everything after its header.
@@ -1166,12 +1192,16 @@ TEST(BlockTest, CorruptSplitMessagesAreRejectedNotCrashedOn) {
          payload.append(columns.data(), columns.size());
          return payload;
        },
-       std::string(v3_in)},
+       std::string(v3_in), &entries},
       {"format 4", [&](absl::string_view b) { return WrapVersion4(parts, b, sizes, sizes.second); },
-       body},
+       body, &entries},
+      {"format 4, one chunk",
+       [&](absl::string_view b) { return WrapVersion4(one, b, one_sizes, one_sizes.second); },
+       one_body, &few},
   };
   for (const Layout& layout : layouts) {
     SCOPED_TRACE(layout.name);
+    const auto& entries = *layout.entries;
     absl::StatusOr<BlockReader> intact = BlockReader::Open(layout.wrap(layout.body));
     ASSERT_TRUE(intact.ok()) << intact.status();
     ASSERT_EQ(intact->size(), entries.size());
