@@ -93,7 +93,8 @@ std::vector<std::unique_ptr<OwnedEntry>> RandomEntries(size_t n, uint64_t seed) 
       a.type = static_cast<AttributeView::Type>(random() % 4);
       e->strings.push_back("value " + std::to_string(random()));
       a.string_value = e->strings.back();
-      a.int_value = static_cast<int64_t>(random()) - (int64_t{1} << 62);
+      // Any int64, negative ones included (unsigned arithmetic: no overflow).
+      a.int_value = static_cast<int64_t>(random() - (uint64_t{1} << 62));
       a.double_value = static_cast<double>(random() % 1000) / 7.0;
       a.bool_value = random() % 2;
       e->attributes.push_back(a);

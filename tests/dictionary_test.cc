@@ -165,6 +165,7 @@ class DictionaryStoreTest : public ::testing::Test {
       std::vector<EntryView> entries;
       messages.reserve(lines);
       const std::string user = "user-" + std::to_string(d / 2);
+      const std::string session = "s-" + std::to_string(d);
       for (int i = 0; i < lines; ++i) {
         messages.push_back(CommonMessage(d, i));
         EntryView e;
@@ -174,7 +175,7 @@ class DictionaryStoreTest : public ::testing::Test {
         e.tag = "Checkout";
         e.message = messages.back();
         e.user_id = user;
-        e.session_id = "s-" + std::to_string(d);
+        e.session_id = session;  // (a view: the string must outlive the Append)
         entries.push_back(e);
       }
       AppendRequest request;
