@@ -24,23 +24,24 @@ namespace {
 // together, cost a zero byte each instead of a varying 4-5 bytes (~6 bytes per
 // line less on disk); and the settled flag. Version 3: version 2 plus the
 // split-messages flag (settled blocks store their messages as templates and
-// numbers, ~4 bytes per line less; see PutChunkedPayload). Version 4 (settled
-// blocks written now): version 3's split messages cut into chunks of rows,
-// each compressed on its own and apart from the other columns, so a reader
-// decompresses only the chunks that hold rows it wants (PutChunkedPayload).
-// Blocks written at ingest (unsettled) are version 3 without split messages.
+// numbers, ~4 bytes per line less; see PutSettledPayload). Version 4 (settled
+// blocks of several chunks, written since December 2026): version 3's split
+// messages cut into chunks of rows, each compressed on its own and apart from
+// the other columns, so a reader decompresses only the chunks that hold rows
+// it wants (PutSettledPayload). Settled blocks of one chunk are version 3;
+// blocks written at ingest (unsettled) are version 3 without split messages.
 constexpr uint8_t kFormatVersion1 = 1;
 constexpr uint8_t kFormatVersion2 = 2;
 constexpr uint8_t kFormatVersion3 = 3;
 constexpr uint8_t kFormatVersion4 = 4;
 // The encoding byte: compression in the low nibble (version 4: of the head,
-// see PutChunkedPayload), flags above.
+// see PutSettledPayload), flags above.
 constexpr uint8_t kCompressionNone = 0;
 constexpr uint8_t kCompressionZstd = 1;
 constexpr uint8_t kCompressionMask = 0x0F;
 constexpr uint8_t kSettledFlag = 0x10;
 // Versions 3 and 4: the message_lengths and messages columns hold message
-// templates and numbers instead (version 4: in chunks; see PutChunkedPayload).
+// templates and numbers instead (version 4: in chunks; see PutSettledPayload).
 constexpr uint8_t kSplitMessagesFlag = 0x20;
 // Versions 3 and 4: compressed with a dictionary, whose id follows max_time in
 // the header (see dictionaries.h).
@@ -173,10 +174,32 @@ void PutHeader(uint8_t version, uint8_t encoding, uint64_t count, uint64_t raw_s
   if (dictionary_id != 0) PutVarint64(payload, dictionary_id);
 }
 
-// Writes a settled version 4 block from `columns` (BlockBuilder's layout,
-// messages whole), compressed at `zstd_level` (not 0) with `dictionary` when
-// not null; `raw_bytes` is set to its columns' size before compression.
-// False, writing nothing, when `columns` is malformed.
+// Writes a version 3 block: the header and the columns, compressed at
+// `zstd_level` (with `dictionary` when not null) when that makes them smaller
+// (the encoding byte is known only once compression has tried). For blocks
+// written at ingest, settled ones kept uncompressed (zstd_level 0), and
+// settled ones of one chunk (PutSettledPayload).
+void PutPayload(absl::string_view columns, uint8_t flags, uint64_t count, int64_t max_time,
+                int zstd_level, const CompressionDictionary* dictionary, std::string* payload) {
+  if (zstd_level == 0) dictionary = nullptr;
+  PutHeader(kFormatVersion3, 0, count, columns.size(), max_time, dictionary ? dictionary->id() : 0,
+            payload);
+  uint8_t compression =
+      AppendCompressed(columns, zstd_level, dictionary, FrameStyle::kWhole, payload);
+  if (dictionary != nullptr && compression != kCompressionZstd) {
+    // Stored raw after all: no dictionary to name.
+    PutHeader(kFormatVersion3, 0, count, columns.size(), max_time, 0, payload);
+    payload->append(columns.data(), columns.size());
+    dictionary = nullptr;
+    compression = kCompressionNone;
+  }
+  (*payload)[1] = static_cast<char>(compression | flags | (dictionary ? kDictionaryFlag : 0));
+}
+
+// Writes a settled block from `columns` (BlockBuilder's layout, messages
+// whole), compressed at `zstd_level` (not 0) with `dictionary` when not null;
+// `raw_bytes` is set to its columns' size before compression. False, writing
+// nothing, when `columns` is malformed.
 //
 // Log messages are mostly fixed text around numbers (ids, counts, durations,
 // addresses): zstd finds the repeated text but spends 3-4 bits a digit on the
@@ -190,15 +213,20 @@ void PutHeader(uint8_t version, uint8_t encoding, uint64_t count, uint64_t raw_s
 // messages of a few rows: an hour of a whole app reads blocks that span days
 // for the lines of that hour, a newest page the last few hundred rows of a
 // device's newest block. So the templates and numbers are cut into chunks of
-// rows (CutIntoChunks: at most an hour and kMaxChunkRows rows each), each a
-// zstd frame of its own; the other columns (the "head": times, levels, tags,
-// users, attributes, ...) are one frame, where the message columns' slots hold
-// nothing. A chunk directory stored ahead of the head gives each chunk's rows,
-// sizes and times (its [min, max] and 64 time buckets, as a BlockMeta has
-// them), so a reader decompresses only the chunks whose times meet the rows it
-// wants, and a search whose text those chunks' templates rule out skips the
-// block without decompressing its head at all.
-bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_time, int zstd_level,
+// rows (CutIntoChunks; only when compressing with the app's dictionary). A
+// block of several chunks is format 4: each chunk a zstd frame of its own; the
+// other columns (the "head": times, levels, tags, users, attributes, ...) one
+// frame, where the message columns' slots hold nothing; a chunk directory
+// ahead of the head gives each chunk's rows, sizes and times (its [min, max]
+// and 64 time buckets, as a BlockMeta has them), so a reader decompresses only
+// the chunks whose times meet the rows it wants, and a search whose text those
+// chunks' templates rule out skips the block without decompressing its head.
+// A block of one chunk is format 3, the templates and numbers in the message
+// columns' slots, one frame with the rest: a second frame and a directory
+// would cost it bytes (0.4 a line on 20-line blocks) and the second frame's
+// start CPU (8-13% of settling a 512-line block), and there is no chunk to
+// leave out.
+bool PutSettledPayload(absl::string_view columns, uint64_t count, int64_t max_time, int zstd_level,
                        const CompressionDictionary* dictionary, std::string* payload,
                        size_t* raw_bytes) {
   if (dictionary != nullptr && dictionary->cdict() == nullptr) dictionary = nullptr;
@@ -207,16 +235,24 @@ bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_ti
   if (!SplitColumns(columns, &words, parts)) return false;
   thread_local std::vector<int64_t> times;
   thread_local std::vector<uint32_t> chunk_rows;
-  times.resize(count);
-  absl::string_view time_column = parts[kTimesColumn];
-  int64_t time = 0;
-  for (uint64_t row = 0; row < count; ++row) {
-    int64_t delta;
-    if (!GetSignedVarint64(&time_column, &delta)) return false;
-    time += delta;
-    times[row] = time;
+  chunk_rows.assign(count == 0 ? 0 : 1, static_cast<uint32_t>(count));
+  // Cut only with a dictionary: zstd starts each chunk from the app's common
+  // text instead of from nothing. Without one, 512-line chunks of a 4,096-line
+  // block took 25.5 bytes a line where the whole block took 16.4 (store_bench
+  // BM_BlockEncode/4096).
+  if (dictionary != nullptr) {
+    times.resize(count);
+    absl::string_view time_column = parts[kTimesColumn];
+    int64_t time = 0;
+    for (uint64_t row = 0; row < count; ++row) {
+      int64_t delta;
+      if (!GetSignedVarint64(&time_column, &delta)) return false;
+      time += delta;
+      times[row] = time;
+    }
+    CutIntoChunks(times, &chunk_rows);
   }
-  CutIntoChunks(times, &chunk_rows);
+  const bool chunked = chunk_rows.size() > 1;
 
   absl::string_view lengths = parts[kMessageLengthsColumn];
   absl::string_view messages = parts[kMessagesColumn];
@@ -235,6 +271,7 @@ bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_ti
       AppendMessageTemplate(messages.substr(0, length), &templates, &numbers);
       messages.remove_prefix(length);
     }
+    if (!chunked) break;
     chunk.clear();
     PutLengthPrefixed(&chunk, templates);
     chunk.append(numbers);
@@ -242,13 +279,6 @@ bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_ti
     const uint8_t compression =
         AppendCompressed(chunk, zstd_level, dictionary, FrameStyle::kBare, &frames);
     raw_total += chunk.size();
-    if (chunk_rows.size() == 1) {
-      // The whole block: its rows, frame and times are the block's (the meta
-      // has the times), so only what the reader cannot know.
-      PutVarint64(&directory, chunk.size());
-      PutVarint64(&directory, compression == kCompressionZstd ? 1 : 0);
-      break;
-    }
     const std::span<const int64_t> chunk_times = std::span(times).subspan(first_row, rows);
     const auto [min, max] = std::minmax_element(chunk_times.begin(), chunk_times.end());
     const uint64_t span = static_cast<uint64_t>(*max) - static_cast<uint64_t>(*min);
@@ -270,11 +300,23 @@ bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_ti
   }
   if (!lengths.empty() || !messages.empty()) return false;
 
+  // The head (format 3: every column, the messages split in their slots).
   head.clear();
   head.append(words.data(), words.size());
   for (int c = 0; c < kColumns; ++c) {
-    PutLengthPrefixed(
-        &head, c == kMessageLengthsColumn || c == kMessagesColumn ? absl::string_view() : parts[c]);
+    if (c == kMessageLengthsColumn) {
+      PutLengthPrefixed(&head, chunked ? absl::string_view() : templates);
+    } else if (c == kMessagesColumn) {
+      PutLengthPrefixed(&head, chunked ? absl::string_view() : numbers);
+    } else {
+      PutLengthPrefixed(&head, parts[c]);
+    }
+  }
+  *raw_bytes = head.size() + raw_total;
+  if (!chunked) {
+    PutPayload(head, kSettledFlag | kSplitMessagesFlag, count, max_time, zstd_level, dictionary,
+               payload);
+    return true;
   }
   frame.clear();
   const uint8_t compression =
@@ -286,21 +328,7 @@ bool PutChunkedPayload(absl::string_view columns, uint64_t count, int64_t max_ti
   PutVarint64(payload, frame.size());
   payload->append(frame);
   payload->append(frames);
-  *raw_bytes = head.size() + raw_total;
   return true;
-}
-
-// Writes a version 3 block: the header and the columns, compressed at
-// `zstd_level` when that makes them smaller (the encoding byte is known only
-// once compression has tried). For blocks written at ingest, and settled ones
-// kept uncompressed (zstd_level 0); settled compressed blocks are version 4
-// (PutChunkedPayload).
-void PutPayload(absl::string_view columns, uint8_t flags, uint64_t count, int64_t max_time,
-                int zstd_level, std::string* payload) {
-  PutHeader(kFormatVersion3, 0, count, columns.size(), max_time, 0, payload);
-  const uint8_t compression =
-      AppendCompressed(columns, zstd_level, nullptr, FrameStyle::kWhole, payload);
-  (*payload)[1] = static_cast<char>(compression | flags);
 }
 
 }  // namespace
@@ -479,14 +507,14 @@ void BlockBuilder::Finish(std::string* payload, BlockMeta* meta) {
   }
 
   // Blocks compressed for keeps get their messages split and cut into chunks
-  // (PutChunkedPayload); blocks written at ingest are rewritten soon, so they
+  // (PutSettledPayload); blocks written at ingest are rewritten soon, so they
   // skip the work.
   size_t raw_bytes = raw.size();
   if (!encoding_.settled || encoding_.zstd_level == 0 ||
-      !PutChunkedPayload(raw, count_, max_time_, encoding_.zstd_level, encoding_.dictionary,
+      !PutSettledPayload(raw, count_, max_time_, encoding_.zstd_level, encoding_.dictionary,
                          payload, &raw_bytes)) {
     PutPayload(raw, encoding_.settled ? kSettledFlag : 0, count_, max_time_, encoding_.zstd_level,
-               payload);
+               nullptr, payload);
   }
 
   meta->Clear();
@@ -681,11 +709,11 @@ bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDic
   // A version 2 block's columns are version 3's, so they are taken as they
   // are; only the messages are re-encoded.
   if (zstd_level == 0) {
-    PutPayload(*columns, kSettledFlag, header->count, header->max_time_us, 0, settled);
+    PutPayload(*columns, kSettledFlag, header->count, header->max_time_us, 0, nullptr, settled);
     return true;
   }
   size_t raw_bytes;
-  return PutChunkedPayload(*columns, header->count, header->max_time_us, zstd_level, dictionary,
+  return PutSettledPayload(*columns, header->count, header->max_time_us, zstd_level, dictionary,
                            settled, &raw_bytes);
 }
 
@@ -1011,25 +1039,6 @@ absl::Status BlockReader::ParseChunkDirectory(absl::string_view directory, int64
     return Corrupt("chunk count");
   }
   chunks_.resize(n);
-  if (n == 1) {
-    // A block of one chunk: its rows, frame and times are the block's (the
-    // time test was the caller's, on the meta).
-    Chunk& chunk = chunks_[0];
-    uint64_t raw_size, compressed;
-    if (!GetVarint64(&directory, &raw_size) || !GetVarint64(&directory, &compressed) ||
-        compressed > 1 || raw_size > kMaxRawBytes || !directory.empty() ||
-        (compressed == 0 && raw_size != frames_size)) {
-      return Corrupt("chunk directory");
-    }
-    chunk.rows = static_cast<uint32_t>(count);
-    chunk.raw_size = static_cast<uint32_t>(raw_size);
-    chunk.stored_size = static_cast<uint32_t>(frames_size);
-    chunk.compressed = compressed == 1;
-    chunk.min_time = std::numeric_limits<int64_t>::min();
-    chunk.max_time = std::numeric_limits<int64_t>::max();
-    chunk.time_buckets = ~uint64_t{0};
-    return absl::OkStatus();
-  }
   uint64_t row = 0, offset = 0, raw_total = 0;
   uint64_t previous_min = static_cast<uint64_t>(max_time);
   for (Chunk& chunk : chunks_) {

@@ -24,7 +24,8 @@
 // format 4 those message columns are cut into chunks of rows compressed apart
 // from each other and from the rest of the block (its head), so a reader
 // decompresses the messages of the rows it wants and no others: an hour's
-// question over a block that spans days, a newest page of a large block.
+// question over a block that spans days, a newest page of a large block
+// (only blocks compressed with their app's dictionary, in several chunks).
 // A settled block may be compressed with its app's dictionary
 // (dictionaries.h); its header names the dictionary, and BlockReadOptions must
 // then give the store's Dictionaries to read it.
@@ -78,7 +79,9 @@ struct EntryView {
   std::span<const AttributeView> attributes;
 };
 
-// How settled blocks cut their messages into chunks (format 4): a chunk ends
+// How settled blocks compressed with their app's dictionary cut their
+// messages into chunks (format 4; without a dictionary a block is one chunk:
+// zstd would start each from nothing): a chunk ends
 // after kMaxChunkRows rows, or, once it holds kMinChunkRows, where the device
 // went quiet for more than kChunkGapMicros (the next row is that far from the
 // one before). A device that logs in sessions leaves blocks spanning days
@@ -162,11 +165,12 @@ class BlockBuilder {
       files_, lines_, functions_, message_lengths_, messages_, attributes_;
 };
 
-// Re-compresses an unsettled payload (see BlockEncoding) at `zstd_level`, with
-// `dictionary` when not null, into `settled`, marked settled, as format 4 with
-// its messages split into templates and numbers and cut into chunks (when
-// `zstd_level` is not 0; format 3 kept whole otherwise); the other columns are
-// not re-parsed, only copied. A settled block of at most 1,024 lines
+// Re-compresses an unsettled payload (see BlockEncoding) into `settled`,
+// marked settled: at `zstd_level` 0 its columns as they are (format 3);
+// otherwise compressed at that level, with `dictionary` when not null, its
+// messages split into templates and numbers and, with a dictionary, cut into
+// chunks (format 4 when there are several, format 3 otherwise). The other
+// columns are not re-parsed, only copied. A settled block of at most 1,024 lines
 // compressed without a dictionary (settled before its app had one) is
 // rebuilt from its rows with `dictionary`, when that makes it smaller.
 // `dictionaries` finds the dictionary a block names. Returns false, leaving `settled` alone,
@@ -284,7 +288,7 @@ class BlockReader {
   };
 
   // Format 4: a chunk of rows whose templates and numbers are compressed on
-  // their own (block.cc, PutChunkedPayload).
+  // their own (block.cc, PutSettledPayload).
   struct Chunk {
     uint32_t first_row = 0;
     uint32_t rows = 0;

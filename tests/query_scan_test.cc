@@ -406,10 +406,10 @@ TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
       all.insert(all.end(), session.begin(), session.end());
     }
   }
-  // Compaction settles every block (format 4, messages split into templates
-  // and numbers, in chunks of at least 32 rows and at most an hour), so the
-  // queries below also rebuild only their rows' text, and decompress only the
-  // chunks of their hour.
+  // Compaction settles every block (messages split into templates and
+  // numbers; format 4, cut into chunks where the device went quiet, once the
+  // app has its compression dictionary), so the queries below also rebuild
+  // only their rows' text.
   ASSERT_TRUE(store_->db()
                   ->CompactRange(rocksdb::CompactRangeOptions(),
                                  store_->family(store::Family::kBlocks), nullptr, nullptr)
@@ -425,7 +425,7 @@ TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
                   ->Get(rocksdb::ReadOptions(), store_->family(store::Family::kBlocks),
                         store::BlockKey(app_.app_id(), "spread-0", (*one)[0].first_seq), &payload)
                   .ok());
-  ASSERT_EQ(payload[0], 4) << "block format 4";
+  ASSERT_GE(payload[0], 3) << "block format 3 or 4";
   ASSERT_NE(payload[1] & 0x30, 0) << "settled, messages split";
 
   size_t listed = 0, meeting_min_max = 0;
