@@ -2,7 +2,9 @@
 // the agent puts it on the stream (v1::IngestRequest), and the collector's
 // side, parsing it back into messages (reused, fresh, on an arena) and
 // decoding and validating its entries, next to its same-run baseline, a
-// memcpy of the same bytes (what the transport cannot do better than).
+// memcpy of the same bytes (what the transport cannot do better than); and
+// the collector's whole read of a request both ways, protobuf messages then
+// the message path against entries decoded straight from the wire.
 //
 //   build/bin/wire_bench [--benchmark_format=json]
 #include <cstring>
@@ -13,6 +15,8 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/fleet.h"
 #include "collector/batch_decoder.h"
+#include "collector/validation.h"
+#include "collector/wire_batch.h"
 #include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog::bench {
@@ -110,6 +114,41 @@ void BM_DecodeAndValidateBatch(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_DecodeAndValidateBatch)->Arg(512);
+
+// A request's bytes to the store's views, as the collector reads a batch:
+// /0 the way it did, parsing messages on an arena sized for the request, then
+// validating and decoding them (BM_WireDecodeBatchFresh/512/1 plus
+// BM_DecodeAndValidateBatch); /1 decoding the entries straight from the
+// bytes (wire_batch.h), then validating and decoding those.
+void BM_DecodeAndValidateRequest(benchmark::State& state) {
+  const v1::IngestRequest message = MakeRequest(static_cast<size_t>(state.range(0)));
+  const std::string bytes = message.SerializeAsString();
+  const int64_t now = message.batch().sent_at_unix_micros();
+  const bool wire = state.range(1) != 0;
+  collector::DecodedBatch decoded;
+  for (auto _ : state) {
+    if (wire) {
+      collector::WireRequest request;
+      if (!collector::ReadIngestRequest(bytes, &request)) state.SkipWithError("decode failed");
+      if (!collector::ValidateBatch(request.batch).ok()) state.SkipWithError("invalid batch");
+      collector::DecodeBatch(request.batch, now, 0, &decoded);
+    } else {
+      google::protobuf::ArenaOptions options;
+      options.start_block_size = bytes.size() * 2;
+      options.max_block_size = options.start_block_size;
+      google::protobuf::Arena memory(options);
+      auto* request = google::protobuf::Arena::CreateMessage<v1::IngestRequest>(&memory);
+      if (!request->ParseFromString(bytes)) state.SkipWithError("parse failed");
+      if (!collector::ValidateBatch(request->batch()).ok()) state.SkipWithError("invalid batch");
+      collector::DecodeBatch(request->batch(), now, 0, &decoded);
+    }
+    if (!decoded.rejected.empty()) state.SkipWithError(decoded.rejected[0].reason().c_str());
+    benchmark::DoNotOptimize(decoded.entries.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+}
+BENCHMARK(BM_DecodeAndValidateRequest)->ArgsProduct({{512}, {0, 1}});
 
 // The baseline: copying the batch's bytes once.
 void BM_WireCopyBaseline(benchmark::State& state) {

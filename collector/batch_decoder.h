@@ -1,9 +1,11 @@
-// BatchDecoder: turns a wire Batch into the store's EntryViews, entry by
-// entry: valid entries become views (pointing into the Batch, which must
-// outlive them), invalid ones become Rejections with a reason.
+// BatchDecoder: turns a Batch into the store's EntryViews, entry by entry:
+// valid entries become views (pointing into the bytes or messages the batch
+// was decoded from, which must outlive them), invalid ones become Rejections
+// with a reason.
 //
-// This is the collector's whole decode-and-validate path, shared by the
-// ingest service and the fuzz target (tests/fuzz/).
+// This is the collector's whole decode-and-validate path after the wire
+// (wire_batch.h), shared by the ingest service and the fuzz target
+// (tests/fuzz/).
 #ifndef FIELDLOG_COLLECTOR_BATCH_DECODER_H_
 #define FIELDLOG_COLLECTOR_BATCH_DECODER_H_
 
@@ -11,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "collector/wire_batch.h"
 #include "fieldlog/v1/ingest.pb.h"
 #include "store/block.h"
 
@@ -26,7 +29,12 @@ struct DecodedBatch {
 };
 
 // `now_us`: the server clock on arrival; `offset_estimate_us`: the batch's
-// estimated clock offset, used to check times (nullopt: none).
+// estimated clock offset, used to check times (nullopt: none). The batch must
+// pass ValidateBatch first.
+void DecodeBatch(const WireBatch& batch, int64_t now_us, std::optional<int64_t> offset_estimate_us,
+                 DecodedBatch* out);
+
+// The same for a parsed message (the views point into `batch`).
 void DecodeBatch(const v1::Batch& batch, int64_t now_us, std::optional<int64_t> offset_estimate_us,
                  DecodedBatch* out);
 

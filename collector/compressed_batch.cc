@@ -22,17 +22,20 @@ ZSTD_DCtx* ThreadDCtx() {
   return dctx.get();
 }
 
-}  // namespace
+constexpr absl::string_view kNotABatch =
+    "compressed_batch: the decompressed bytes are not a valid fieldlog.v1.Batch protobuf";
 
-absl::Status DecompressBatch(const v1::CompressedBatch& compressed, v1::Batch* batch) {
-  if (compressed.codec() != v1::CompressedBatch::CODEC_ZSTD) {
-    const std::string& name = v1::CompressedBatch::Codec_Name(compressed.codec());
+// The frame's content into `*plain` (allocated for it, not zeroed first: the
+// batch views it until it is stored, so it cannot be a reused buffer).
+absl::Status Decompress(int32_t codec, absl::string_view data, std::unique_ptr<char[]>* plain,
+                        size_t* plain_size) {
+  if (codec != v1::CompressedBatch::CODEC_ZSTD) {
+    const std::string& name =
+        v1::CompressedBatch::Codec_Name(static_cast<v1::CompressedBatch::Codec>(codec));
     return absl::InvalidArgumentError(absl::StrCat(
-        "compressed_batch: codec ", static_cast<int>(compressed.codec()),
-        name.empty() ? "" : absl::StrCat(" (", name, ")"),
+        "compressed_batch: codec ", codec, name.empty() ? "" : absl::StrCat(" (", name, ")"),
         " is not supported; this server reads CODEC_ZSTD (1)"));
   }
-  const std::string& data = compressed.data();
   const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
   if (size == ZSTD_CONTENTSIZE_ERROR) {
     return absl::InvalidArgumentError(
@@ -48,13 +51,10 @@ absl::Status DecompressBatch(const v1::CompressedBatch& compressed, v1::Batch* b
                                                    " bytes decompressed; the limit is ",
                                                    kMaxRequestBytes));
   }
-  // Reused: a batch's decompressed bytes are only parsed from (the parsed
-  // batch copies what it keeps), and a fresh buffer of a few hundred KiB per
-  // batch made glibc consolidate its free lists over and over.
-  thread_local std::string plain;
-  plain.resize(size);
+  *plain = std::make_unique_for_overwrite<char[]>(size);
+  *plain_size = size;
   const size_t written =
-      ZSTD_decompressDCtx(ThreadDCtx(), plain.data(), plain.size(), data.data(), data.size());
+      ZSTD_decompressDCtx(ThreadDCtx(), plain->get(), size, data.data(), data.size());
   if (ZSTD_isError(written)) {
     return absl::InvalidArgumentError(
         absl::StrCat("compressed_batch: zstd: ", ZSTD_getErrorName(written)));
@@ -63,9 +63,29 @@ absl::Status DecompressBatch(const v1::CompressedBatch& compressed, v1::Batch* b
     return absl::InvalidArgumentError(absl::StrCat("compressed_batch: the frame states ", size,
                                                    " bytes but holds ", written));
   }
-  if (!batch->ParseFromString(plain)) {
-    return absl::InvalidArgumentError(
-        "compressed_batch: the decompressed bytes are not a valid fieldlog.v1.Batch protobuf");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status DecompressBatch(int32_t codec, absl::string_view data, OwnedWireBatch* out) {
+  if (absl::Status s = Decompress(codec, data, &out->bytes, &out->size); !s.ok()) return s;
+  out->batch.Clear();
+  if (!MergeBatchFromWire(absl::string_view(out->bytes.get(), out->size), kWireDepthLimit,
+                          &out->batch)) {
+    return absl::InvalidArgumentError(kNotABatch);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecompressBatch(const v1::CompressedBatch& compressed, v1::Batch* batch) {
+  std::unique_ptr<char[]> plain;
+  size_t size = 0;
+  if (absl::Status s = Decompress(compressed.codec(), compressed.data(), &plain, &size); !s.ok()) {
+    return s;
+  }
+  if (!batch->ParseFromArray(plain.get(), static_cast<int>(size))) {
+    return absl::InvalidArgumentError(kNotABatch);
   }
   return absl::OkStatus();
 }

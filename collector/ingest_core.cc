@@ -55,15 +55,15 @@ absl::Duration IngestCore::Admit(const store::Credential& app, absl::string_view
 
 absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
                                                    const v1::Device& device, bool update_device,
-                                                   const v1::Batch& batch) {
+                                                   const WireBatch& batch) {
   if (absl::Status s = ValidateBatch(batch); !s.ok()) return s;
   const int64_t now = NowUnixMicros();
   std::optional<int64_t> offset_estimate;
-  if (batch.sent_at_unix_micros() > 0) offset_estimate = now - batch.sent_at_unix_micros();
+  if (batch.sent_at_unix_micros > 0) offset_estimate = now - batch.sent_at_unix_micros;
 
   StoredBatch stored;
   v1::Ack& ack = stored.ack;
-  ack.set_batch_id(batch.batch_id());
+  ack.set_batch_id(batch.batch_id);
 
   // Reused by the thread's batches: made afresh, its vectors were allocated
   // and freed for every batch (DecodeBatch clears them and keeps capacity).
@@ -93,6 +93,14 @@ absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
   ack.set_clock_offset_micros(result->clock_offset_us);
   stored.sequence = result->sequence;
   return stored;
+}
+
+absl::StatusOr<StoredBatch> IngestCore::StoreBatch(const store::Credential& app,
+                                                   const v1::Device& device, bool update_device,
+                                                   const v1::Batch& batch) {
+  thread_local WireBatch wire;
+  BatchFromProto(batch, &wire);
+  return StoreBatch(app, device, update_device, wire);
 }
 
 }  // namespace fieldlog::collector

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "collector/ingest_metrics.h"
 #include "collector/rate_limiter.h"
+#include "collector/wire_batch.h"
 #include "fieldlog/v1/ingest.pb.h"
 #include "store/catalog.h"
 #include "store/store.h"
@@ -61,6 +62,10 @@ class IngestCore {
   // the WAL when this returns; acknowledge it once WhenDurable says so.
   // INVALID_ARGUMENT for a malformed batch; UNAVAILABLE when the store failed
   // (nothing of the batch was stored).
+  // The batch's views must hold until this returns.
+  absl::StatusOr<StoredBatch> StoreBatch(const store::Credential& app, const v1::Device& device,
+                                         bool update_device, const WireBatch& batch);
+  // The same for a parsed message (the unary Push, OTLP).
   absl::StatusOr<StoredBatch> StoreBatch(const store::Credential& app, const v1::Device& device,
                                          bool update_device, const v1::Batch& batch);
 

@@ -2,7 +2,6 @@
 
 #include <grpcpp/support/proto_buffer_reader.h>
 
-#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -11,10 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "collector/compressed_batch.h"
 #include "collector/validation.h"
+#include "collector/wire_batch.h"
 #include "common/grpc_status.h"
 #include "common/limits.h"
 #include "common/log.h"
-#include "google/protobuf/arena.h"
 
 namespace fieldlog::collector {
 namespace {
@@ -24,17 +23,6 @@ constexpr absl::string_view kKeyHeader = "x-fieldlog-key";
 bool Parse(grpc::ByteBuffer* buffer, google::protobuf::Message* message) {
   grpc::ProtoBufferReader reader(buffer);
   return message->ParseFromZeroCopyStream(&reader);
-}
-
-// An arena sized for a request of `bytes`: one block holds the parsed
-// request, so its thousand entries cost one malloc and one free instead of
-// one each (wire_bench's BM_WireDecodeBatchFresh: 229 -> 132 ns/entry; in
-// the server's profile malloc and free fell from 24% to 6% of its samples).
-std::unique_ptr<google::protobuf::Arena> RequestArena(size_t bytes) {
-  google::protobuf::ArenaOptions options;
-  options.start_block_size = std::clamp<size_t>(2 * bytes, 1024, 2 * kMaxRequestBytes);
-  options.max_block_size = options.start_block_size;
-  return std::make_unique<google::protobuf::Arena>(options);
 }
 
 grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
@@ -89,19 +77,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     }
     ++requests_read_;
     core_->metrics().bytes_received->Add(read_buffer_.Length());
-    request_arena_ = RequestArena(read_buffer_.Length());
-    auto* request = google::protobuf::Arena::CreateMessage<v1::IngestRequest>(request_arena_.get());
-    if (!Parse(&read_buffer_, request)) {
-      request_arena_.reset();
-      EndLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             absl::StrCat("request ", requests_read_,
-                                          " of the stream is not a valid "
-                                          "fieldlog.v1.IngestRequest protobuf")));
-      return;
+    // The request in one piece, for the batch's views: the slice it arrived
+    // in, or else one copy of its slices. On the heap, because a slice small
+    // enough to be inlined carries its bytes with it when it is moved.
+    auto bytes = std::make_unique<grpc::Slice>();
+    if (!read_buffer_.TrySingleSlice(bytes.get()).ok() &&
+        !read_buffer_.DumpToSingleSlice(bytes.get()).ok()) {
+      bytes.reset();
     }
     read_buffer_.Clear();
-    absl::Status status = HandleLocked(*request);
-    request_arena_.reset();    // unless a queued batch took it
+    absl::Status status = HandleLocked(std::move(bytes));
     if (!status.ok()) return;  // HandleLocked ended the stream
     MaybeReadLocked();
   }
@@ -153,40 +138,85 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
-  // `request` lives on request_arena_.
-  absl::Status HandleLocked(v1::IngestRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `bytes`: the request's (null if gRPC could not hand them over).
+  absl::Status HandleLocked(std::unique_ptr<grpc::Slice> bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::string_view view =
+        bytes == nullptr
+            ? absl::string_view()
+            : absl::string_view(reinterpret_cast<const char*>(bytes->begin()), bytes->size());
+    WireRequest request;
     absl::Status status;
-    switch (request.kind_case()) {
-      case v1::IngestRequest::kHello:
-        status = HandleHelloLocked(request.hello());
-        break;
-      case v1::IngestRequest::kBatch:
-        status = HandleBatchLocked(std::move(*request.mutable_batch()));
-        break;
-      case v1::IngestRequest::kCompressedBatch: {
-        // Parsed onto an arena of its own, for the reason RequestArena
-        // gives (here it was a fifth of the server's CPU in malloc and free):
-        // its first block is sized for the batch zstd usually unpacks from
-        // data this size; a larger one takes a few blocks more.
-        std::unique_ptr<google::protobuf::Arena> arena =
-            RequestArena(4 * request.compressed_batch().data().size());
-        auto* batch = google::protobuf::Arena::CreateMessage<v1::Batch>(arena.get());
-        status = DecompressBatch(request.compressed_batch(), batch);
-        if (status.ok()) {
-          status = HandleBatchLocked(std::move(*batch), std::move(arena));
-        } else {
-          status = absl::InvalidArgumentError(
-              absl::StrCat("request ", requests_read_, " of the stream: ", status.message()));
-        }
-        break;
+    if (bytes == nullptr || !ReadIngestRequest(view, &request)) {
+      status = MalformedRequest();
+    } else {
+      switch (request.kind) {
+        case WireRequest::Kind::kBatch:
+          status = HandleBatchLocked(std::move(request.batch), std::move(bytes));
+          break;
+        case WireRequest::Kind::kCompressedBatch:
+          status = HandleCompressedBatchLocked(request.codec, request.compressed_data);
+          break;
+        case WireRequest::Kind::kUseProtobuf:
+          status = HandleParsedLocked(view);
+          break;
+        case WireRequest::Kind::kNotSet:
+          status = NeitherHelloNorBatch();
+          break;
       }
-      case v1::IngestRequest::KIND_NOT_SET:
-        status = absl::InvalidArgumentError(absl::StrCat(
-            "request ", requests_read_, " of the stream holds neither a hello nor a batch"));
-        break;
     }
     if (!status.ok() && !end_status_) EndLocked(ToGrpcStatus(status));
     return status;
+  }
+
+  // A request ReadIngestRequest leaves to protobuf: a hello, or a request
+  // that mixes kinds (protobuf's oneof rules decide which one it is).
+  absl::Status HandleParsedLocked(absl::string_view bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    v1::IngestRequest request;
+    if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return MalformedRequest();
+    }
+    switch (request.kind_case()) {
+      case v1::IngestRequest::kHello:
+        return HandleHelloLocked(request.hello());
+      case v1::IngestRequest::kBatch: {
+        // Encoded again, so it is queued and stored like any other batch.
+        auto owned = std::make_unique<OwnedWireBatch>();
+        if (!ReencodeBatch(request.batch(), owned.get())) {
+          return absl::InternalError(absl::StrCat("request ", requests_read_,
+                                                  " of the stream: the batch did not re-encode"));
+        }
+        WireBatch batch = std::move(owned->batch);
+        return HandleBatchLocked(std::move(batch), nullptr, std::move(owned));
+      }
+      case v1::IngestRequest::kCompressedBatch:
+        return HandleCompressedBatchLocked(request.compressed_batch().codec(),
+                                           request.compressed_batch().data());
+      case v1::IngestRequest::KIND_NOT_SET:
+        break;
+    }
+    return NeitherHelloNorBatch();
+  }
+
+  absl::Status HandleCompressedBatchLocked(int32_t codec, absl::string_view data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto unpacked = std::make_unique<OwnedWireBatch>();
+    if (absl::Status s = DecompressBatch(codec, data, unpacked.get()); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("request ", requests_read_, " of the stream: ", s.message()));
+    }
+    WireBatch batch = std::move(unpacked->batch);
+    return HandleBatchLocked(std::move(batch), nullptr, std::move(unpacked));
+  }
+
+  absl::Status MalformedRequest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request ", requests_read_,
+                     " of the stream is not a valid fieldlog.v1.IngestRequest protobuf"));
+  }
+
+  absl::Status NeitherHelloNorBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request ", requests_read_, " of the stream holds neither a hello nor a batch"));
   }
 
   absl::Status HandleHelloLocked(const v1::Hello& hello) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -206,32 +236,26 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     return absl::OkStatus();
   }
 
-  // `batch` is on request_arena_ (a plain batch), on `batch_arena` (one that
-  // was decompressed) or on the heap; either way it is queued without a copy.
-  absl::Status HandleBatchLocked(v1::Batch&& batch,
-                                 std::unique_ptr<google::protobuf::Arena> batch_arena = nullptr)
+  // `batch` views the request's bytes (a plain batch) or `owned`'s (one
+  // that was compressed, or parsed by protobuf); they are queued with it and
+  // kept until it is stored.
+  absl::Status HandleBatchLocked(WireBatch&& batch, std::unique_ptr<grpc::Slice> request_bytes,
+                                 std::unique_ptr<OwnedWireBatch> owned = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!said_hello_) {
       return absl::InvalidArgumentError(
           "batch before hello: the first message of a stream must be a hello naming the device");
     }
-    const absl::Duration wait = core_->Admit(app_, device_.device_id(), batch.entries_size());
+    const absl::Duration wait = core_->Admit(app_, device_.device_id(), batch.entry_count);
     if (wait > absl::ZeroDuration()) {
       EndLocked(Throttled(context_, wait));
       return absl::ResourceExhaustedError("throttled");
     }
     QueuedBatch& queued = work_.emplace_back();
     queued.received = absl::Now();
-    if (batch_arena != nullptr && batch.GetArena() == batch_arena.get()) {
-      queued.arena = std::move(batch_arena);
-      queued.batch = &batch;
-    } else if (request_arena_ != nullptr && batch.GetArena() == request_arena_.get()) {
-      queued.arena = std::move(request_arena_);
-      queued.batch = &batch;
-    } else {
-      queued.owned = std::make_unique<v1::Batch>(std::move(batch));
-      queued.batch = queued.owned.get();
-    }
+    queued.request_bytes = std::move(request_bytes);
+    queued.owned = std::move(owned);
+    queued.batch = std::move(batch);
     if (!storing_) {
       storing_ = true;
       Ref();
@@ -266,7 +290,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         ++awaiting_durable_;
       }
       absl::StatusOr<StoredBatch> stored =
-          core_->StoreBatch(app_, device_, update_device, *queued.batch);
+          core_->StoreBatch(app_, device_, update_device, queued.batch);
       const absl::Time received = queued.received;
       queued = QueuedBatch();  // the request's memory goes back now, off gRPC's threads
       if (!stored.ok()) {
@@ -369,15 +393,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   v1::Device device_ ABSL_GUARDED_BY(mu_);
   bool said_hello_ ABSL_GUARDED_BY(mu_) = false;
   bool device_stored_ ABSL_GUARDED_BY(mu_) = false;
-  // A batch read and not yet stored, with the memory that holds it.
+  // A batch read and not yet stored, with the bytes it views.
   struct QueuedBatch {
-    std::unique_ptr<google::protobuf::Arena> arena;  // holds *batch, or
-    std::unique_ptr<v1::Batch> owned;                // this does
-    v1::Batch* batch = nullptr;
+    std::unique_ptr<grpc::Slice> request_bytes;  // a plain batch's request, or
+    std::unique_ptr<OwnedWireBatch> owned;       // the bytes it was decoded from
+    WireBatch batch;
     absl::Time received;  // for the ack latency
   };
-  // The arena the request being handled was parsed on (see RequestArena).
-  std::unique_ptr<google::protobuf::Arena> request_arena_ ABSL_GUARDED_BY(mu_);
   std::deque<QueuedBatch> work_ ABSL_GUARDED_BY(mu_);
   bool storing_ ABSL_GUARDED_BY(mu_) = false;         // a worker runs StoreQueued
   size_t awaiting_durable_ ABSL_GUARDED_BY(mu_) = 0;  // stored, ack not yet queued

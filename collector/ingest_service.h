@@ -1,11 +1,14 @@
 // IngestService: the gRPC face of the collector (proto/fieldlog/v1/ingest.proto),
 // written with gRPC's callback API.
 //
-// Requests arrive as raw bytes and are parsed here, so a malformed protobuf
+// Requests arrive as raw bytes and are decoded here, so a malformed protobuf
 // gets INVALID_ARGUMENT with a message saying which request was bad, not a
-// generic transport error. Each request is parsed on an arena of its own,
-// which a batch keeps until it is stored: one allocation per request, not one
-// per entry.
+// generic transport error. A batch is decoded straight from the wire
+// (wire_batch.h): its entries view the request's bytes (gRPC's slice, or one
+// copy when the request came in several) or the bytes a compressed batch
+// unpacked to, which the batch keeps until it is stored. No allocation per
+// entry or string: protobuf's parser made one for every string field, arena
+// or not.
 //
 // Each device stream is a reactor that reads requests, queues batches and
 // stores them in order on the WorkerPool (never on gRPC's threads, which must

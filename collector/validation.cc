@@ -1,5 +1,8 @@
 #include "collector/validation.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -29,36 +32,50 @@ std::optional<EntryProblem> CheckText(absl::string_view value, absl::string_view
   return std::nullopt;
 }
 
-std::optional<EntryProblem> CheckAttributes(
-    const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes) {
+// `count`: how many attributes the entry or device has; `attributes`: the
+// first kMaxAttributes of them (all, when the count is within the limit).
+std::optional<EntryProblem> CheckAttributes(size_t count,
+                                            std::span<const store::AttributeView> attributes) {
   const auto problem = [](std::string reason) {
     return EntryProblem{"invalid_attributes", std::move(reason)};
   };
-  if (attributes.size() > static_cast<int>(kMaxAttributes)) {
-    return problem(
-        absl::StrCat("has ", attributes.size(), " attributes; at most ", kMaxAttributes));
+  if (count > kMaxAttributes) {
+    return problem(absl::StrCat("has ", count, " attributes; at most ", kMaxAttributes));
   }
-  for (int i = 0; i < attributes.size(); ++i) {
-    const v1::Attribute& a = attributes[i];
-    if (a.key().empty()) return problem(absl::StrCat("attribute ", i, " has an empty key"));
+  for (size_t i = 0; i < attributes.size(); ++i) {
+    const store::AttributeView& a = attributes[i];
+    if (a.key.empty()) return problem(absl::StrCat("attribute ", i, " has an empty key"));
     // Names for messages are built only for a field that fails.
-    if (!TextOk(a.key(), kMaxAttributeKeyBytes)) {
-      return problem(
-          std::move(CheckText(a.key(), absl::StrCat("attribute ", i, " key"), kMaxAttributeKeyBytes)
-                        ->reason));
+    if (!TextOk(a.key, kMaxAttributeKeyBytes)) {
+      return problem(std::move(
+          CheckText(a.key, absl::StrCat("attribute ", i, " key"), kMaxAttributeKeyBytes)->reason));
     }
-    if (HasControlCharacter(a.key())) {
+    if (HasControlCharacter(a.key)) {
       return problem(absl::StrCat("attribute ", i, " key holds a control character"));
     }
-    if (a.value().kind_case() == v1::Value::kStringValue &&
-        !TextOk(a.value().string_value(), kMaxAttributeValueBytes)) {
-      return problem(std::move(CheckText(a.value().string_value(),
-                                         absl::StrCat("attribute '", a.key(), "' value"),
-                                         kMaxAttributeValueBytes)
-                                   ->reason));
+    // A value with no member set reads as an empty string, which passes.
+    if (a.type == store::AttributeView::Type::kString &&
+        !TextOk(a.string_value, kMaxAttributeValueBytes)) {
+      return problem(
+          std::move(CheckText(a.string_value, absl::StrCat("attribute '", a.key, "' value"),
+                              kMaxAttributeValueBytes)
+                        ->reason));
     }
   }
   return std::nullopt;
+}
+
+absl::Status ValidateBatchFields(uint64_t batch_id, size_t entry_count, absl::string_view user_id,
+                                 absl::string_view session_id) {
+  if (entry_count > kMaxEntriesPerBatch) {
+    return absl::InvalidArgumentError(absl::StrCat("batch ", batch_id, " has ", entry_count,
+                                                   " entries; at most ", kMaxEntriesPerBatch));
+  }
+  const std::string where = absl::StrCat("batch ", batch_id, " ");
+  if (absl::Status s = ValidateId(user_id, where + "user_id", 0, kMaxUserIdBytes); !s.ok()) {
+    return s;
+  }
+  return ValidateId(session_id, where + "session_id", 0, kMaxSessionIdBytes);
 }
 
 }  // namespace
@@ -90,33 +107,34 @@ absl::Status ValidateDevice(const v1::Device& device) {
       !s.ok()) {
     return s;
   }
-  if (auto problem = CheckAttributes(device.attributes())) {
+  std::vector<store::AttributeView> attributes;
+  const int kept = std::min(device.attributes_size(), static_cast<int>(kMaxAttributes));
+  for (int i = 0; i < kept; ++i) {
+    attributes.push_back(store::AttributeFromProto(device.attributes(i)));
+  }
+  if (auto problem = CheckAttributes(device.attributes_size(), attributes)) {
     return absl::InvalidArgumentError(absl::StrCat("device ", problem->reason));
   }
   return absl::OkStatus();
 }
 
-absl::Status ValidateBatch(const v1::Batch& batch) {
-  if (batch.entries_size() > static_cast<int>(kMaxEntriesPerBatch)) {
-    return absl::InvalidArgumentError(absl::StrCat("batch ", batch.batch_id(), " has ",
-                                                   batch.entries_size(), " entries; at most ",
-                                                   kMaxEntriesPerBatch));
-  }
-  const std::string where = absl::StrCat("batch ", batch.batch_id(), " ");
-  if (absl::Status s = ValidateId(batch.user_id(), where + "user_id", 0, kMaxUserIdBytes);
-      !s.ok()) {
-    return s;
-  }
-  return ValidateId(batch.session_id(), where + "session_id", 0, kMaxSessionIdBytes);
+absl::Status ValidateBatch(const WireBatch& batch) {
+  return ValidateBatchFields(batch.batch_id, batch.entry_count, batch.user_id, batch.session_id);
 }
 
-std::optional<EntryProblem> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
-                                          int64_t now_us) {
-  if (entry.seq() == 0) return EntryProblem{"invalid_seq", "seq is 0; sequence numbers start at 1"};
-  if (entry.seq() >= kMaxSeq) {
-    return EntryProblem{"invalid_seq", absl::StrCat("seq ", entry.seq(), " is too large")};
+absl::Status ValidateBatch(const v1::Batch& batch) {
+  return ValidateBatchFields(batch.batch_id(), static_cast<size_t>(batch.entries_size()),
+                             batch.user_id(), batch.session_id());
+}
+
+std::optional<EntryProblem> ValidateEntry(const WireEntry& entry,
+                                          std::span<const store::AttributeView> attributes,
+                                          int64_t corrected_time_us, int64_t now_us) {
+  if (entry.seq == 0) return EntryProblem{"invalid_seq", "seq is 0; sequence numbers start at 1"};
+  if (entry.seq >= kMaxSeq) {
+    return EntryProblem{"invalid_seq", absl::StrCat("seq ", entry.seq, " is too large")};
   }
-  if (entry.time_unix_micros() <= 0) {
+  if (entry.time_unix_micros <= 0) {
     return EntryProblem{"invalid_time", "time_unix_micros is not set"};
   }
   const absl::Time corrected = FromUnixMicros(corrected_time_us);
@@ -133,20 +151,29 @@ std::optional<EntryProblem> ValidateEntry(const v1::Entry& entry, int64_t correc
                         absl::StrCat("time ", FormatRfc3339(corrected_time_us), " is older than ",
                                      absl::FormatDuration(kMaxEntryAge))};
   }
-  if (!v1::Level_IsValid(entry.level())) {
-    return EntryProblem{"invalid_level", absl::StrCat("level ", static_cast<int>(entry.level()),
-                                                      " is not a known level")};
+  if (!v1::Level_IsValid(entry.level)) {
+    return EntryProblem{"invalid_level",
+                        absl::StrCat("level ", entry.level, " is not a known level")};
   }
-  if (!v1::EntryKind_IsValid(entry.kind())) {
-    return EntryProblem{"invalid_kind", absl::StrCat("kind ", static_cast<int>(entry.kind()),
-                                                     " is not a known entry kind")};
+  if (!v1::EntryKind_IsValid(entry.kind)) {
+    return EntryProblem{"invalid_kind",
+                        absl::StrCat("kind ", entry.kind, " is not a known entry kind")};
   }
-  if (auto r = CheckText(entry.tag(), "tag", kMaxTagBytes)) return r;
-  if (auto r = CheckText(entry.message(), "message", kMaxMessageBytes)) return r;
-  if (auto r = CheckText(entry.file(), "file", kMaxFileBytes)) return r;
-  if (auto r = CheckText(entry.function(), "function", kMaxFunctionBytes)) return r;
-  if (auto r = CheckAttributes(entry.attributes())) return r;
+  if (auto r = CheckText(entry.tag, "tag", kMaxTagBytes)) return r;
+  if (auto r = CheckText(entry.message, "message", kMaxMessageBytes)) return r;
+  if (auto r = CheckText(entry.file, "file", kMaxFileBytes)) return r;
+  if (auto r = CheckText(entry.function, "function", kMaxFunctionBytes)) return r;
+  if (auto r = CheckAttributes(entry.attribute_count, attributes)) return r;
   return std::nullopt;
+}
+
+std::optional<EntryProblem> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
+                                          int64_t now_us) {
+  // Reused: the OTLP path checks every record this way.
+  thread_local std::vector<store::AttributeView> attributes;
+  attributes.clear();
+  const WireEntry wire = EntryFromProto(entry, &attributes);
+  return ValidateEntry(wire, attributes, corrected_time_us, now_us);
 }
 
 }  // namespace fieldlog::collector

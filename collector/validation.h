@@ -9,10 +9,12 @@
 #define FIELDLOG_COLLECTOR_VALIDATION_H_
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "collector/wire_batch.h"
 #include "fieldlog/v1/ingest.pb.h"
 
 namespace fieldlog::collector {
@@ -26,6 +28,7 @@ absl::Status ValidateId(absl::string_view value, absl::string_view what, size_t 
 absl::Status ValidateDevice(const v1::Device& device);
 
 // Batch-wide fields: entry count, user and session ids.
+absl::Status ValidateBatch(const WireBatch& batch);
 absl::Status ValidateBatch(const v1::Batch& batch);
 
 // Why an entry is refused: a short code for metrics (invalid_seq,
@@ -36,8 +39,13 @@ struct EntryProblem {
   std::string reason;
 };
 
-// One entry. `corrected_time_us` is its time after clock correction and
-// `now_us` the server clock. nullopt when the entry is fine.
+// One entry, with the attributes its batch kept for it
+// (WireBatch::AttributesOf). `corrected_time_us` is its time after clock
+// correction and `now_us` the server clock. nullopt when the entry is fine.
+std::optional<EntryProblem> ValidateEntry(const WireEntry& entry,
+                                          std::span<const store::AttributeView> attributes,
+                                          int64_t corrected_time_us, int64_t now_us);
+// The same for an entry of a parsed message.
 std::optional<EntryProblem> ValidateEntry(const v1::Entry& entry, int64_t corrected_time_us,
                                           int64_t now_us);
 

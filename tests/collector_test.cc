@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "collector/ingest_service.h"
@@ -116,6 +117,58 @@ TEST(CollectorTest, MalformedProtobufIsInvalidArgument) {
   status = done.get_future().get();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(status.error_message().find("not a valid fieldlog.v1.PushRequest"), std::string::npos);
+}
+
+// The stream decodes batches from the wire itself (collector/wire_batch.h):
+// what protobuf would refuse it refuses alike, and what it stores views the
+// request's bytes, whatever shape gRPC handed them over in.
+TEST(CollectorTest, BatchesDecodedFromTheWireAreStoredIntactOrRefusedLikeProtobuf) {
+  TestServer server;
+  const AppKeys keys = server.CreateApp("shop");
+  const auto batch_request = [](const v1::Batch& batch) {
+    v1::IngestRequest request;
+    *request.mutable_batch() = batch;
+    return request.SerializeAsString();
+  };
+  // Small: gRPC hands it over in one slice, which the batch views in place.
+  v1::Batch tiny;
+  v1::Entry* entry = tiny.add_entries();
+  entry->set_seq(1);
+  entry->set_time_unix_micros(absl::ToUnixMicros(absl::Now()));
+  entry->set_message("tiny");
+  const std::string tiny_bytes = batch_request(tiny);
+  // Large: it arrives in several slices, copied once into one piece.
+  v1::Batch large = BatchOf(2, 100);
+  for (v1::Entry& e : *large.mutable_entries()) e.set_message(std::string(16000, 'L'));
+  // Split over two fields, which protobuf merges, with a hello between that
+  // the oneof's last batch replaces: left to protobuf, then re-encoded.
+  v1::IngestRequest hello;
+  *hello.mutable_hello()->mutable_device() = DeviceNamed("d1");
+  const std::string mixed = batch_request(BatchOf(500, 1)) + hello.SerializeAsString() +
+                            batch_request(BatchOf(102, 2)) + batch_request(BatchOf(104, 1));
+  // An entry whose message runs past the end of the entry: refused like
+  // protobuf refuses it, after the batches before it were stored.
+  std::string truncated = batch_request(BatchOf(200, 1));
+  truncated[truncated.find("line 200") - 1] = static_cast<char>(0x7F);
+  ASSERT_FALSE(v1::IngestRequest().ParseFromString(truncated));
+
+  grpc::Status status =
+      RawStream(server, "/fieldlog.v1.IngestService/Stream", keys.ingest_key,
+                {HelloBytes("d1"), tiny_bytes, batch_request(large), mixed, truncated});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(),
+            "request 5 of the stream is not a valid fieldlog.v1.IngestRequest protobuf");
+  std::map<uint64_t, std::string> stored;
+  for (const v1::LogLine& line : DeviceLines(server, keys.read_token, "d1")) {
+    stored[line.seq()] = line.message();
+  }
+  ASSERT_EQ(stored.size(), 104u);
+  EXPECT_EQ(stored[1], "tiny");
+  EXPECT_EQ(stored[2], std::string(16000, 'L'));
+  EXPECT_EQ(stored[101], std::string(16000, 'L'));
+  EXPECT_EQ(stored[102], "line 102");
+  EXPECT_EQ(stored[104], "line 104");
+  EXPECT_EQ(stored.count(500), 0u);
 }
 
 TEST(CollectorTest, OutOfOrderBatchesAreAllStoredOnce) {

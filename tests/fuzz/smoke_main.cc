@@ -37,6 +37,76 @@ void OnCrash(int signal) {
   ::raise(signal);
 }
 
+void PutVarint(std::string* out, uint64_t value, int padding = 0) {
+  while (value >= 0x80 || padding > 0) {
+    out->push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+    if (value == 0 && --padding == 0) break;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+void PutBytes(std::string* out, uint32_t field, const std::string& bytes) {
+  PutVarint(out, field << 3 | 2);
+  PutVarint(out, bytes.size());
+  out->append(bytes);
+}
+
+// A batch written by hand with the wire rules the protobuf API never
+// produces, for the cross-check to start from: a repeated Attribute.value
+// (merged), repeated singular fields (the last wins), an enum number the
+// proto does not name, one wider than 32 bits, over-long varints, and
+// unknown fields of every wire type, a nested group among them.
+std::string UnusualBatch() {
+  std::string unknown;
+  PutVarint(&unknown, 11 << 3 | 0);
+  PutVarint(&unknown, 300);
+  PutVarint(&unknown, 12 << 3 | 1);
+  unknown.append("12345678");
+  PutVarint(&unknown, 13 << 3 | 5);
+  unknown.append("1234");
+  PutVarint(&unknown, 14 << 3 | 3);  // group 14 { 1: 1, group 15 { } }
+  PutVarint(&unknown, 1 << 3 | 0);
+  PutVarint(&unknown, 1);
+  PutVarint(&unknown, 15 << 3 | 3);
+  PutVarint(&unknown, 15 << 3 | 4);
+  PutVarint(&unknown, 14 << 3 | 4);
+  PutBytes(&unknown, 16, "skipped");
+
+  std::string string_value, int_value;
+  PutBytes(&string_value, 1, "v");
+  PutVarint(&int_value, 2 << 3 | 0);
+  PutVarint(&int_value, 42);
+  std::string attribute;
+  PutBytes(&attribute, 1, "k");
+  PutBytes(&attribute, 2, string_value);
+  PutBytes(&attribute, 2, int_value);
+  PutBytes(&attribute, 2, "");  // merges nothing: the value stays 42
+  PutBytes(&attribute, 1, "key");
+  attribute += unknown;
+
+  std::string batch;
+  PutBytes(&batch, 3, "alice@example.com");
+  for (int i = 0; i < 4; ++i) {
+    std::string entry = unknown;
+    PutVarint(&entry, 1 << 3 | 0);
+    PutVarint(&entry, 100 + i, /*padding=*/i);
+    PutVarint(&entry, 2 << 3 | 0);
+    PutVarint(&entry, 1'795'000'000'000'000 - 1000 * i);
+    PutVarint(&entry, 3 << 3 | 0);
+    PutVarint(&entry, i == 1 ? 9 : i == 2 ? (uint64_t{1} << 32) + 4 : 3);
+    PutBytes(&entry, 5, "first");
+    PutBytes(&entry, 5, "message " + std::to_string(i));
+    PutBytes(&entry, 9, attribute);
+    PutBytes(&entry, 9, attribute);
+    PutVarint(&entry, 10 << 3 | 0);
+    PutVarint(&entry, i == 3 ? ~uint64_t{0} : 1);
+    PutBytes(&batch, 5, entry);
+  }
+  PutBytes(&batch, 3, "bob@example.com");
+  return batch;
+}
+
 std::vector<std::string> Seeds() {
   using namespace fieldlog;
   std::vector<std::string> seeds;
@@ -73,6 +143,9 @@ std::vector<std::string> Seeds() {
   compressed.mutable_compressed_batch()->set_codec(v1::CompressedBatch::CODEC_ZSTD);
   compressed.mutable_compressed_batch()->set_data(frame);
   seeds.push_back(compressed.SerializeAsString());
+  std::string unusual;
+  PutBytes(&unusual, 2, UnusualBatch());
+  seeds.push_back(unusual);
   return seeds;
 }
 
