@@ -1039,11 +1039,11 @@ TEST(BlockTest, ChunksEndAtTheirRowLimitAndWhereTheDeviceWentQuiet) {
   std::vector<uint32_t> rows;
   CutIntoChunks({}, &rows);
   EXPECT_TRUE(rows.empty());
-  // 1,100 rows a minute apart (steady logging, 18 hours): cut by count only.
-  std::vector<int64_t> times(1100);
+  // 4,500 rows a minute apart (steady logging, three days): cut by count only.
+  std::vector<int64_t> times(4500);
   for (size_t i = 0; i < times.size(); ++i) times[i] = static_cast<int64_t>(i) * 60'000'000;
   CutIntoChunks(times, &rows);
-  EXPECT_EQ(rows, (std::vector<uint32_t>{512, 512, 76}));
+  EXPECT_EQ(rows, (std::vector<uint32_t>{2048, 2048, 404}));
   // Sessions of 40 rows, days apart: a chunk each.
   times.clear();
   for (int s = 0; s < 3; ++s) {
@@ -1184,14 +1184,15 @@ TEST(BlockTest, ASearchRulesOutABlockByTheChunksOfItsTimeRange) {
 // the columns stored uncompressed, then truncated and flipped; likewise a
 // format 4 block's head and chunks.
 TEST(BlockTest, CorruptSplitMessagesAreRejectedNotCrashedOn) {
-  // 680 rows: two chunks.
+  // 680 rows, the second half two hours after the first: two chunks.
   const auto tricky_entries = [](int rounds) {
     std::vector<std::unique_ptr<OwnedEntry>> entries;
     for (int round = 0; round < rounds; ++round) {
       for (const std::string& m : TrickyMessages()) {
         auto e = std::make_unique<OwnedEntry>();
         e->seq = entries.size() + 1;
-        e->time = kHourStart + static_cast<int64_t>(entries.size()) * 10'000'000;
+        e->time = kHourStart + static_cast<int64_t>(entries.size()) * 10'000'000 +
+                  (entries.size() >= 340 ? 2 * kOneHour : 0);
         e->message = m;
         entries.push_back(std::move(e));
       }
