@@ -257,6 +257,8 @@ bool PutSettledPayload(absl::string_view columns, uint64_t count, int64_t max_ti
   absl::string_view lengths = parts[kMessageLengthsColumn];
   absl::string_view messages = parts[kMessagesColumn];
   thread_local std::string templates, numbers, chunk, frames, directory, head, frame;
+  templates.clear();  // (a block of no rows has none: not the last call's)
+  numbers.clear();
   frames.clear();
   directory.clear();
   PutVarint64(&directory, chunk_rows.size());

@@ -1092,6 +1092,19 @@ TEST(BlockTest, WithoutADictionaryASettledBlockIsOneChunk) {
   }
 }
 
+// A settled block of no rows right after one of many (the encoder keeps its
+// scratch between blocks) holds none of the other's text.
+TEST(BlockTest, AnEmptySettledBlockAfterAFullOneReadsAsEmpty) {
+  for (const BlockEncoding& encoding : {BlockEncoding{3, true}, Dictionary().encoding()}) {
+    ASSERT_TRUE(BlockReader::Open(EncodeBlock(HourlyEntries(4, 100), encoding), Dictionary().read())
+                    .ok());
+    absl::StatusOr<BlockReader> empty =
+        BlockReader::Open(EncodeBlock({}, encoding), Dictionary().read());
+    ASSERT_TRUE(empty.ok()) << empty.status();
+    EXPECT_EQ(empty->size(), 0u);
+  }
+}
+
 // What format 4 is for: a reader decompresses the chunks that hold rows it
 // wants and no others. A chunk outside the wanted time range is damaged here:
 // a reader of another hour never notices, a reader of the whole block does.
