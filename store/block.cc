@@ -832,14 +832,13 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
   if (!dictionary.ok()) return dictionary.status();
   if (count > raw_size) return Corrupt("more rows than bytes");
   reader.line_count_ = count;
-  reader.seqs_.resize(count);
   absl::string_view head = payload;
   if (header->version == kFormatVersion4) {
     head = payload.substr(0, header->head_size);
     const absl::string_view frames = payload.substr(header->head_size);
     reader.compression_dictionary_ = *dictionary;
-    if (absl::Status s =
-            reader.ParseChunkDirectory(header->directory, header->max_time_us, frames.size());
+    if (absl::Status s = reader.ParseChunkDirectory(header->directory, count,
+                                                    header->max_time_us, frames.size());
         !s.ok()) {
       return s;
     }
@@ -851,7 +850,6 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
     if (options.skip_blocks_ruled_out && SearchesTemplates(options) &&
         std::none_of(reader.chunks_.begin(), reader.chunks_.end(),
                      [](const Chunk& chunk) { return chunk.wanted; })) {
-      reader.seqs_.clear();
       reader.message_offsets_.assign(1, 0);
       return reader;
     }
@@ -867,6 +865,7 @@ absl::StatusOr<BlockReader> BlockReader::Open(absl::string_view payload,
       header->version == kFormatVersion4 ? FrameStyle::kBare : FrameStyle::kWhole, &reader.raw_);
   if (!columns.ok()) return columns.status();
   if (columns->data() != reader.raw_.data()) reader.raw_.assign(columns->data(), columns->size());
+  reader.seqs_.resize(count);
   if (absl::Status status = reader.Parse(options); !status.ok()) return status;
   return reader;
 }
@@ -1033,9 +1032,8 @@ absl::Status BlockReader::Parse(const BlockReadOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status BlockReader::ParseChunkDirectory(absl::string_view directory, int64_t max_time,
-                                              size_t frames_size) {
-  const size_t count = seqs_.size();
+absl::Status BlockReader::ParseChunkDirectory(absl::string_view directory, size_t count,
+                                              int64_t max_time, size_t frames_size) {
   uint64_t n;
   if (!GetVarint64(&directory, &n) || n > count || (n == 0) != (count == 0)) {
     return Corrupt("chunk count");

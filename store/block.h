@@ -309,7 +309,7 @@ class BlockReader {
 
   BlockReader() = default;
   absl::Status Parse(const BlockReadOptions& options);
-  absl::Status ParseChunkDirectory(absl::string_view directory, int64_t max_time,
+  absl::Status ParseChunkDirectory(absl::string_view directory, size_t count, int64_t max_time,
                                    size_t frames_size);
   // Decompresses a chunk, stored in `frames`, into chunk_raw_ (once).
   absl::Status DecodeChunk(Chunk& chunk, absl::string_view frames);
