@@ -27,16 +27,16 @@ struct Reader {
 
   bool done() const { return p >= end; }
 
-  // A varint of up to 10 bytes, as protobuf's VarintParse reads it: the
-  // tenth byte may only end it, and bits beyond 64 are dropped.
-  bool Varint(uint64_t* out) {
+  // A varint of at most `max_bytes` bytes, as protobuf reads one: the last
+  // byte allowed may only end it, and bits beyond 64 are dropped.
+  bool VarintUpTo(int max_bytes, uint64_t* out) {
     if (p < end && static_cast<uint8_t>(*p) < 0x80) {
       *out = static_cast<uint8_t>(*p++);
       return true;
     }
     uint64_t value = 0;
     const ptrdiff_t available = end - p;
-    for (int i = 0; i < 10 && i < available; ++i) {
+    for (int i = 0; i < max_bytes && i < available; ++i) {
       const uint64_t byte = static_cast<uint8_t>(p[i]);
       value |= (byte & 0x7F) << (7 * i);
       if (byte < 0x80) {
@@ -48,42 +48,24 @@ struct Reader {
     return false;
   }
 
+  // A varint field's value: up to 10 bytes (protobuf's VarintParse).
+  bool Varint(uint64_t* out) { return VarintUpTo(10, out); }
+
   // A tag: at most 5 bytes, bits beyond 32 dropped (protobuf's ReadTag).
   bool ReadTag(uint32_t* out) {
-    if (p < end && static_cast<uint8_t>(*p) < 0x80) {
-      *out = static_cast<uint8_t>(*p++);
-      return true;
-    }
-    uint32_t value = 0;
-    const ptrdiff_t available = end - p;
-    for (int i = 0; i < 5 && i < available; ++i) {
-      const uint32_t byte = static_cast<uint8_t>(p[i]);
-      value |= (byte & 0x7F) << (7 * i);
-      if (byte < 0x80) {
-        p += i + 1;
-        *out = value;
-        return true;
-      }
-    }
-    return false;
+    uint64_t value;
+    if (!VarintUpTo(5, &value)) return false;
+    *out = static_cast<uint32_t>(value);
+    return true;
   }
 
   // A length-delimited field's bytes: a length of at most 5 bytes (protobuf's
   // ReadSize), then that many bytes, all before `end`.
   bool Bytes(absl::string_view* out) {
-    uint64_t size = 0;
-    const ptrdiff_t available = end - p;
-    int i = 0;
-    for (;; ++i) {
-      if (i == 5 || i >= available) return false;
-      const uint64_t byte = static_cast<uint8_t>(p[i]);
-      size |= (byte & 0x7F) << (7 * i);
-      if (byte < 0x80) break;
-    }
-    const char* data = p + i + 1;
-    if (size > static_cast<uint64_t>(end - data)) return false;
-    *out = absl::string_view(data, size);
-    p = data + size;
+    uint64_t size;
+    if (!VarintUpTo(5, &size) || size > static_cast<uint64_t>(end - p)) return false;
+    *out = absl::string_view(p, size);
+    p += size;
     return true;
   }
 
