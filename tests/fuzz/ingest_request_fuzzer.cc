@@ -45,10 +45,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace fieldlog;
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
 
-  // The reader never trusts a payload.
+  // The reader never trusts a payload: opened whole, or as an hour's search
+  // opens it (format 4 then picks chunks by their times and rules blocks out
+  // by their templates), with every message asked for afterwards.
   if (absl::StatusOr<store::BlockReader> reader = store::BlockReader::Open(bytes); reader.ok()) {
     std::vector<store::AttributeView> attributes;
     for (size_t row = 0; row < reader->size(); ++row) reader->Row(row, &attributes);
+  }
+  if (absl::StatusOr<store::BlockReader> reader = store::BlockReader::Open(
+          bytes, store::BlockReadOptions{.messages_from_us = kNowUs - 3'600'000'000,
+                                         .messages_to_us = kNowUs,
+                                         .messages_containing = "took",
+                                         .skip_blocks_ruled_out = true});
+      reader.ok()) {
+    (void)reader->RebuildMessages([](size_t) { return true; });
+    for (size_t row = 0; row < reader->size(); ++row) (void)reader->message(row);
   }
 
   CheckSame(testing::CompareRequestBytes(bytes));
