@@ -97,21 +97,36 @@ absl::Status QueryHandlers::SearchInto(const Caller& caller, const v1::SearchReq
 
 absl::Status QueryHandlers::SearchEach(const Caller& caller, const v1::SearchRequest& request,
                                        RowSink sink, std::string* next_cursor) {
-  next_cursor->clear();
-  absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
-  if (!access.ok()) return access.status();
-  absl::StatusOr<SearchSpec> spec = MakeSearchSpec(request, access->app, NowUnixMicros());
-  if (!spec.ok()) return spec.status();
   // No line may leave before the read is in the audit trail. When the store
   // syncs, that takes an fsync (a millisecond or more on these disks, more
   // than a page of search), so the search reads while its record waits for
   // the group's next one, and the caller sends the page only once both are
   // done (and not at all if the record failed).
   PendingAudit pending;
-  RecordRead(store_, *access, caller.peer, "search", request.user_id(), request.device_id(),
-             DescribeFilters(request), pending.Done());
-  absl::StatusOr<SearchResult> result = SearchRows(*store_, *spec, sink);
+  const absl::Status searched =
+      SearchStreaming(caller, request, sink, kRowsAtTheEnd, pending.Done(), next_cursor);
   if (absl::Status audited = pending.Wait(); !audited.ok()) return audited;
+  return searched;
+}
+
+absl::Status QueryHandlers::SearchStreaming(const Caller& caller, const v1::SearchRequest& request,
+                                            RowSink sink, size_t stream_run,
+                                            absl::AnyInvocable<void(absl::Status)> audited,
+                                            std::string* next_cursor) {
+  next_cursor->clear();
+  absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
+  if (!access.ok()) {
+    audited(access.status());
+    return access.status();
+  }
+  absl::StatusOr<SearchSpec> spec = MakeSearchSpec(request, access->app, NowUnixMicros());
+  if (!spec.ok()) {
+    audited(spec.status());
+    return spec.status();
+  }
+  RecordRead(store_, *access, caller.peer, "search", request.user_id(), request.device_id(),
+             DescribeFilters(request), std::move(audited));
+  absl::StatusOr<SearchResult> result = SearchRows(*store_, *spec, sink, stream_run);
   if (!result.ok()) return result.status();
   if (result->next) *next_cursor = EncodeCursor(*result->next);
   return absl::OkStatus();

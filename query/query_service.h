@@ -12,17 +12,22 @@
 
 namespace fieldlog::query {
 
-// Lines per streamed SearchResponse.
-inline constexpr size_t kLinesPerChunk = 500;
-
-// Search is registered raw: it reads the request and writes the pages as
-// bytes, encoding lines straight from the store (line_encoder.h). The wire
-// format is query.proto's all the same.
+// Search is registered raw: it reads the request and streams the page as
+// bytes, encoding lines straight from the store while it searches
+// (search_stream.h). The wire format is query.proto's all the same.
+//
+// Searches run on `search_workers`, tails on `tail_workers`: neither blocks
+// gRPC's callback threads on the disk, and a long search does not hold up the
+// tails.
 class QueryService final
     : public v1::QueryService::WithRawCallbackMethod_Search<v1::QueryService::CallbackService> {
  public:
-  QueryService(QueryHandlers* handlers, TailHub* tails, WorkerPool* workers)
-      : handlers_(*handlers), tails_(tails), workers_(workers) {}
+  QueryService(QueryHandlers* handlers, TailHub* tails, WorkerPool* tail_workers,
+               WorkerPool* search_workers)
+      : handlers_(*handlers),
+        tails_(tails),
+        tail_workers_(tail_workers),
+        search_workers_(search_workers) {}
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Search(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request) override;
@@ -50,7 +55,8 @@ class QueryService final
  private:
   QueryHandlers& handlers_;
   TailHub* const tails_;
-  WorkerPool* const workers_;
+  WorkerPool* const tail_workers_;
+  WorkerPool* const search_workers_;
 };
 
 }  // namespace fieldlog::query

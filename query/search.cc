@@ -124,7 +124,7 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
 }
 
 absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchSpec& requested,
-                                        RowSink sink) {
+                                        RowSink sink, size_t stream_run) {
   // Lines past the app's retention are never shown, even before compaction
   // has deleted them.
   SearchSpec spec = requested;
@@ -168,7 +168,9 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
   }
 
   // 3. Visit blocks in timeline order, keeping the best limit+1 rows (one
-  //    extra tells whether there is a next page).
+  //    extra tells whether there is a next page), and hand the sink each row
+  //    as soon as no block still to visit can hold a row before it: a page
+  //    streams while it is read, and the blocks of rows sent are let go.
   const bool newest = spec.newest_first;
   std::sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
     return newest ? a.meta.max_time_unix_micros() > b.meta.max_time_unix_micros()
@@ -190,31 +192,74 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
   // Blocks read, released once none of their rows is kept.
   std::vector<std::unique_ptr<store::BlockReader>> blocks;
   std::vector<uint32_t> kept_rows;  // by block
-  // The rows that may be on the page, in the order visited. One device's
-  // rows mostly arrive in page order already, so `kept` is sorted only when
-  // they did not (checked as they come, one comparison a row), and cut to
-  // `keep` rows when it reaches that (in order) or twice that (not).
+  // The rows that may be on the page and are not sent yet, in the order
+  // visited. One device's rows mostly arrive in page order already, so `kept`
+  // is sorted only when they did not (checked as they come, one comparison a
+  // row), and cut to the room left when it reaches that (in order) or twice
+  // that (not).
   std::vector<Row> kept;
   bool kept_in_order = true;
-  // Once `keep` rows are known, the last of them: a row not before it cannot
-  // be on the page (nor be the one that says there is a next).
+  size_t sent = 0;  // rows given to the sink, the page's first ones
+  std::optional<Row> last_sent;
+  // Once the page's remaining rows are known, the last of them: a row not
+  // before it cannot be on the page (nor be the one that says there is a
+  // next).
   std::optional<Row> bar;
+  const auto release = [&](uint32_t block, size_t current_block) {
+    if (--kept_rows[block] == 0 && block != current_block) blocks[block].reset();
+  };
   const auto cut = [&](size_t current_block) {
     if (!kept_in_order) std::sort(kept.begin(), kept.end(), before);
     kept_in_order = true;
-    if (kept.size() < keep) return;
-    for (size_t i = keep; i < kept.size(); ++i) {
-      const uint32_t dropped = kept[i].block;
-      if (--kept_rows[dropped] == 0 && dropped != current_block) blocks[dropped].reset();
-    }
-    kept.resize(keep);
+    const size_t room = keep - sent;
+    if (kept.size() < room) return;
+    for (size_t i = room; i < kept.size(); ++i) release(kept[i].block, current_block);
+    kept.resize(room);
     bar = kept.back();
   };
   // A filter that does not look at messages picks rows by the other columns:
-  // blocks are then opened without their messages, and only the page's rows
-  // get theirs, at the end (a newest page of 500 out of a 2,000-line block
-  // rebuilds 500 messages, not 2,000).
+  // blocks are then opened without their messages, and only the rows sent
+  // get theirs, just before they go (a newest page of 500 out of a
+  // 2,000-line block rebuilds 500 messages, not 2,000).
   const bool messages_at_end = !filter->TestsMessages();
+  // Sends the kept rows that come before `frontier` (a time no row of the
+  // blocks still to visit comes before), or all of them without one; never
+  // more than the limit: the row after it only says there is a next page.
+  // Before the end, only runs of `stream_run` (search.h).
+  const auto send = [&](std::optional<int64_t> frontier, size_t current_block) -> absl::Status {
+    cut(current_block);
+    size_t n = 0;
+    while (n < kept.size() && sent + n < spec.limit &&
+           (!frontier || (newest ? kept[n].time_us > *frontier : kept[n].time_us < *frontier))) {
+      ++n;
+    }
+    if (n == 0 || (frontier && n < stream_run)) return absl::OkStatus();
+    if (messages_at_end) {
+      std::vector<std::vector<bool>> to_send(blocks.size());
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<bool>& flags = to_send[kept[i].block];
+        if (flags.empty()) flags.resize(blocks[kept[i].block]->size());
+        flags[kept[i].row] = true;
+      }
+      for (size_t b = 0; b < blocks.size(); ++b) {
+        if (to_send[b].empty()) continue;
+        if (absl::Status s =
+                blocks[b]->RebuildMessages([&](size_t row) { return to_send[b][row]; });
+            !s.ok()) {
+          return s;
+        }
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const Row& r = kept[i];
+      sink(*blocks[r.block], r.row, spec.app.name(), devices[r.device]);
+    }
+    sent += n;
+    last_sent = kept[n - 1];
+    for (size_t i = 0; i < n; ++i) release(kept[i].block, current_block);
+    kept.erase(kept.begin(), kept.begin() + static_cast<ptrdiff_t>(n));
+    return absl::OkStatus();
+  };
   const store::BlockReadOptions read_options =
       messages_at_end ? store::BlockReadOptions{.messages_from_us = 0, .messages_to_us = 0}
                       : filter->ReadOptions(spec.from_us, spec.to_us);
@@ -226,6 +271,13 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
       // Every remaining block starts after the last row the page needs: done.
       if (!newest && c.meta.min_time_unix_micros() > bar->time_us) break;
       if (newest && c.meta.max_time_unix_micros() < bar->time_us) break;
+    }
+    // This block and the ones after it hold no row before its first (or,
+    // newest first, after its last): what comes before that goes now.
+    if (absl::Status s = send(
+            newest ? c.meta.max_time_unix_micros() : c.meta.min_time_unix_micros(), blocks.size());
+        !s.ok()) {
+      return s;
     }
     // Rows outside the range, or without the text asked for, are skipped
     // before their message is rebuilt.
@@ -256,35 +308,18 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
       if (!kept.empty() && before(candidate, kept.back())) kept_in_order = false;
       kept.push_back(candidate);
       ++kept_rows[index];
-      if (kept.size() >= (kept_in_order ? keep : 2 * keep)) cut(index);
+      const size_t room = keep - sent;
+      if (kept.size() >= (kept_in_order ? room : 2 * room)) cut(index);
     }
     if (kept_rows[index] == 0) blocks[index].reset();
   }
 
-  // 4. The page, in order.
-  cut(blocks.size());
-  std::vector<Row>& rows = kept;
-  if (rows.size() == keep) {
-    rows.pop_back();
-    const Row& last = rows.back();
-    result.next = Cursor{last.time_us, devices[last.device], last.seq, newest};
+  // 4. The rest of the page, and whether there is a next one: the row after
+  //    the limit, found but not sent.
+  if (absl::Status s = send(std::nullopt, blocks.size()); !s.ok()) return s;
+  if (!kept.empty() && last_sent) {
+    result.next = Cursor{last_sent->time_us, devices[last_sent->device], last_sent->seq, newest};
   }
-  if (messages_at_end) {
-    std::vector<std::vector<bool>> on_page(blocks.size());
-    for (const Row& r : rows) {
-      std::vector<bool>& flags = on_page[r.block];
-      if (flags.empty()) flags.resize(blocks[r.block]->size());
-      flags[r.row] = true;
-    }
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      if (on_page[b].empty()) continue;
-      if (absl::Status s = blocks[b]->RebuildMessages([&](size_t row) { return on_page[b][row]; });
-          !s.ok()) {
-        return s;
-      }
-    }
-  }
-  for (const Row& r : rows) sink(*blocks[r.block], r.row, spec.app.name(), devices[r.device]);
   return result;
 }
 

@@ -12,6 +12,7 @@
 #define FIELDLOG_QUERY_SEARCH_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,15 +74,24 @@ absl::StatusOr<SearchResult> Search(
     google::protobuf::RepeatedPtrField<v1::LogLine>* lines_out = nullptr);
 
 // Receives a page's rows in page order: the row of the block, the app's
-// name and the row's device. The block lives until the search returns.
+// name and the row's device. The block lives until the sink returns.
 using RowSink = absl::FunctionRef<void(const store::BlockReader& block, size_t row,
                                        absl::string_view app, absl::string_view device_id)>;
 
 // The page, row by row to `sink` (SearchResult::lines stays empty), for
 // callers that turn rows into something other than LogLine messages
 // (line_encoder.h writes their wire bytes directly).
+//
+// With a `stream_run`, rows reach the sink while the search still reads, in
+// runs of at least that many (each row once no block left to read can hold a
+// row before it), and the rest at the end, so that a caller can send them on
+// at once; if the search then fails, the rows sent are correct but the page
+// is incomplete. A block whose rows go in several runs has its messages
+// rebuilt for each, so runs shorter than what the caller sends at a time buy
+// nothing. By default every row comes at the end.
+inline constexpr size_t kRowsAtTheEnd = std::numeric_limits<size_t>::max();
 absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchSpec& spec,
-                                        RowSink sink);
+                                        RowSink sink, size_t stream_run = kRowsAtTheEnd);
 
 }  // namespace fieldlog::query
 

@@ -105,14 +105,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       server->ingest_core_.get(), server->ingest_workers_.get());
   server->otlp_service_ = std::make_unique<collector::OtlpService>(
       server->ingest_core_.get(), server->store_.get(), server->ingest_workers_.get());
-  server->query_workers_ = std::make_unique<WorkerPool>(2, "query-worker");
+  server->tail_workers_ = std::make_unique<WorkerPool>(2, "tail-worker");
+  // One search per core at a time; more wait their turn in order.
+  server->search_workers_ = std::make_unique<WorkerPool>(
+      std::max<size_t>(2, std::thread::hardware_concurrency()), "search-worker");
   server->tail_hub_ = std::make_unique<query::TailHub>();
   query::TailHub* hub = server->tail_hub_.get();
   server->store_->writer().SetObserver(
       [hub](const store::AppendEvent& event) { hub->Notify(event); });
   server->query_handlers_ = std::make_unique<query::QueryHandlers>(server->store_.get());
   server->query_service_ = std::make_unique<query::QueryService>(
-      server->query_handlers_.get(), server->tail_hub_.get(), server->query_workers_.get());
+      server->query_handlers_.get(), server->tail_hub_.get(), server->tail_workers_.get(),
+      server->search_workers_.get());
   AppDefaults defaults;
   defaults.app_lines_per_second = options.ingest.default_app_lines_per_second;
   defaults.device_lines_per_second = options.ingest.default_device_lines_per_second;
@@ -199,7 +203,8 @@ Server::~Server() {
   // is still waiting as it closes).
   grpc_server_.reset();
   ingest_workers_.reset();
-  query_workers_.reset();
+  tail_workers_.reset();
+  search_workers_.reset();
   if (store_ != nullptr) store_->writer().SetObserver(nullptr);  // null if Start failed
   tail_hub_.reset();
 }

@@ -98,7 +98,8 @@ class Server {
   std::unique_ptr<collector::IngestCore> ingest_core_;
   std::unique_ptr<collector::IngestService> ingest_service_;
   std::unique_ptr<collector::OtlpService> otlp_service_;
-  std::unique_ptr<WorkerPool> query_workers_;
+  std::unique_ptr<WorkerPool> tail_workers_;
+  std::unique_ptr<WorkerPool> search_workers_;
   std::unique_ptr<query::TailHub> tail_hub_;
   std::unique_ptr<query::QueryHandlers> query_handlers_;
   std::unique_ptr<query::QueryService> query_service_;

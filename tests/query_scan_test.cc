@@ -7,6 +7,7 @@
 // order without repeats or gaps; on a syncing store, a search (whose audit
 // record is written while it reads) returns its page with the record written.
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -20,11 +21,11 @@
 #include "absl/time/clock.h"
 #include "common/text.h"
 #include "gtest/gtest.h"
-#include "re2/re2.h"
 #include "query/analytics.h"
 #include "query/block_scan.h"
 #include "query/handlers.h"
 #include "query/search.h"
+#include "re2/re2.h"
 #include "store/reader.h"
 #include "store/store.h"
 #include "store/time_buckets.h"
@@ -222,7 +223,7 @@ TEST_F(QueryScanTest, ScanAppBlocksReadsWhileListingAndVisitsEveryKeptBlockOnce)
   for (const store::AppBlockRef& ref : *blocks) {
     meeting += store::BlockMetaMeetsRange(ref.block.meta, from, to);
   }
-  size_t visited = 0;
+  std::atomic<size_t> visited = 0;  // two workers count
   ASSERT_TRUE(query::ScanAppBlocks(
                   *store_, app_.app_id(), from, to, [](const store::BlockMeta&) { return true; }, 2,
                   [&](size_t, absl::string_view, const store::BlockReader&) { ++visited; })

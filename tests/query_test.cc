@@ -373,6 +373,62 @@ TEST_F(SeededQueryTest, BytesThatAreNoSearchRequestAreRefusedAndNothingElseIs) {
   EXPECT_EQ(Search(server_, keys_.read_token, ByUser("alice")).size(), 300u);
 }
 
+// A page larger than one chunk (query/search_stream.h) arrives as several
+// SearchResponses of at most 500 lines, in order, the cursor in the last; a
+// page of one chunk is one response. A client that cancels in the middle of
+// a large page leaves the server answering the next search.
+TEST(QueryTest, LargePagesStreamInChunksAndACancelledOneHarmsNothing) {
+  TestServer server;
+  const AppKeys keys = server.CreateApp("shop");
+  constexpr int kLines = 3000;
+  std::unique_ptr<Agent> agent = StartAgent(server.address(), keys.ingest_key, "device-s");
+  for (int i = 0; i < kLines; ++i) {
+    agent->Log(Level::kInfo, "Flow", "line " + std::to_string(i));
+  }
+  ASSERT_TRUE(agent->Flush(std::chrono::seconds(30)));
+  auto stub = server.QueryStub();
+
+  for (const uint32_t limit : {2500u, 400u}) {
+    v1::SearchRequest request = ByDevice("device-s");
+    request.set_limit(limit);
+    auto context = ContextWith(keys.read_token);
+    auto reader = stub->Search(context.get(), request);
+    v1::SearchResponse response;
+    std::vector<int> sizes;
+    std::vector<uint64_t> seqs;
+    std::string cursor;
+    while (reader->Read(&response)) {
+      sizes.push_back(response.lines_size());
+      for (const v1::LogLine& line : response.lines()) seqs.push_back(line.seq());
+      EXPECT_TRUE(cursor.empty()) << "the cursor comes in the last response only";
+      cursor = response.next_cursor();
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(sizes.size(), (limit + 499) / 500) << limit;
+    for (int size : sizes) EXPECT_LE(size, 500);
+    ASSERT_EQ(seqs.size(), limit);
+    for (size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], i + 1);
+    EXPECT_FALSE(cursor.empty());
+  }
+
+  // Cancelled after the first response of a 3,000-line page.
+  {
+    v1::SearchRequest request = ByDevice("device-s");
+    request.set_limit(kLines);
+    auto context = ContextWith(keys.read_token);
+    auto reader = stub->Search(context.get(), request);
+    v1::SearchResponse response;
+    ASSERT_TRUE(reader->Read(&response));
+    EXPECT_EQ(response.lines_size(), 500);
+    context->TryCancel();
+    while (reader->Read(&response)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  std::vector<v1::LogLine> all = Search(server, keys.read_token, ByDevice("device-s"));
+  EXPECT_EQ(all.size(), static_cast<size_t>(kLines));
+}
+
 TEST(QueryTest, AUserTimelineMergesDevicesWithSkewedClocks) {
   TestServer server;
   const AppKeys keys = server.CreateApp("shop");
