@@ -21,18 +21,23 @@ namespace {
 // Wait() blocks until it ran and returns its status.
 class PendingAudit {
  public:
+  explicit PendingAudit(store::Store* store) : store_(store) {}
+
   absl::AnyInvocable<void(absl::Status)> Done() {
     return [this](absl::Status status) {
       status_ = std::move(status);
       durable_.Notify();
     };
   }
+  // A record still waiting is synced on this thread (Store::SyncNow).
   absl::Status Wait() {
+    if (!durable_.HasBeenNotified()) store_->SyncNow();
     durable_.WaitForNotification();
     return status_;
   }
 
  private:
+  store::Store* const store_;
   absl::Notification durable_;
   absl::Status status_;  // written before durable_ is notified, read after
 };
@@ -65,7 +70,7 @@ absl::StatusOr<ReadAccess> QueryHandlers::Authorize(const Caller& caller,
 absl::Status QueryHandlers::Audit(const Caller& caller, const ReadAccess& access,
                                   absl::string_view action, absl::string_view user_id,
                                   absl::string_view device_id, absl::string_view details) {
-  PendingAudit pending;
+  PendingAudit pending(store_);
   RecordRead(store_, access, caller.peer, action, user_id, device_id, details, pending.Done());
   return pending.Wait();
 }
@@ -102,7 +107,7 @@ absl::Status QueryHandlers::SearchEach(const Caller& caller, const v1::SearchReq
   // than a page of search), so the search reads while its record waits for
   // the group's next one, and the caller sends the page only once both are
   // done (and not at all if the record failed).
-  PendingAudit pending;
+  PendingAudit pending(store_);
   const absl::Status searched =
       SearchStreaming(caller, request, sink, kRowsAtTheEnd, pending.Done(), next_cursor);
   if (absl::Status audited = pending.Wait(); !audited.ok()) return audited;

@@ -60,6 +60,7 @@ class SearchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       AppendNextCursorField(next_cursor, &chunk);
       Queue(std::move(chunk));
     }
+    SyncAuditHere();
     absl::MutexLock lock(&mu_);
     searching_ = false;
     search_status_ = status;
@@ -94,10 +95,23 @@ class SearchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  private:
   void Queue(std::string chunk) {
     grpc::Slice slice = SliceOwning(std::move(chunk));
+    SyncAuditHere();
     absl::MutexLock lock(&mu_);
     if (client_gone_) return;
     chunks_.emplace_back(&slice, 1);
     WriteNextLocked();
+  }
+
+  // Lines are ready to go and wait for their audit record: sync it on this
+  // thread rather than wait for the group committer's to get a core (on a
+  // busy machine that took 3 ms one time in ten, the fsync itself 0.3).
+  // Holds no lock: Audited may run in here.
+  void SyncAuditHere() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (audit_known_) return;
+    }
+    handlers_.store()->SyncNow();
   }
 
   void Audited(absl::Status status) {

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -51,21 +52,52 @@ void GroupCommitter::Run() {
       mu_.AwaitWithDeadline(absl::Condition(&cut_short), next_sync);
       if (stopping_) return;
       urgent_ = false;
+      // A waiter's SyncNow may have served them all meanwhile, or be syncing
+      // them now (it runs their callbacks): a second fsync would be wasted.
+      if (waiting_.empty()) continue;
+      uint64_t last_waiting = 0;
+      for (const auto& [sequence, done] : waiting_) last_waiting = std::max(last_waiting, sequence);
+      if (syncing_ > 0 && syncing_through_ >= last_waiting) {
+        const auto sync_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || syncing_ == 0;
+        };
+        mu_.Await(absl::Condition(&sync_done));
+        continue;
+      }
     }
     next_sync = absl::Now() + interval_;
     SyncAndNotify();
   }
 }
 
+void GroupCommitter::SyncNow() {
+  const uint64_t target = db_->GetLatestSequenceNumber();
+  {
+    absl::MutexLock lock(&mu_);
+    // A sync that covers every write so far is done or on its way: its
+    // thread runs the callbacks.
+    if (synced_through_ >= target) return;
+    if (syncing_ > 0 && syncing_through_ >= target) return;
+  }
+  SyncAndNotify();
+}
+
 void GroupCommitter::SyncAndNotify() {
   // Every write published at or before `covered` is in the WAL file, so the
   // fsync that follows makes it durable.
   const uint64_t covered = db_->GetLatestSequenceNumber();
+  {
+    absl::MutexLock lock(&mu_);
+    ++syncing_;
+    syncing_through_ = std::max(syncing_through_, covered);
+  }
   const absl::Status status = FromRocksStatus(db_->SyncWAL(), "syncing the write-ahead log");
   std::vector<Callback> ready;
   {
     absl::MutexLock lock(&mu_);
     ++syncs_;
+    --syncing_;
+    if (status.ok()) synced_through_ = std::max(synced_through_, covered);
     // Callbacks arrive in sequence order per writer, but not across writers;
     // take every one the sync covered, wherever it sits, keeping their order.
     std::deque<std::pair<uint64_t, Callback>> still_waiting;

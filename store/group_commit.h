@@ -10,6 +10,9 @@
 // record) has the next fsync start at once instead of at the interval's end;
 // the writes it covers for others go out sooner too.
 //
+// A waiter may also sync on its own thread (SyncNow); the background thread
+// then finds nobody waiting and skips its fsync.
+//
 // Thread-safe. The destructor performs a last sync and runs every callback
 // still waiting (with the sync's status).
 #ifndef FIELDLOG_STORE_GROUP_COMMIT_H_
@@ -46,6 +49,13 @@ class GroupCommitter {
   // the fsync does not wait for the interval.
   void WhenDurable(uint64_t sequence, Callback done, Urgency urgency = Urgency::kWithTheInterval);
 
+  // Makes every write so far durable without waiting for this class's thread
+  // to get a core: unless a sync already running or done covers them, one
+  // fsync on the calling thread, now, then the callbacks it covered, on this
+  // thread too (Store::SyncNow). The caller's own callback may run in here,
+  // or on the thread of the sync that covers it.
+  void SyncNow();
+
   // Number of fsyncs performed so far (for metrics and tests).
   uint64_t syncs() const;
 
@@ -61,6 +71,11 @@ class GroupCommitter {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool urgent_ ABSL_GUARDED_BY(mu_) = false;  // a kNow waiter is waiting
   uint64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  // Syncs running (the thread's and SyncNow's), the last sequence the
+  // furthest of them covers, and the last one a finished sync covered.
+  int syncing_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t syncing_through_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t synced_through_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

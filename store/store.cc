@@ -189,6 +189,10 @@ void Store::AppendAudit(AppId app, const AuditRecord& record,
                                 GroupCommitter::Urgency::kNow);
 }
 
+void Store::SyncNow() {
+  if (group_committer_ != nullptr) group_committer_->SyncNow();
+}
+
 uint64_t Store::group_syncs() const { return group_committer_ ? group_committer_->syncs() : 0; }
 
 uint64_t Store::write_stalls() const {

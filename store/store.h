@@ -125,6 +125,15 @@ class Store {
   void AppendAudit(AppId app, const AuditRecord& record,
                    absl::AnyInvocable<void(absl::Status)> done);
 
+  // Under kInterval: syncs the WAL on the calling thread now, then runs the
+  // callbacks of every write that sync covered (the caller's own among them,
+  // on this thread: call it holding no lock they take). For a reader whose
+  // answer is ready before its audit record is durable: on a busy machine the
+  // group committer's thread may wait milliseconds for a core, longer than
+  // the fsync takes. Does nothing under the other policies (their writes are
+  // durable once written).
+  void SyncNow();
+
   // WAL fsyncs done by the group committer (0 unless SyncPolicy::kInterval).
   uint64_t group_syncs() const;
   // How many times RocksDB started delaying or stopping writes (its write

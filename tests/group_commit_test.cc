@@ -1,7 +1,9 @@
 // The group committer of `--sync interval` on a real RocksDB: writes wait
 // for the interval's shared fsync, and a reader's audit record (a waiter in a
-// hurry) has the fsync start at once, taking the others' writes with it.
+// hurry) has the fsync start at once, taking the others' writes with it; a
+// reader whose answer is ready can also sync on its own thread (SyncNow).
 #include <memory>
+#include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -69,6 +71,39 @@ TEST(GroupCommitTest, AnAuditRecordStartsTheFsyncThatOthersWaitAnIntervalFor) {
   ASSERT_TRUE(audited.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_LT(absl::Now() - start, kInterval / 2) << "the audit record waited for the interval";
   EXPECT_TRUE(batch.HasBeenNotified()) << "the same fsync covered the waiting write";
+  EXPECT_EQ(store->group_syncs(), syncs_before + 1);
+}
+
+// A reader whose answer is ready syncs on its own thread (Store::SyncNow):
+// the waiting writes' callbacks run there before it returns, one fsync serves
+// them, and a SyncNow with nothing new to cover does no fsync.
+TEST(GroupCommitTest, SyncNowServesTheWaitingWritesOnTheCallingThread) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenSyncingEvery(dir.path() + "/db", absl::Seconds(30));
+  ASSERT_NE(store, nullptr);
+  // The first fsync starts the interval.
+  absl::Notification first;
+  store->WhenDurable(WriteOne(*store, "a"), [&](absl::Status) { first.Notify(); });
+  ASSERT_TRUE(first.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const uint64_t syncs_before = store->group_syncs();
+
+  std::thread::id ran_on;
+  int done = 0;
+  for (const char* key : {"b", "c"}) {
+    store->WhenDurable(WriteOne(*store, key), [&](absl::Status s) {
+      EXPECT_TRUE(s.ok()) << s;
+      ran_on = std::this_thread::get_id();
+      ++done;
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(done, 0) << "acknowledged before the interval's fsync";
+  store->SyncNow();
+  EXPECT_EQ(done, 2);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(store->group_syncs(), syncs_before + 1);
+
+  store->SyncNow();  // nothing new since
   EXPECT_EQ(store->group_syncs(), syncs_before + 1);
 }
 
