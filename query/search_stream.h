@@ -5,10 +5,13 @@
 // gRPC's reactor cannot write before the method handler has returned, and
 // gRPC's callback threads must not spend long on the disk. A page of one
 // chunk is searched on gRPC's thread, before the handler returns: there is
-// nothing to stream, and no thread to wake. Each chunk holds kLinesPerChunk lines encoded
-// straight from the blocks (line_encoder.h); the last one carries the cursor.
-// A chunk is queued as soon as the next line starts a new one, so a page of
-// one chunk (most pages) is one write, with the status.
+// nothing to stream, and no thread to wake.
+//
+// Each chunk holds kLinesPerChunk lines encoded straight from the blocks
+// (line_encoder.h); the last one carries the cursor. A chunk is queued as
+// soon as the next line starts a new one, so a page of one chunk (most pages)
+// is one write, with the status. 500 lines a chunk (rows come from the search
+// in runs of as many) streamed a busy device's day faster than 200 or 2,000.
 //
 // The audit trail comes first: no chunk is written before the read's audit
 // record is durable, and none at all if it failed (QueryHandlers::
@@ -32,8 +35,9 @@ namespace fieldlog::query {
 // Lines per streamed SearchResponse.
 inline constexpr size_t kLinesPerChunk = 500;
 
-// Starts `request` on `workers`; the reactor deletes itself once the call is
-// done. `handlers` and `workers` must outlive the call.
+// Starts `request` on `workers` (or at once, for a page of one chunk); the
+// reactor deletes itself once the call is done. `handlers` and `workers`
+// must outlive the call.
 grpc::ServerWriteReactor<grpc::ByteBuffer>* StartSearchStream(QueryHandlers* handlers,
                                                               WorkerPool* workers, Caller caller,
                                                               v1::SearchRequest request);
