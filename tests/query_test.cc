@@ -412,6 +412,21 @@ TEST(QueryTest, LargePagesStreamInChunksAndACancelledOneHarmsNothing) {
     EXPECT_FALSE(cursor.empty());
   }
 
+  // A large page (the path that searches on a worker) refuses a stranger
+  // with a clear error and sends no line.
+  {
+    v1::SearchRequest request = ByDevice("device-s");
+    request.set_limit(2500);
+    auto context = ContextWith("fl_rt_not-a-token");
+    auto reader = stub->Search(context.get(), request);
+    v1::SearchResponse response;
+    int responses = 0;
+    while (reader->Read(&response)) ++responses;
+    const grpc::Status status = reader->Finish();
+    EXPECT_EQ(responses, 0);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+  }
+
   // Cancelled after the first response of a 3,000-line page.
   {
     v1::SearchRequest request = ByDevice("device-s");
@@ -452,9 +467,14 @@ TEST(QueryTest, ConcurrentLargePagesAndCancellationsAllEndCleanly) {
         v1::SearchRequest request = ByDevice("device-c");
         request.set_limit(kLines);
         auto context = ContextWith(keys.read_token);
-        const int mode = (c + i) % 3;  // 0: read all, 1: cancel, 2: tight deadline
+        // 0: read all; 1: cancel after the first chunk; 2: a 2 ms deadline
+        // (either may come too late to end the call early); 3: a deadline
+        // already past, which must end it.
+        const int mode = (c + i) % 4;
         if (mode == 2) {
           context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(2));
+        } else if (mode == 3) {
+          context->set_deadline(std::chrono::system_clock::now() - std::chrono::milliseconds(1));
         }
         auto reader = stub->Search(context.get(), request);
         v1::SearchResponse response;
@@ -466,6 +486,7 @@ TEST(QueryTest, ConcurrentLargePagesAndCancellationsAllEndCleanly) {
         }
         const grpc::Status status = reader->Finish();
         if (!in_order) ++wrong;
+        if (mode == 3 && status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) ++wrong;
         if (status.ok()) {
           if (next_seq != kLines + 1) ++wrong;
           ++complete;
@@ -478,8 +499,8 @@ TEST(QueryTest, ConcurrentLargePagesAndCancellationsAllEndCleanly) {
   for (std::thread& t : clients) t.join();
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(complete + cancelled, kClients * kCallsEach);
-  EXPECT_GT(cancelled.load(), 0) << "some calls did end early";
-  EXPECT_GE(complete.load(), kClients * kCallsEach / 3) << "every read-all call completes";
+  EXPECT_GE(cancelled.load(), kClients * kCallsEach / 4) << "every expired call ended early";
+  EXPECT_GE(complete.load(), kClients * kCallsEach / 4) << "every read-all call completes";
   std::vector<v1::LogLine> all = Search(server, keys.read_token, ByDevice("device-c"));
   EXPECT_EQ(all.size(), static_cast<size_t>(kLines));
 }
