@@ -577,7 +577,8 @@ class Run {
                 "B/line", Better::kLower, Gate::kSize, "of which block payloads");
     report->Set("storage.meta_and_index_bytes_per_line",
                 static_cast<double>(result->meta_bytes + result->index_bytes) / lines, "B/line",
-                Better::kLower, Gate::kSize, "of which block metas, devices, users");
+                Better::kLower, Gate::kSize,
+                "of which block metas, devices, users and the time index");
     report->Set("storage.raw_text_bytes_per_line", text_bytes_per_line_, "B/line", Better::kLower,
                 Gate::kSize, "the lines' text as logged (tag + message)");
     report->Set("storage.compression_ratio", text_bytes_per_line_ / fieldlog_bytes_, "x",

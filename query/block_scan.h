@@ -46,12 +46,13 @@ absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store:
                         const store::BlockReadOptions& read_options = {});
 
 // Lists the app's blocks that may hold lines in [from_us, to_us) and whose
-// meta `keep` accepts, and visits each as ScanBlocks does. Listing is a walk
-// over every block meta of the app (a third of an hour's question, on an app
-// of 100,000 devices), so it does not come first: the calling thread lists,
-// handing out claims of blocks as it goes, and the other workers read them
-// meanwhile; the lister then reads what is left. Readers' snapshots are as in
-// ScanBlocks (the lister's is worker 0's).
+// meta `keep` accepts (store::Reader::ForEachAppBlock: through the blocks'
+// time index for a range of up to a day, a walk over every meta of the app
+// for longer ones), and visits each as ScanBlocks does. Listing does not
+// come first: the calling thread lists, handing out claims of blocks as it
+// goes, and the other workers read them meanwhile; the lister then reads
+// what is left. Readers' snapshots are as in ScanBlocks (the lister's is
+// worker 0's).
 absl::Status ScanAppBlocks(const store::Store& store, store::AppId app, int64_t from_us,
                            int64_t to_us,
                            const std::function<bool(const store::BlockMeta& meta)>& keep,

@@ -129,6 +129,8 @@ class BlockBuilder {
   void Add(const EntryView& entry);
 
   size_t count() const { return count_; }
+  // The corrected time of each entry added since the last Finish, in order.
+  const std::vector<int64_t>& row_times() const { return row_times_; }
   // Bytes of the uncompressed columns so far.
   size_t raw_bytes() const;
 

@@ -87,6 +87,33 @@ std::optional<ParsedTimeKey> ParseTimeKey(absl::string_view key) {
   return parsed;
 }
 
+std::string BlockTimePrefix(AppId app, char level, int64_t slot_us) {
+  std::string key = AppPrefix(app);
+  key.push_back(level);
+  PutFixed64BE(&key, static_cast<uint64_t>(slot_us) ^ (uint64_t{1} << 63));
+  return key;
+}
+
+std::string BlockTimeKey(AppId app, char level, int64_t slot_us, absl::string_view device_id,
+                         uint64_t first_seq) {
+  std::string key = BlockTimePrefix(app, level, slot_us);
+  PutShortString(&key, device_id);
+  PutFixed64BE(&key, first_seq);
+  return key;
+}
+
+std::optional<ParsedBlockTimeKey> ParseBlockTimeKey(absl::string_view key) {
+  if (key.size() < 13) return std::nullopt;
+  ParsedBlockTimeKey parsed;
+  parsed.app = DecodeFixed32BE(key.data());
+  parsed.level = key[4];
+  parsed.slot_us = static_cast<int64_t>(DecodeFixed64BE(key.data() + 5) ^ (uint64_t{1} << 63));
+  key.remove_prefix(13);
+  if (!GetShortString(&key, &parsed.device_id) || key.size() != 8) return std::nullopt;
+  parsed.first_seq = DecodeFixed64BE(key.data());
+  return parsed;
+}
+
 std::string UserDeviceKey(AppId app, absl::string_view user_id, absl::string_view device_id) {
   std::string key = UserPrefix(app, user_id);
   key.append(device_id.data(), device_id.size());

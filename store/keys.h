@@ -46,6 +46,15 @@ std::string TimeKey(AppId app, int64_t time_us, absl::string_view device_id, uin
 // app (4) | time (8): where the entries from `time_us` on start.
 std::string TimePrefix(AppId app, int64_t time_us);
 
+// app (4) | level (1) | slot (8, sign bit flipped) | len (1) | device_id |
+// first_seq (8): a key of the blocks' time index (block_times.h), naming
+// the block (device_id, first_seq) under the hour or day (level 'h' or 'd')
+// that starts at slot_us.
+std::string BlockTimeKey(AppId app, char level, int64_t slot_us, absl::string_view device_id,
+                         uint64_t first_seq);
+// app (4) | level (1) | slot (8): where the keys of that slot on start.
+std::string BlockTimePrefix(AppId app, char level, int64_t slot_us);
+
 // app (4): prefix of everything of one app in the per-app column families.
 std::string AppPrefix(AppId app);
 
@@ -77,6 +86,15 @@ struct ParsedTimeKey {
   uint64_t seq;
 };
 std::optional<ParsedTimeKey> ParseTimeKey(absl::string_view key);
+
+struct ParsedBlockTimeKey {
+  AppId app;
+  char level;
+  int64_t slot_us;
+  absl::string_view device_id;
+  uint64_t first_seq;
+};
+std::optional<ParsedBlockTimeKey> ParseBlockTimeKey(absl::string_view key);
 
 // The smallest key greater than every key that starts with `prefix`, for
 // iterate_upper_bound. Empty when there is none (all 0xFF).

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "store/block_times.h"
 #include "store/coding.h"
 #include "store/time_buckets.h"
 
@@ -284,23 +285,82 @@ absl::StatusOr<std::vector<AppBlockRef>> Reader::ListAppBlocks(AppId app, int64_
   return blocks;
 }
 
+namespace {
+
+// Hands the block of meta `value` under block key `key` to `visit` when it
+// may hold lines in [from_us, to_us).
+absl::Status VisitAppBlock(absl::string_view key, absl::string_view value, int64_t from_us,
+                           int64_t to_us,
+                           const std::function<absl::Status(AppBlockRef ref)>& visit) {
+  if (!MetaMayMeetRange(value, from_us, to_us)) return absl::OkStatus();
+  AppBlockRef ref;
+  std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
+  if (!parsed || !ref.block.meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError("corrupt block meta");
+  }
+  if (!BlockMetaMeetsRange(ref.block.meta, from_us, to_us)) return absl::OkStatus();
+  ref.device_id = std::string(parsed->device_id);
+  ref.block.first_seq = parsed->first_seq;
+  return visit(std::move(ref));
+}
+
+}  // namespace
+
 absl::Status Reader::ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
                                      const std::function<absl::Status(AppBlockRef ref)>& visit) {
-  return ScanPrefix(
-      Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
-      [&](absl::string_view key, absl::string_view value) {
-        if (!MetaMayMeetRange(value, from_us, to_us)) return absl::OkStatus();
-        AppBlockRef ref;
-        std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
-        if (!parsed ||
-            !ref.block.meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          return absl::DataLossError("corrupt block meta");
-        }
-        if (!BlockMetaMeetsRange(ref.block.meta, from_us, to_us)) return absl::OkStatus();
-        ref.device_id = std::string(parsed->device_id);
-        ref.block.first_seq = parsed->first_seq;
-        return visit(std::move(ref));
-      });
+  if (to_us > from_us &&
+      static_cast<uint64_t>(to_us) - static_cast<uint64_t>(from_us) <= kIndexedRangeMicros) {
+    return ForEachIndexedAppBlock(app, from_us, to_us, visit);
+  }
+  return ScanPrefix(Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
+                    [&](absl::string_view key, absl::string_view value) {
+                      return VisitAppBlock(key, value, from_us, to_us, visit);
+                    });
+}
+
+absl::Status Reader::ForEachIndexedAppBlock(
+    AppId app, int64_t from_us, int64_t to_us,
+    const std::function<absl::Status(AppBlockRef ref)>& visit) {
+  // The blocks the range's hours and days name, as block keys in key order,
+  // once each (a block with lines in two hours is named twice).
+  std::vector<std::string> keys;
+  for (const char level : {kHourLevel, kDayLevel}) {
+    const int64_t width = SlotWidth(level);
+    const int64_t last_slot = SlotOf(to_us - 1, width);
+    PrefixIterator it(store_, options_, Family::kBlockTimes, AppPrefix(app));
+    for (it->Seek(BlockTimePrefix(app, level, SlotOf(from_us, width))); it->Valid(); it->Next()) {
+      std::optional<ParsedBlockTimeKey> parsed =
+          ParseBlockTimeKey(absl::string_view(it->key().data(), it->key().size()));
+      if (!parsed) return absl::DataLossError("corrupt key in the blocks' time index");
+      if (parsed->level != level || parsed->slot_us > last_slot) break;
+      // A day-keyed block whose hours that day miss the range: not a read.
+      if (level == kDayLevel &&
+          (DecodeDayHours(absl::string_view(it->value().data(), it->value().size())) &
+           DayHoursTouched(parsed->slot_us, from_us, to_us)) == 0) {
+        continue;
+      }
+      keys.push_back(BlockKey(app, parsed->device_id, parsed->first_seq));
+    }
+    if (!it->status().ok()) return FromRocksStatus(it->status(), "reading the blocks' time index");
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+
+  // Their metas, by seeks of one iterator in key order: for the thousands
+  // of blocks of an hour, a third cheaper than point reads (MultiGet), as
+  // the keys are near one another. A key whose block is gone (merged,
+  // erased, expired since) finds another key or none.
+  PrefixIterator it(store_, options_, Family::kBlockMeta, AppPrefix(app));
+  for (const std::string& key : keys) {
+    it->Seek(key);
+    if (!it->Valid()) break;
+    if (it->key() != rocksdb::Slice(key)) continue;
+    absl::Status status = VisitAppBlock(
+        key, absl::string_view(it->value().data(), it->value().size()), from_us, to_us, visit);
+    if (!status.ok()) return status;
+  }
+  if (!it->status().ok()) return FromRocksStatus(it->status(), "listing the app's blocks");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<IssueEntry>> Reader::ListIssues(AppId app, int64_t from_us,

@@ -1,10 +1,12 @@
 #include "store/retention.h"
 
+#include <limits>
 #include <memory>
 #include <string>
 
 #include "absl/time/clock.h"
 #include "store/block.h"
+#include "store/block_times.h"
 #include "store/coding.h"
 #include "store/keys.h"
 #include "store/records.pb.h"
@@ -113,6 +115,19 @@ bool IssueTime(const rocksdb::Slice& key, const rocksdb::Slice& /*value*/, int64
   return true;
 }
 
+// The last microsecond of the key's slot: a block kept for a line late in
+// the slot keeps its key.
+bool BlockTimesTime(const rocksdb::Slice& key, const rocksdb::Slice& /*value*/, int64_t* time_us) {
+  std::optional<ParsedBlockTimeKey> parsed =
+      ParseBlockTimeKey(absl::string_view(key.data(), key.size()));
+  if (!parsed) return false;
+  const int64_t width = SlotWidth(parsed->level);
+  *time_us = parsed->slot_us > std::numeric_limits<int64_t>::max() - width
+                 ? std::numeric_limits<int64_t>::max()
+                 : parsed->slot_us + width - 1;
+  return true;
+}
+
 }  // namespace
 
 Retention::~Retention() = default;
@@ -125,6 +140,8 @@ Retention::Retention(uint32_t default_days, int settle_zstd_level) : default_day
   device_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredDevices", &DeviceTime);
   user_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredUsers", &UserTime);
   issue_filter_ = std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredIssues", &IssueTime);
+  block_times_filter_ =
+      std::make_unique<ExpiryFilter>(this, "fieldlog.ExpiredBlockTimes", &BlockTimesTime);
 }
 
 int64_t Retention::CutoffMicros(AppId app, int64_t now_us) const {

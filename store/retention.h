@@ -53,6 +53,8 @@ class Retention {
   const rocksdb::CompactionFilter* device_filter() const { return device_filter_.get(); }
   const rocksdb::CompactionFilter* user_filter() const { return user_filter_.get(); }
   const rocksdb::CompactionFilter* issue_filter() const { return issue_filter_.get(); }
+  // A key of the blocks' time index goes once its whole hour is expired.
+  const rocksdb::CompactionFilter* block_times_filter() const { return block_times_filter_.get(); }
 
   // Set once the catalog is loaded (after the database opens).
   void set_catalog(const Catalog* catalog) { catalog_.store(catalog); }
@@ -65,7 +67,7 @@ class Retention {
   std::atomic<const Dictionaries*> dictionaries_{nullptr};
   const uint32_t default_days_;
   std::unique_ptr<rocksdb::CompactionFilter> block_filter_, meta_filter_, device_filter_,
-      user_filter_, issue_filter_;
+      user_filter_, issue_filter_, block_times_filter_;
 };
 
 }  // namespace fieldlog::store

@@ -8,14 +8,16 @@
 #include "rocksdb/convenience.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "store/block_times.h"
 #include "store/group_commit.h"
 #include "store/writer.h"
 
 namespace fieldlog::store {
 namespace {
 
-constexpr const char* kFamilyNames[] = {"default", "apps",         "devices", "users", "block_meta",
-                                        "blocks",  "device_users", "issues",  "audit"};
+constexpr const char* kFamilyNames[] = {"default",    "apps",       "devices",      "users",
+                                        "block_meta", "blocks",     "device_users", "issues",
+                                        "audit",      "block_times"};
 static_assert(std::size(kFamilyNames) == static_cast<size_t>(Family::kCount));
 
 // Counts RocksDB's transitions into a write stall (delayed or stopped).
@@ -131,6 +133,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       case Family::kIssues:
         cf.compaction_filter = retention.issue_filter();
         break;
+      case Family::kBlockTimes:
+        cf.compaction_filter = retention.block_times_filter();
+        break;
       default:
         break;
     }
@@ -160,6 +165,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
         TemplateSamplerOptions{.min_people = options.dictionary_min_people});
     store->retention_->set_dictionaries(store->dictionaries_.get());
   }
+  // Before anything is written: a store from before the index gets it here.
+  if (absl::Status status = IndexBlockTimes(*store); !status.ok()) return status;
   store->writer_ = std::make_unique<Writer>(store.get());
   if (options.sync == SyncPolicy::kInterval) {
     store->group_committer_ = std::make_unique<GroupCommitter>(db, options.sync_interval);

@@ -94,6 +94,7 @@ enum class Family {
   kDeviceUsers,
   kIssues,
   kAudit,
+  kBlockTimes,  // the time index of blocks (block_times.h)
   kCount
 };
 

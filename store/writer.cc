@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "rocksdb/write_batch.h"
+#include "store/block_times.h"
 #include "store/coding.h"
 #include "store/reader.h"
 #include "store/store.h"
@@ -351,16 +352,19 @@ uint64_t Writer::WriteBlocks(AppId app, absl::string_view device_id,
     const size_t blocks = (rows.size() + kMaxBlockLines - 1) / kMaxBlockLines;
     block_lines = (rows.size() + blocks - 1) / blocks;
   }
-  for (uint64_t key : rewritten_keys) {
+  BlockTimesUpdate times;
+  for (size_t b = 0; b < rewritten_keys.size(); ++b) {
     // Rewritten under new keys; a Put below of the same key wins over this.
-    const std::string block_key = BlockKey(app, device_id, key);
+    const std::string block_key = BlockKey(app, device_id, rewritten_keys[b]);
     batch->Delete(blocks_cf, block_key);
     batch->Delete(meta_cf, block_key);
+    times.Remove(rewritten_keys[b], rewritten[b]);
   }
   thread_local std::string payload;
   BlockMeta meta;
   uint64_t block_first_seq = 0;
   const auto flush_block = [&]() {
+    times.Add(block_first_seq, builder.row_times());
     builder.Finish(&payload, &meta);
     const std::string key = BlockKey(app, device_id, block_first_seq);
     batch->Put(blocks_cf, key, payload);
@@ -391,6 +395,7 @@ uint64_t Writer::WriteBlocks(AppId app, absl::string_view device_id,
       SetTail(meta, record);
     }
   }
+  times.WriteTo(app, device_id, store_->family(Family::kBlockTimes), batch);
   return rows.empty() ? 0 : rows.front().seq;
 }
 
@@ -579,6 +584,7 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
     std::vector<AttributeView> attributes;
     std::string payload;
     BlockMeta meta;
+    BlockTimesUpdate times;
     uint64_t removed = 0;
     for (const BlockRef& ref : *blocks) {
       const auto& users = ref.meta.users();
@@ -595,6 +601,7 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
       for (size_t row = 0; row < block->size(); ++row) {
         if (block->user_id(row) != user_id) builder.Add(block->Row(row, &attributes));
       }
+      times.Remove(ref.first_seq, *block);
       const std::string key = BlockKey(app, device.device_id, ref.first_seq);
       const bool is_tail = ref.first_seq == record.tail_first_seq() && TailOf(record).lines > 0;
       if (builder.count() == 0) {
@@ -602,12 +609,14 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
         batch.Delete(meta_cf, key);
         if (is_tail) ClearTail(&record);
       } else {
+        times.Add(ref.first_seq, builder.row_times());
         builder.Finish(&payload, &meta);
         batch.Put(blocks_cf, key, payload);
         batch.Put(meta_cf, key, meta.SerializeAsString());
         if (is_tail) SetTail(meta, &record);
       }
     }
+    times.WriteTo(app, device.device_id, store_->family(Family::kBlockTimes), &batch);
     record.set_lines(record.lines() - std::min<uint64_t>(record.lines(), removed));
     if (record.last_user_id() == user_id) record.clear_last_user_id();
     batch.Put(store_->family(Family::kDevices), DeviceKey(app, device.device_id),
@@ -672,6 +681,9 @@ absl::StatusOr<EraseResult> Writer::EraseUser(AppId app, absl::string_view user_
   }
   if (rocksdb::Status s = compact(Family::kIssues, AppPrefix(app)); !s.ok()) {
     return FromRocksStatus(s, "compacting the issues index");
+  }
+  if (rocksdb::Status s = compact(Family::kBlockTimes, AppPrefix(app)); !s.ok()) {
+    return FromRocksStatus(s, "compacting the blocks' time index");
   }
   return result;
 }

@@ -17,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/text.h"
@@ -26,6 +27,7 @@
 #include "query/handlers.h"
 #include "query/search.h"
 #include "re2/re2.h"
+#include "store/block_times.h"
 #include "store/reader.h"
 #include "store/store.h"
 #include "store/time_buckets.h"
@@ -479,13 +481,23 @@ TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
                          ref.block.meta.min_time_unix_micros() < to;
     }
     listed += blocks->size();
-    // The listing reads the metas' time fields off their bytes: it keeps
-    // exactly the blocks the parsed metas' test keeps.
-    size_t expected = 0;
+    // The listing (through the blocks' time index, for an hour) keeps only
+    // blocks the metas' test keeps, and every block with a line of the hour.
+    std::set<std::string> kept;
     for (const store::AppBlockRef& ref : *every) {
-      expected += store::BlockMetaMeetsRange(ref.block.meta, from, to);
+      if (store::BlockMetaMeetsRange(ref.block.meta, from, to)) {
+        kept.insert(absl::StrCat(ref.device_id, "@", ref.block.first_seq));
+      }
     }
-    EXPECT_EQ(blocks->size(), expected);
+    std::set<std::string> holding;
+    for (const Line& l : all) {
+      if (l.time_us >= from && l.time_us < to) holding.insert(l.device);
+    }
+    for (const store::AppBlockRef& ref : *blocks) {
+      EXPECT_EQ(kept.count(absl::StrCat(ref.device_id, "@", ref.block.first_seq)), 1u);
+      holding.erase(ref.device_id);
+    }
+    EXPECT_TRUE(holding.empty()) << "a device with a line in the hour has no block listed";
   }
   // 12 blocks spanning ~5 days each meet ~120 hours by [min, max]; sessions
   // touch ~2 buckets each, 16 of 64 per block.
@@ -554,12 +566,22 @@ TEST_F(QueryScanTest, ListingReadsOldAndNegativeMetasAsParsed) {
                           metas[i].SerializeAsString())
                     .ok());
   }
+  // As a store written before the blocks' time index: indexed from its
+  // metas when opened.
+  ASSERT_TRUE(store_->db()
+                  ->Delete(rocksdb::WriteOptions(), store_->family(store::Family::kApps),
+                           store::kBlockTimesIndexedKey)
+                  .ok());
+  ASSERT_TRUE(store::IndexBlockTimes(*store_).ok());
   store::Reader reader(*store_);
+  // Short ranges are listed through the index, the last one by a walk over
+  // every meta (store::kIndexedRangeMicros).
   const std::pair<int64_t, int64_t> ranges[] = {{-10'000'000, -4'000'000},
                                                 {-1'000'000, 0},
                                                 {kStart + 500'000'000, kStart + 510'000'000},
                                                 {kStart, kStart + 1},
-                                                {kStart + 999'000'000, kStart + 2'000'000'000}};
+                                                {kStart + 999'000'000, kStart + 2'000'000'000},
+                                                {-10'000'000, kStart + 2'000'000'000}};
   for (const auto& [from, to] : ranges) {
     absl::StatusOr<std::vector<store::AppBlockRef>> listed =
         reader.ListAppBlocks(app_.app_id(), from, to);
