@@ -131,7 +131,9 @@ TEST(BlockTimeSlotTest, HoursOfAMetaCoverEveryLine) {
       EXPECT_TRUE(std::binary_search(hours.begin(), hours.end(), SlotOf(t, kHour)))
           << "trial " << trial << ": the hour of " << t << " is missing";
     }
-    if (hours.size() > 1) EXPECT_FALSE(HoursOfMeta(meta, hours.size() - 1, &hours));
+    if (hours.size() > 1) {
+      EXPECT_FALSE(HoursOfMeta(meta, hours.size() - 1, &hours));
+    }
     // Without buckets (a meta from before them): every hour of [min, max].
     meta.clear_time_buckets();
     ASSERT_TRUE(HoursOfMeta(meta, std::numeric_limits<size_t>::max(), &hours));
