@@ -7,17 +7,19 @@
 // all of the app's block metas and keep those whose time buckets meet the
 // range (store/time_buckets.h). That walk grows with everything the app
 // keeps, not with the range asked: on query-scale's store of 108,000 blocks
-// it was a third of an hour's question, and 30 days of retention would make
-// it 30 times that.
+// over a week it was a third of an hour's question, and a month of
+// retention would make it four times that.
 //
 // Key: BlockTimeKey(app, level, slot start, device id, block's first seq)
-// (store/keys.h), value empty. A block gets one key per hour it holds lines
-// in (level 'h') when that is few keys for its lines (BlockTimeSlots:
-// at most one per 8 lines, and at most a quarter of the hours of its days);
-// otherwise one key per day it holds lines in (level 'd'). Without the second
-// level, a fleet of devices that log a line an hour would store a key per
-// line (22.7 B/line on fieldlog-bench's 100,000 devices of 20 lines); such
-// blocks are read by most hours' questions anyway.
+// (store/keys.h). A block gets one key per hour it holds lines in (level
+// 'h', value empty) while that is few keys for its lines: at most one per 4
+// lines and at most 6 per day it has lines in (ChooseBlockTimeSlots).
+// Otherwise it gets one key per day it holds lines in (level 'd'), whose
+// value holds the hours of that day it has lines in, so that a reader skips
+// it for other hours without reading its meta. Without the day level a fleet
+// of devices that log a line an hour would store a key per line (22.7 B/line
+// on fieldlog-bench's 100,000 devices of 20 lines); such blocks are read by
+// most hours' questions anyway.
 //
 // The index is kept in the same WriteBatch as the blocks it names: a block
 // written, extended, merged or cut by an erasure gets its keys and the
