@@ -44,46 +44,58 @@ int64_t SlotOf(int64_t time_us, int64_t width_us) {
   return slot * width_us;
 }
 
-std::vector<BlockTimeSlot> ChooseBlockTimeSlots(const std::vector<int64_t>& hours,
+int64_t PartWidth(char level) { return level == kDayLevel ? kHourMicros : kPartMicros; }
+
+uint32_t AllParts(char level) {
+  return (uint32_t{1} << (SlotWidth(level) / PartWidth(level))) - 1;
+}
+
+std::vector<BlockTimeSlot> ChooseBlockTimeSlots(const std::vector<int64_t>& parts,
                                                 uint64_t lines) {
-  // The days, each with its hours (hours are in order).
-  std::vector<BlockTimeSlot> days;
-  for (int64_t hour : hours) {
-    const int64_t day = SlotOf(hour, kDayMicros);
+  // The hours and the days, each with its parts (parts are in order).
+  std::vector<BlockTimeSlot> hours, days;
+  for (int64_t part : parts) {
+    const int64_t hour = SlotOf(part, kHourMicros);
+    if (hours.empty() || hours.back().slot_us != hour) hours.push_back({kHourLevel, hour, 0});
+    hours.back().parts |= uint32_t{1} << ((part - hour) / kPartMicros);
+    const int64_t day = SlotOf(part, kDayMicros);
     if (days.empty() || days.back().slot_us != day) days.push_back({kDayLevel, day, 0});
-    days.back().day_hours |= uint32_t{1} << ((hour - day) / kHourMicros);
+    days.back().parts |= uint32_t{1} << ((hour - day) / kHourMicros);
   }
   if (hours.size() <= std::max<uint64_t>(1, lines / kLinesPerHourKey) &&
       hours.size() <= kHourKeysPerDay * days.size()) {
-    std::vector<BlockTimeSlot> keys;
-    keys.reserve(hours.size());
-    for (int64_t hour : hours) keys.push_back({kHourLevel, hour, 0});
-    return keys;
+    return hours;
   }
   return days;
 }
 
-std::string EncodeDayHours(uint32_t day_hours) {
-  return std::string{static_cast<char>(day_hours & 0xFF), static_cast<char>(day_hours >> 8 & 0xFF),
-                     static_cast<char>(day_hours >> 16 & 0xFF)};
+std::string EncodeParts(char level, uint32_t parts) {
+  std::string value{static_cast<char>(parts & 0xFF), static_cast<char>(parts >> 8 & 0xFF)};
+  if (level == kDayLevel) value.push_back(static_cast<char>(parts >> 16 & 0xFF));
+  return value;
 }
 
-uint32_t DecodeDayHours(absl::string_view value) {
-  if (value.size() != 3) return kAllDayHours;
-  return static_cast<uint8_t>(value[0]) | static_cast<uint32_t>(static_cast<uint8_t>(value[1])) << 8 |
-         static_cast<uint32_t>(static_cast<uint8_t>(value[2])) << 16;
+uint32_t DecodeParts(char level, absl::string_view value) {
+  if (value.size() != (level == kDayLevel ? 3u : 2u)) return AllParts(level);
+  uint32_t parts = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    parts |= static_cast<uint32_t>(static_cast<uint8_t>(value[i])) << (8 * i);
+  }
+  return parts & AllParts(level);
 }
 
-uint32_t DayHoursTouched(int64_t day_us, int64_t from_us, int64_t to_us) {
-  // [hour, hour + 1 h) meets [from, to) when hour is in (from - 1 h, to).
-  const int64_t after = from_us < std::numeric_limits<int64_t>::min() + kHourMicros
+uint32_t PartsTouched(char level, int64_t slot_us, int64_t from_us, int64_t to_us) {
+  const int64_t width = PartWidth(level);
+  const int count = static_cast<int>(SlotWidth(level) / width);
+  // [part, part + width) meets [from, to) when part is in (from - width, to).
+  const int64_t after = from_us < std::numeric_limits<int64_t>::min() + width
                             ? std::numeric_limits<int64_t>::min()
-                            : from_us - kHourMicros;
+                            : from_us - width;
   uint32_t touched = 0;
-  for (int h = 0; h < 24; ++h) {
-    if (day_us > std::numeric_limits<int64_t>::max() - h * kHourMicros) break;
-    const int64_t hour = day_us + h * kHourMicros;
-    if (hour > after && hour < to_us) touched |= uint32_t{1} << h;
+  for (int p = 0; p < count; ++p) {
+    if (slot_us > std::numeric_limits<int64_t>::max() - p * width) break;
+    const int64_t part = slot_us + p * width;
+    if (part > after && part < to_us) touched |= uint32_t{1} << p;
   }
   return touched;
 }
@@ -119,30 +131,30 @@ bool HoursOfMeta(const BlockMeta& meta, size_t limit, std::vector<int64_t>* hour
   return true;
 }
 
-void BlockTimesUpdate::AddKeys(uint64_t first_seq, std::vector<int64_t>* hours, uint64_t lines,
+void BlockTimesUpdate::AddKeys(uint64_t first_seq, std::vector<int64_t>* parts, uint64_t lines,
                                std::vector<Key>* out) {
-  SortUnique(hours);
-  for (const BlockTimeSlot& slot : ChooseBlockTimeSlots(*hours, lines)) {
+  SortUnique(parts);
+  for (const BlockTimeSlot& slot : ChooseBlockTimeSlots(*parts, lines)) {
     out->emplace_back(first_seq, slot);
   }
 }
 
-void BlockTimesUpdate::AddHour(int64_t time_us) {
-  const int64_t hour = SlotOf(time_us, kHourMicros);
-  // A block's times mostly rise: most rows repeat the hour before.
-  if (hours_.empty() || hours_.back() != hour) hours_.push_back(hour);
+void BlockTimesUpdate::AddPart(int64_t time_us) {
+  const int64_t part = SlotOf(time_us, kPartMicros);
+  // A block's times mostly rise: most rows repeat the part before.
+  if (parts_.empty() || parts_.back() != part) parts_.push_back(part);
 }
 
 void BlockTimesUpdate::Remove(uint64_t first_seq, const BlockReader& block) {
-  hours_.clear();
-  for (size_t row = 0; row < block.size(); ++row) AddHour(block.time_us(row));
-  AddKeys(first_seq, &hours_, block.size(), &removed_);
+  parts_.clear();
+  for (size_t row = 0; row < block.size(); ++row) AddPart(block.time_us(row));
+  AddKeys(first_seq, &parts_, block.size(), &removed_);
 }
 
 void BlockTimesUpdate::Add(uint64_t first_seq, std::span<const int64_t> times_us) {
-  hours_.clear();
-  for (int64_t time_us : times_us) AddHour(time_us);
-  AddKeys(first_seq, &hours_, times_us.size(), &added_);
+  parts_.clear();
+  for (int64_t time_us : times_us) AddPart(time_us);
+  AddKeys(first_seq, &parts_, times_us.size(), &added_);
 }
 
 void BlockTimesUpdate::WriteTo(AppId app, absl::string_view device_id,
@@ -151,7 +163,7 @@ void BlockTimesUpdate::WriteTo(AppId app, absl::string_view device_id,
     std::sort(keys->begin(), keys->end());
     keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
   }
-  // A key whose value changes (a day's hours) is in both: deleted, then put
+  // A key whose value changes (its parts) is in both: deleted, then put
   // again, and in a WriteBatch the later write of a key wins.
   std::vector<Key> changed;
   std::set_difference(removed_.begin(), removed_.end(), added_.begin(), added_.end(),
@@ -164,7 +176,7 @@ void BlockTimesUpdate::WriteTo(AppId app, absl::string_view device_id,
                       std::back_inserter(changed));
   for (const auto& [first_seq, slot] : changed) {
     batch->Put(family, BlockTimeKey(app, slot.level, slot.slot_us, device_id, first_seq),
-               slot.level == kDayLevel ? EncodeDayHours(slot.day_hours) : std::string());
+               EncodeParts(slot.level, slot.parts));
   }
   removed_.clear();
   added_.clear();
@@ -183,7 +195,14 @@ absl::Status IndexBlockTimes(const Store& store) {
   read_options.dictionaries = &store.dictionaries();
   rocksdb::WriteBatch batch;
   size_t keys = 0;
-  std::vector<int64_t> hours;
+  std::vector<int64_t> hours, parts;
+  const auto every_part_of = [&parts](const std::vector<int64_t>& of_hours) {
+    for (int64_t hour : of_hours) {
+      for (int64_t part = hour; part < hour + kHourMicros; part += kPartMicros) {
+        parts.push_back(part);
+      }
+    }
+  };
   std::unique_ptr<rocksdb::Iterator> it(
       db->NewIterator(rocksdb::ReadOptions(), store.family(Family::kBlockMeta)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -194,31 +213,36 @@ absl::Status IndexBlockTimes(const Store& store) {
     if (!parsed || !meta.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       continue;
     }
-    if (!HoursOfMeta(meta, std::max<uint64_t>(meta.count(), 1), &hours)) {
+    // The parts of the hours the meta's buckets give (every part of each),
+    // or, when those are more hours than lines, the parts of its lines.
+    parts.clear();
+    if (HoursOfMeta(meta, std::max<uint64_t>(meta.count(), 1), &hours)) {
+      every_part_of(hours);
+    } else {
       std::string payload;
       absl::StatusOr<BlockReader> block =
           db->Get(rocksdb::ReadOptions(), store.family(Family::kBlocks), it->key(), &payload).ok()
               ? BlockReader::Open(payload, read_options)
               : absl::NotFoundError("");
       if (block.ok()) {
-        hours.clear();
         for (size_t row = 0; row < block->size(); ++row) {
-          hours.push_back(SlotOf(block->time_us(row), kHourMicros));
+          parts.push_back(SlotOf(block->time_us(row), kPartMicros));
         }
-        SortUnique(&hours);
+        SortUnique(&parts);
       } else {
         // Unreadable: indexed from the meta all the same, so that queries
         // meet the block and report it. The collector keeps times within
         // days of its clock; the bound is for a store written otherwise.
         (void)HoursOfMeta(meta, kMaxHoursOfUnreadableBlock, &hours);
+        every_part_of(hours);
       }
     }
-    const std::vector<BlockTimeSlot> chosen = ChooseBlockTimeSlots(hours, meta.count());
+    const std::vector<BlockTimeSlot> chosen = ChooseBlockTimeSlots(parts, meta.count());
     for (const BlockTimeSlot& slot : chosen) {
       batch.Put(times_family,
                 BlockTimeKey(parsed->app, slot.level, slot.slot_us, parsed->device_id,
                              parsed->first_seq),
-                slot.level == kDayLevel ? EncodeDayHours(slot.day_hours) : std::string());
+                EncodeParts(slot.level, slot.parts));
     }
     if ((keys += chosen.size()) >= kIndexBatchKeys) {
       if (s = db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) {

@@ -12,11 +12,12 @@
 //
 // Key: BlockTimeKey(app, level, slot start, device id, block's first seq)
 // (store/keys.h). A block gets one key per hour it holds lines in (level
-// 'h', value empty) while that is few keys for its lines: at most one per 4
-// lines and at most 6 per day it has lines in (ChooseBlockTimeSlots).
-// Otherwise it gets one key per day it holds lines in (level 'd'), whose
-// value holds the hours of that day it has lines in, so that a reader skips
-// it for other hours without reading its meta. Without the day level a fleet
+// 'h') while that is few keys for its lines: at most one per 4 lines and at
+// most 6 per day it has lines in (ChooseBlockTimeSlots). Otherwise it gets
+// one key per day it holds lines in (level 'd'). A key's value holds the
+// parts of its slot the block has lines in (5-minute parts of an hour, hours
+// of a day), so that a reader skips the block for other parts without
+// reading its meta. Without the day level a fleet
 // of devices that log a line an hour would store a key per line (22.7 B/line
 // on fieldlog-bench's 100,000 devices of 20 lines); such blocks are read by
 // most hours' questions anyway.
@@ -62,33 +63,40 @@ int64_t SlotWidth(char level);
 // negative times included, and keeps times in order at the int64 extremes.
 int64_t SlotOf(int64_t time_us, int64_t width_us);
 
-// One key of a block: its level and slot and, for a day, the hours of that
-// day the block has lines in (bit h: [slot + h hours, slot + h + 1 hours)),
-// which is the key's value. A reader skips a day-keyed block whose hours
-// miss its range without reading the block's meta.
+// A slot's parts: an hour's twelve 5 minutes, a day's 24 hours.
+inline constexpr int64_t kPartMicros = 5 * 60 * 1'000'000;
+int64_t PartWidth(char level);
+// All the parts of a slot of `level`, as a mask.
+uint32_t AllParts(char level);
+
+// One key of a block: its level, its slot, and the parts of the slot the
+// block has lines in (bit p: [slot + p parts, slot + (p + 1) parts)), which
+// are the key's value. A reader skips a block whose parts miss its range
+// without reading the block's meta: an hour's question whose range cuts two
+// hour slots reads only the blocks with a line near it.
 struct BlockTimeSlot {
   char level = kHourLevel;
   int64_t slot_us = 0;
-  uint32_t day_hours = 0;  // level kDayLevel only
+  uint32_t parts = 0;
 
   auto operator<=>(const BlockTimeSlot&) const = default;
 };
 
-// The keys of a block of `lines` lines whose lines fall in `hours` (hour
-// slot starts, sorted, each once), in order: those hours, unless they are
-// more than max(1, lines / 4) or more than 6 per day the block has lines in;
-// then those days.
-std::vector<BlockTimeSlot> ChooseBlockTimeSlots(const std::vector<int64_t>& hours,
-                                                uint64_t lines);
+// The keys of a block of `lines` lines whose lines fall in `parts` (5-minute
+// part starts, sorted, each once), in order: one per hour, unless that makes
+// more than max(1, lines / 4) keys or more than 6 per day the block has
+// lines in; then one per day.
+std::vector<BlockTimeSlot> ChooseBlockTimeSlots(const std::vector<int64_t>& parts, uint64_t lines);
 
-inline constexpr uint32_t kAllDayHours = (uint32_t{1} << 24) - 1;
-
-// A day key's value: its 24 bits of hours, little-endian, in 3 bytes.
-std::string EncodeDayHours(uint32_t day_hours);
-// The hours of a day key's value; all 24 for a value that is not 3 bytes.
-uint32_t DecodeDayHours(absl::string_view value);
-// The hours of the day starting at `day_us` that [from_us, to_us) touches.
-uint32_t DayHoursTouched(int64_t day_us, int64_t from_us, int64_t to_us);
+// A key's value: the parts' mask, little-endian, in 2 bytes for an hour and
+// 3 for a day.
+std::string EncodeParts(char level, uint32_t parts);
+// The parts of a key's value; all of them for a value of another size (a
+// key written without them).
+uint32_t DecodeParts(char level, absl::string_view value);
+// The parts of the slot of `level` starting at `slot_us` that
+// [from_us, to_us) touches.
+uint32_t PartsTouched(char level, int64_t slot_us, int64_t from_us, int64_t to_us);
 
 // Sets `hours` to those a meta's time buckets say the block may hold lines
 // in, in order: every hour that a bucket holding lines meets (every hour of
@@ -112,11 +120,11 @@ class BlockTimesUpdate {
 
  private:
   using Key = std::pair<uint64_t, BlockTimeSlot>;  // (first seq, key)
-  void AddHour(int64_t time_us);
-  static void AddKeys(uint64_t first_seq, std::vector<int64_t>* hours, uint64_t lines,
+  void AddPart(int64_t time_us);
+  static void AddKeys(uint64_t first_seq, std::vector<int64_t>* parts, uint64_t lines,
                       std::vector<Key>* out);
 
-  std::vector<int64_t> hours_;  // scratch
+  std::vector<int64_t> parts_;  // scratch
   std::vector<Key> removed_, added_;
 };
 

@@ -333,10 +333,10 @@ absl::Status Reader::ForEachIndexedAppBlock(
           ParseBlockTimeKey(absl::string_view(it->key().data(), it->key().size()));
       if (!parsed) return absl::DataLossError("corrupt key in the blocks' time index");
       if (parsed->level != level || parsed->slot_us > last_slot) break;
-      // A day-keyed block whose hours that day miss the range: not a read.
-      if (level == kDayLevel &&
-          (DecodeDayHours(absl::string_view(it->value().data(), it->value().size())) &
-           DayHoursTouched(parsed->slot_us, from_us, to_us)) == 0) {
+      // A block whose parts of the slot (5 minutes of an hour, hours of a
+      // day) miss the range: not a read.
+      if ((DecodeParts(level, absl::string_view(it->value().data(), it->value().size())) &
+           PartsTouched(level, parsed->slot_us, from_us, to_us)) == 0) {
         continue;
       }
       keys.push_back(BlockKey(app, parsed->device_id, parsed->first_seq));

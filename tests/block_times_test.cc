@@ -53,51 +53,68 @@ TEST(BlockTimeSlotTest, SlotsRoundDownAndKeepOrderAtTheExtremes) {
   }
 }
 
-// Hour keys while they are few for the block's lines, day keys (with the
-// hours of each day) otherwise.
+// Hour keys while they are few for the block's lines, day keys otherwise;
+// each with the parts of its slot the block has lines in.
 TEST(BlockTimeSlotTest, ABlockIsIndexedByHourUnlessThatTakesTooManyKeys) {
-  const auto hours = [](std::vector<int64_t> offsets) {
-    for (int64_t& h : offsets) h = kBaseTime + h * kHour;
-    return offsets;
+  // The 5-minute parts of the given hours: the first `per_hour` of each.
+  const auto parts = [](std::vector<int64_t> hours, int per_hour) {
+    std::vector<int64_t> out;
+    for (int64_t h : hours) {
+      for (int p = 0; p < per_hour; ++p) out.push_back(kBaseTime + h * kHour + p * kPartMicros);
+    }
+    return out;
   };
-  const auto hour_keys = [&](std::vector<int64_t> offsets) {
+  const auto hour_keys = [](std::vector<int64_t> hours, uint32_t mask) {
     std::vector<BlockTimeSlot> keys;
-    for (int64_t h : hours(offsets)) keys.push_back({kHourLevel, h, 0});
+    for (int64_t h : hours) keys.push_back({kHourLevel, kBaseTime + h * kHour, mask});
     return keys;
   };
-  // A busy device's block: 2,048 lines in five hours.
-  EXPECT_EQ(ChooseBlockTimeSlots(hours({3, 4, 5, 6, 7}), 2048), hour_keys({3, 4, 5, 6, 7}));
-  // A quiet device's: 60 lines in three sessions over three days.
-  EXPECT_EQ(ChooseBlockTimeSlots(hours({9, 33, 34, 58}), 60), hour_keys({9, 33, 34, 58}));
-  // One line, one hour.
-  EXPECT_EQ(ChooseBlockTimeSlots(hours({5}), 1), hour_keys({5}));
+  // A busy device's block: 2,048 lines in five hours, in every part of them.
+  EXPECT_EQ(ChooseBlockTimeSlots(parts({3, 4, 5, 6, 7}, 12), 2048),
+            hour_keys({3, 4, 5, 6, 7}, AllParts(kHourLevel)));
+  // A quiet device's: 60 lines in sessions of 10 minutes over three days.
+  EXPECT_EQ(ChooseBlockTimeSlots(parts({9, 33, 34, 58}, 2), 60),
+            hour_keys({9, 33, 34, 58}, 0b11));
+  // One line, one hour: the part it is in.
+  EXPECT_EQ(ChooseBlockTimeSlots({kBaseTime + 5 * kHour + 7 * kPartMicros}, 1),
+            hour_keys({5}, 1u << 7));
   // A line an hour: 20 lines in 20 hours of two days would be a key a line.
   std::vector<int64_t> spread;
   for (int h = 10; h < 30; ++h) spread.push_back(h);
-  EXPECT_EQ(ChooseBlockTimeSlots(hours(spread), 20),
+  EXPECT_EQ(ChooseBlockTimeSlots(parts(spread, 1), 20),
             (std::vector<BlockTimeSlot>{{kDayLevel, kBaseTime, 0xFFFC00},  // 10:00-23:00
                                         {kDayLevel, kBaseTime + kDay, 0x3F}}));  // 00:00-05:00
   // Enough lines for the keys, but in most hours of the day: 2,000 lines in
   // 23 hours.
   spread.clear();
   for (int h = 0; h < 23; ++h) spread.push_back(h);
-  EXPECT_EQ(ChooseBlockTimeSlots(hours(spread), 2000),
+  EXPECT_EQ(ChooseBlockTimeSlots(parts(spread, 3), 2000),
             (std::vector<BlockTimeSlot>{{kDayLevel, kBaseTime, 0x7FFFFF}}));
 }
 
-TEST(BlockTimeSlotTest, DayHoursRoundTripAndMeetRanges) {
-  for (uint32_t hours : {0u, 1u, 0x800000u, 0xABCDEFu, kAllDayHours}) {
-    EXPECT_EQ(DecodeDayHours(EncodeDayHours(hours)), hours);
+TEST(BlockTimeSlotTest, PartsRoundTripAndMeetRanges) {
+  for (char level : {kHourLevel, kDayLevel}) {
+    const uint32_t all = AllParts(level);
+    EXPECT_EQ(all, level == kHourLevel ? 0xFFFu : 0xFFFFFFu);
+    for (uint32_t parts : {0u, 1u, 0x801u, 0xABCu, all}) {
+      EXPECT_EQ(DecodeParts(level, EncodeParts(level, parts)), parts & all) << level;
+    }
+    EXPECT_EQ(DecodeParts(level, ""), all) << "a value it cannot read counts as every part";
   }
-  EXPECT_EQ(DecodeDayHours(""), kAllDayHours) << "a value it cannot read counts as every hour";
-  const int64_t day = kBaseTime;
-  EXPECT_EQ(DayHoursTouched(day, day + 90 * 60'000'000LL, day + 150 * 60'000'000LL), 0b110u);
-  EXPECT_EQ(DayHoursTouched(day, day + kHour, day + 2 * kHour), 0b10u) << "to is exclusive";
-  EXPECT_EQ(DayHoursTouched(day, day - kHour, day + 1), 1u);
-  EXPECT_EQ(DayHoursTouched(day, day + kDay - 1, day + kDay + kHour), 1u << 23);
-  EXPECT_EQ(DayHoursTouched(day, day - kDay, day), 0u);
-  EXPECT_EQ(DayHoursTouched(day, day - kDay, day + 2 * kDay), kAllDayHours);
-  EXPECT_EQ(DayHoursTouched(day, std::numeric_limits<int64_t>::min(), day + 1), 1u);
+  const int64_t day = kBaseTime, minute = 60'000'000;
+  EXPECT_EQ(PartsTouched(kDayLevel, day, day + 90 * minute, day + 150 * minute), 0b110u);
+  EXPECT_EQ(PartsTouched(kDayLevel, day, day + kHour, day + 2 * kHour), 0b10u)
+      << "to is exclusive";
+  EXPECT_EQ(PartsTouched(kDayLevel, day, day - kHour, day + 1), 1u);
+  EXPECT_EQ(PartsTouched(kDayLevel, day, day + kDay - 1, day + kDay + kHour), 1u << 23);
+  EXPECT_EQ(PartsTouched(kDayLevel, day, day - kDay, day), 0u);
+  EXPECT_EQ(PartsTouched(kDayLevel, day, day - kDay, day + 2 * kDay), AllParts(kDayLevel));
+  EXPECT_EQ(PartsTouched(kDayLevel, day, std::numeric_limits<int64_t>::min(), day + 1), 1u);
+  // An hour from 10:23 to 11:23 cuts the 10:00 hour from its part 4 and
+  // the 11:00 hour up to its part 4.
+  const int64_t ten = day + 10 * kHour;
+  EXPECT_EQ(PartsTouched(kHourLevel, ten, ten + 23 * minute, ten + 83 * minute), 0xFF0u);
+  EXPECT_EQ(PartsTouched(kHourLevel, ten + kHour, ten + 23 * minute, ten + 83 * minute), 0x1Fu);
 }
 
 // The hours read from a meta's buckets cover every line's hour, whatever the
@@ -218,15 +235,15 @@ class BlockTimesTest : public ::testing::Test {
   std::set<std::pair<std::string, std::string>> ExactKeys() {
     std::set<std::pair<std::string, std::string>> keys;
     ForEachStoredBlock([&](const ParsedBlockKey& key, const BlockReader& block) {
-      std::vector<int64_t> hours;
+      std::vector<int64_t> parts;
       for (size_t row = 0; row < block.size(); ++row) {
-        hours.push_back(SlotOf(block.time_us(row), kHour));
+        parts.push_back(SlotOf(block.time_us(row), kPartMicros));
       }
-      std::sort(hours.begin(), hours.end());
-      hours.erase(std::unique(hours.begin(), hours.end()), hours.end());
-      for (const BlockTimeSlot& slot : ChooseBlockTimeSlots(hours, block.size())) {
+      std::sort(parts.begin(), parts.end());
+      parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+      for (const BlockTimeSlot& slot : ChooseBlockTimeSlots(parts, block.size())) {
         keys.emplace(BlockTimeKey(kApp, slot.level, slot.slot_us, key.device_id, key.first_seq),
-                     slot.level == kDayLevel ? EncodeDayHours(slot.day_hours) : "");
+                     EncodeParts(slot.level, slot.parts));
       }
     });
     return keys;
@@ -425,8 +442,12 @@ TEST_F(BlockTimesTest, RetentionDropsAKeyOnlyOnceItsWholeHourIsExpired) {
                                  store_->family(Family::kBlockTimes), nullptr, nullptr)
                   .ok());
   const std::set<std::pair<std::string, std::string>> keys = IndexKeys();
-  EXPECT_EQ(keys.count({BlockTimeKey(kApp, kHourLevel, SlotOf(now - kHour / 2, kHour), "new", 1),
-                        ""}),
+  const std::set<std::string> key_names = [&] {
+    std::set<std::string> names;
+    for (const auto& [key, value] : keys) names.insert(key);
+    return names;
+  }();
+  EXPECT_EQ(key_names.count(BlockTimeKey(kApp, kHourLevel, SlotOf(now - kHour / 2, kHour), "new", 1)),
             1u);
   for (const auto& [key, value] : keys) {
     std::optional<ParsedBlockTimeKey> parsed = ParseBlockTimeKey(key);
