@@ -63,8 +63,8 @@ struct AppBlockRef {
 // index (block_times.h); longer ones walk every meta of the app. The index
 // costs per hour of the range (its keys, then a seek of each named block's
 // meta) and the walk per block the app keeps. On query-scale's store, a week
-// of 100,000 devices in 108,000 blocks, listing one hour took 9 ms through
-// the index against 26 ms for the walk, six hours 15 against 21 (one
+// of 100,000 devices in 108,000 blocks, listing one hour took 4-5 ms through
+// the index against 22-24 ms for the walk, six hours 13 against 21 (one
 // thread, December 6, 2026); a store keeping the default 30 days makes the
 // walk four times longer and the index no slower.
 inline constexpr int64_t kIndexedRangeMicros = int64_t{6} * 3600 * 1'000'000;
