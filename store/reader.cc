@@ -327,12 +327,14 @@ absl::Status Reader::ForEachIndexedAppBlock(
   for (const char level : {kHourLevel, kDayLevel}) {
     const int64_t width = SlotWidth(level);
     const int64_t last_slot = SlotOf(to_us - 1, width);
-    PrefixIterator it(store_, options_, Family::kBlockTimes, AppPrefix(app));
+    // Bounded to the level's keys, so that damage under one level does not
+    // fail questions that only read the other.
+    PrefixIterator it(store_, options_, Family::kBlockTimes, AppPrefix(app) + level);
     for (it->Seek(BlockTimePrefix(app, level, SlotOf(from_us, width))); it->Valid(); it->Next()) {
       std::optional<ParsedBlockTimeKey> parsed =
           ParseBlockTimeKey(absl::string_view(it->key().data(), it->key().size()));
       if (!parsed) return absl::DataLossError("corrupt key in the blocks' time index");
-      if (parsed->level != level || parsed->slot_us > last_slot) break;
+      if (parsed->slot_us > last_slot) break;
       // A block whose parts of the slot (5 minutes of an hour, hours of a
       // day) miss the range: not a read.
       if ((DecodeParts(level, absl::string_view(it->value().data(), it->value().size())) &

@@ -429,6 +429,42 @@ TEST_F(BlockTimesTest, AStoreFromBeforeTheIndexIsIndexedWhenOpened) {
   EXPECT_EQ(IndexKeys(), rebuilt);
 }
 
+// Damage in the index: a value of the wrong size counts as every part of
+// its slot (the block is read, not lost); a key that cannot be parsed fails
+// the listing with DATA_LOSS and says where, rather than skipping blocks.
+TEST_F(BlockTimesTest, ADamagedIndexIsReportedAndAShortValueCountsAsEveryPart) {
+  // 20 lines in the first five minutes of 10:00.
+  Append("d", 1, Times(kBaseTime + 10 * kHour, 10'000'000, 20));
+  const std::string key = BlockTimeKey(kApp, kHourLevel, kBaseTime + 10 * kHour, "d", 1);
+  ASSERT_EQ(IndexKeys(), (std::set<std::pair<std::string, std::string>>{
+                             {key, EncodeParts(kHourLevel, 1)}}));
+  const int64_t half_past = kBaseTime + 10 * kHour + kHour / 2;
+  EXPECT_TRUE(Listed(half_past, half_past + kHour / 4).empty()) << "its parts miss the range";
+  EXPECT_EQ(Listed(kBaseTime + 10 * kHour, half_past), std::vector<std::string>{"d@1"});
+
+  // A value of one byte: every part, so the block is listed where its meta
+  // decides (the walk's answer for the range).
+  ASSERT_TRUE(
+      store_->db()->Put(rocksdb::WriteOptions(), store_->family(Family::kBlockTimes), key, "x").ok());
+  EXPECT_EQ(Listed(half_past, half_past + kHour / 4), Walked(half_past, half_past + kHour / 4));
+  EXPECT_EQ(Listed(kBaseTime + 10 * kHour, half_past), std::vector<std::string>{"d@1"});
+
+  // A key cut short in the range's hour.
+  const std::string cut = key.substr(0, key.size() - 3);
+  ASSERT_TRUE(
+      store_->db()->Put(rocksdb::WriteOptions(), store_->family(Family::kBlockTimes), cut, "").ok());
+  Reader reader(*store_);
+  absl::StatusOr<std::vector<AppBlockRef>> refs =
+      reader.ListAppBlocks(kApp, kBaseTime + 10 * kHour, half_past);
+  EXPECT_EQ(refs.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(refs.status().message().find("blocks' time index"), std::string::npos)
+      << refs.status();
+  // Other hours are still answered.
+  absl::StatusOr<std::vector<AppBlockRef>> later =
+      reader.ListAppBlocks(kApp, kBaseTime + 12 * kHour, kBaseTime + 13 * kHour);
+  EXPECT_TRUE(later.ok()) << later.status();
+}
+
 TEST_F(BlockTimesTest, RetentionDropsAKeyOnlyOnceItsWholeHourIsExpired) {
   store_.reset();
   Open(/*retention_days=*/1);
