@@ -294,6 +294,98 @@ TEST_F(DictionaryStoreTest, ABlockNamesItsDictionaryAndReadsBackOnlyWithIt) {
       BlockReader::Open(corrupt, BlockReadOptions{.dictionaries = &store->dictionaries()}).ok());
 }
 
+TEST_F(DictionaryStoreTest, ANewDictionaryCarriesZstdTablesThatShrinkSmallBlocks) {
+  std::unique_ptr<Store> store = OpenStore("db");
+  ASSERT_NE(store, nullptr);
+  TemplateSampler sampler(TemplateSamplerOptions{.min_people = 1});
+  for (int d = 0; d < 8; ++d) {
+    for (int i = 0; i < 64; ++i) sampler.Observe(kApp, "u", "d", "Checkout", CommonMessage(d, i));
+  }
+  uint64_t samples = 0;
+  const std::string content = sampler.BuildContent(kApp, &samples);
+  absl::StatusOr<std::shared_ptr<const CompressionDictionary>> dictionary =
+      store->dictionaries().Add(kApp, content, samples, 1);
+  ASSERT_TRUE(dictionary.ok()) << dictionary.status();
+  const DictionaryRecord& record = (*dictionary)->record();
+  EXPECT_EQ(record.content(), content) << "the content stays as the sampler built it";
+  ASSERT_GT(record.zstd_tables().size(), 8u);
+  EXPECT_EQ(record.zstd_tables().substr(0, 4), "\x37\xa4\x30\xec") << "zstd's magic number";
+
+  // The same content without tables, as dictionaries were before them.
+  DictionaryRecord raw_record = record;
+  raw_record.clear_zstd_tables();
+  const CompressionDictionary raw((*dictionary)->id(), raw_record, 3);
+  const std::string with_tables = CommonBlock(20, BlockEncoding{3, true, dictionary->get()});
+  const std::string without = CommonBlock(20, BlockEncoding{3, true, &raw});
+  EXPECT_LT(with_tables.size(), without.size());
+
+  // Both read back through the stored dictionary: a block compressed before
+  // the tables finds the same content in it.
+  for (const std::string* payload : {&with_tables, &without}) {
+    absl::StatusOr<BlockReader> read =
+        BlockReader::Open(*payload, BlockReadOptions{.dictionaries = &store->dictionaries()});
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_EQ(read->size(), 20u);
+    for (size_t i = 0; i < read->size(); ++i) {
+      EXPECT_EQ(read->message(i), CommonMessage(0, static_cast<int>(i)));
+    }
+  }
+
+  // A dictionary too small for tables still compresses and reads.
+  absl::StatusOr<std::shared_ptr<const CompressionDictionary>> tiny =
+      store->dictionaries().Add(kApp, std::string(1, '\0') + "took", 1, 1);
+  ASSERT_TRUE(tiny.ok()) << tiny.status();
+  const std::string small = CommonBlock(20, BlockEncoding{3, true, tiny->get()});
+  absl::StatusOr<BlockReader> read =
+      BlockReader::Open(small, BlockReadOptions{.dictionaries = &store->dictionaries()});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->message(19), CommonMessage(0, 19));
+}
+
+TEST_F(DictionaryStoreTest, RecordsWithoutTablesLoadAndDamagedTablesAreCorrupt) {
+  TemplateSampler sampler(TemplateSamplerOptions{.min_people = 1});
+  for (int i = 0; i < 64; ++i) sampler.Observe(kApp, "u", "d", "Checkout", CommonMessage(1, i));
+  uint64_t samples = 0;
+  DictionaryRecord record;
+  record.set_app_id(kApp);
+  record.set_content(sampler.BuildContent(kApp, &samples));
+  const auto key = [](uint32_t id) {
+    std::string key = "dict/";
+    key.append({static_cast<char>(id >> 24), static_cast<char>(id >> 16),
+                static_cast<char>(id >> 8), static_cast<char>(id)});
+    return key;
+  };
+  {
+    std::unique_ptr<Store> store = OpenStore("db");
+    ASSERT_NE(store, nullptr);
+    const auto put = [&](uint32_t id, const DictionaryRecord& r) {
+      ASSERT_TRUE(store->db()
+                      ->Put(rocksdb::WriteOptions(), store->family(Family::kApps), key(id),
+                            r.SerializeAsString())
+                      .ok());
+    };
+    put(5, record);  // as written before tables existed
+    DictionaryRecord damaged = record;
+    damaged.set_zstd_tables("\x37\xa4\x30\xec" + std::string(40, '\x5a'));
+    put(6, damaged);  // zstd's magic number, then garbage
+    damaged.set_zstd_tables("not tables");
+    put(7, damaged);  // no magic number
+  }
+  std::unique_ptr<Store> store = OpenStore("db");
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->dictionaries().corrupt_records(), 2);
+  EXPECT_EQ(store->dictionaries().Find(6), nullptr);
+  EXPECT_EQ(store->dictionaries().Find(7), nullptr);
+  std::shared_ptr<const CompressionDictionary> old = store->dictionaries().Find(5);
+  ASSERT_NE(old, nullptr);
+  EXPECT_EQ(store->dictionaries().Newest(kApp), old);
+  const std::string payload = CommonBlock(20, BlockEncoding{3, true, old.get()});
+  absl::StatusOr<BlockReader> read =
+      BlockReader::Open(payload, BlockReadOptions{.dictionaries = &store->dictionaries()});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->message(3), CommonMessage(0, 3));
+}
+
 TEST_F(DictionaryStoreTest, AFleetOfSmallDevicesGetsADictionaryThatSurvivesARestart) {
   // 48,000 lines: the first 32,768 are all sampled, and the first
   // dictionary comes of them.
