@@ -67,12 +67,17 @@ absl::StatusOr<ReadAccess> QueryHandlers::Authorize(const Caller& caller,
   return AuthorizeRead(store_->catalog(), caller.secret, app);
 }
 
-absl::Status QueryHandlers::Audit(const Caller& caller, const ReadAccess& access,
-                                  absl::string_view action, absl::string_view user_id,
-                                  absl::string_view device_id, absl::string_view details) {
+absl::Status QueryHandlers::AuditedRead(const Caller& caller, const ReadAccess& access,
+                                        absl::string_view action, absl::string_view user_id,
+                                        absl::string_view device_id, absl::string_view details,
+                                        absl::FunctionRef<absl::Status()> read) {
+  // The record waits for the group's next sync while the read runs (as a
+  // search's does, SearchEach); the answer counts only once both are done.
   PendingAudit pending(store_);
   RecordRead(store_, access, caller.peer, action, user_id, device_id, details, pending.Done());
-  return pending.Wait();
+  const absl::Status status = read();
+  if (absl::Status audited = pending.Wait(); !audited.ok()) return audited;
+  return status;
 }
 
 absl::StatusOr<v1::SearchResponse> QueryHandlers::Search(const Caller& caller,
@@ -141,8 +146,10 @@ absl::StatusOr<ReadAccess> QueryHandlers::AuthorizeTail(const Caller& caller,
                                                         const v1::TailRequest& request) {
   absl::StatusOr<ReadAccess> access = Authorize(caller, request.filter().app());
   if (!access.ok()) return access.status();
-  if (absl::Status s = Audit(caller, *access, "tail", request.filter().user_id(),
-                             request.filter().device_id(), DescribeFilters(request.filter()));
+  // A tail's lines start to flow once its record is in the trail.
+  if (absl::Status s = AuditedRead(caller, *access, "tail", request.filter().user_id(),
+                                   request.filter().device_id(), DescribeFilters(request.filter()),
+                                   [] { return absl::OkStatus(); });
       !s.ok()) {
     return s;
   }
@@ -153,28 +160,29 @@ absl::StatusOr<v1::LogLine> QueryHandlers::FindLine(const Caller& caller, const 
                                                     const std::string& device_id, uint64_t seq) {
   absl::StatusOr<ReadAccess> access = Authorize(caller, app);
   if (!access.ok()) return access.status();
-  if (absl::Status s = Audit(caller, *access, "line", "", device_id, absl::StrCat("seq=", seq));
-      !s.ok()) {
-    return s;
-  }
-  store::Reader reader(*store_);
-  absl::StatusOr<std::vector<store::BlockRef>> blocks =
-      reader.ListBlocks(access->app.app_id(), device_id);
-  if (!blocks.ok()) return blocks.status();
-  for (const store::BlockRef& ref : *blocks) {
-    if (seq < ref.meta.first_seq() || seq > ref.meta.last_seq()) continue;
-    absl::StatusOr<store::BlockReader> block =
-        reader.ReadBlock(access->app.app_id(), device_id, ref.first_seq);
-    if (!block.ok()) return block.status();
-    for (size_t row = 0; row < block->size(); ++row) {
-      if (block->seq(row) != seq) continue;
-      v1::LogLine line;
-      FillLogLine(*block, row, access->app.name(), device_id, &line);
-      return line;
-    }
-  }
-  return absl::NotFoundError(
-      absl::StrCat("no line ", seq, " of device '", device_id, "' in app ", app));
+  v1::LogLine line;
+  const absl::Status status = AuditedRead(
+      caller, *access, "line", "", device_id, absl::StrCat("seq=", seq), [&]() -> absl::Status {
+        store::Reader reader(*store_);
+        absl::StatusOr<std::vector<store::BlockRef>> blocks =
+            reader.ListBlocks(access->app.app_id(), device_id);
+        if (!blocks.ok()) return blocks.status();
+        for (const store::BlockRef& ref : *blocks) {
+          if (seq < ref.meta.first_seq() || seq > ref.meta.last_seq()) continue;
+          absl::StatusOr<store::BlockReader> block =
+              reader.ReadBlock(access->app.app_id(), device_id, ref.first_seq);
+          if (!block.ok()) return block.status();
+          for (size_t row = 0; row < block->size(); ++row) {
+            if (block->seq(row) != seq) continue;
+            FillLogLine(*block, row, access->app.name(), device_id, &line);
+            return absl::OkStatus();
+          }
+        }
+        return absl::NotFoundError(
+            absl::StrCat("no line ", seq, " of device '", device_id, "' in app ", app));
+      });
+  if (!status.ok()) return status;
+  return line;
 }
 
 absl::StatusOr<ReadAccess> QueryHandlers::WhoAmI(const Caller& caller, const std::string& app) {
@@ -193,30 +201,30 @@ absl::StatusOr<v1::ListDevicesResponse> QueryHandlers::ListDevices(
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
     if (request.user_id().empty()) return absl::InvalidArgumentError("name a user_id");
-    if (absl::Status s = Audit(caller, *access, "devices", request.user_id(), "", ""); !s.ok()) {
-      return s;
-    }
-    store::Reader reader(*store_);
-    absl::StatusOr<std::vector<store::UserDevice>> devices =
-        reader.ListUserDevices(access->app.app_id(), request.user_id());
-    if (!devices.ok()) return devices.status();
-    for (const store::UserDevice& d : *devices) {
-      v1::DeviceSummary* summary = response.add_devices();
-      summary->set_device_id(d.device_id);
-      summary->set_first_seen_unix_micros(d.record.first_seen_unix_micros());
-      summary->set_last_seen_unix_micros(d.record.last_seen_unix_micros());
-      summary->set_lines(d.record.lines());
-      absl::StatusOr<std::optional<store::DeviceRecord>> device =
-          reader.GetDevice(access->app.app_id(), d.device_id);
-      if (!device.ok()) return device.status();
-      if (*device) {
-        *summary->mutable_attributes() = (*device)->attributes();
-        if (!(*device)->stored().empty()) {
-          summary->set_watermark((*device)->stored().rbegin()->last());
-        }
-      }
-    }
-    return absl::OkStatus();
+    return AuditedRead(caller, *access, "devices", request.user_id(), "", "",
+                       [&]() -> absl::Status {
+                         store::Reader reader(*store_);
+                         absl::StatusOr<std::vector<store::UserDevice>> devices =
+                             reader.ListUserDevices(access->app.app_id(), request.user_id());
+                         if (!devices.ok()) return devices.status();
+                         for (const store::UserDevice& d : *devices) {
+                           v1::DeviceSummary* summary = response.add_devices();
+                           summary->set_device_id(d.device_id);
+                           summary->set_first_seen_unix_micros(d.record.first_seen_unix_micros());
+                           summary->set_last_seen_unix_micros(d.record.last_seen_unix_micros());
+                           summary->set_lines(d.record.lines());
+                           absl::StatusOr<std::optional<store::DeviceRecord>> device =
+                               reader.GetDevice(access->app.app_id(), d.device_id);
+                           if (!device.ok()) return device.status();
+                           if (*device) {
+                             *summary->mutable_attributes() = (*device)->attributes();
+                             if (!(*device)->stored().empty()) {
+                               summary->set_watermark((*device)->stored().rbegin()->last());
+                             }
+                           }
+                         }
+                         return absl::OkStatus();
+                       });
   }();
   if (!status.ok()) return status;
   return response;
@@ -229,41 +237,41 @@ absl::StatusOr<v1::DeviceDetails> QueryHandlers::GetDevice(const Caller& caller,
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
     if (request.device_id().empty()) return absl::InvalidArgumentError("name a device_id");
-    if (absl::Status s = Audit(caller, *access, "device", "", request.device_id(), ""); !s.ok()) {
-      return s;
-    }
-    store::Reader reader(*store_);
-    absl::StatusOr<std::optional<store::DeviceRecord>> device =
-        reader.GetDevice(access->app.app_id(), request.device_id());
-    if (!device.ok()) return device.status();
-    if (!*device) {
-      return absl::NotFoundError(
-          absl::StrCat("no device '", request.device_id(), "' in app ", access->app.name()));
-    }
-    const store::DeviceRecord& record = **device;
-    response.set_device_id(record.device_id());
-    *response.mutable_attributes() = record.attributes();
-    response.set_first_seen_unix_micros(record.first_seen_unix_micros());
-    response.set_last_seen_unix_micros(record.last_seen_unix_micros());
-    response.set_lines(record.lines());
-    if (!record.stored().empty()) response.set_watermark(record.stored().rbegin()->last());
-    response.set_last_user_id(record.last_user_id());
-    response.set_last_session_id(record.last_session_id());
-    response.set_clock_offset_micros(record.last_clock_offset_micros());
-    absl::StatusOr<std::vector<store::DeviceUser>> users =
-        reader.ListDeviceUsers(access->app.app_id(), request.device_id());
-    if (!users.ok()) return users.status();
-    std::sort(users->begin(), users->end(), [](const auto& a, const auto& b) {
-      return a.record.first_seen_unix_micros() < b.record.first_seen_unix_micros();
-    });
-    for (const store::DeviceUser& u : *users) {
-      v1::DeviceUser* user = response.add_users();
-      user->set_user_id(u.user_id);
-      user->set_first_seen_unix_micros(u.record.first_seen_unix_micros());
-      user->set_last_seen_unix_micros(u.record.last_seen_unix_micros());
-      user->set_lines(u.record.lines());
-    }
-    return absl::OkStatus();
+    return AuditedRead(
+        caller, *access, "device", "", request.device_id(), "", [&]() -> absl::Status {
+          store::Reader reader(*store_);
+          absl::StatusOr<std::optional<store::DeviceRecord>> device =
+              reader.GetDevice(access->app.app_id(), request.device_id());
+          if (!device.ok()) return device.status();
+          if (!*device) {
+            return absl::NotFoundError(
+                absl::StrCat("no device '", request.device_id(), "' in app ", access->app.name()));
+          }
+          const store::DeviceRecord& record = **device;
+          response.set_device_id(record.device_id());
+          *response.mutable_attributes() = record.attributes();
+          response.set_first_seen_unix_micros(record.first_seen_unix_micros());
+          response.set_last_seen_unix_micros(record.last_seen_unix_micros());
+          response.set_lines(record.lines());
+          if (!record.stored().empty()) response.set_watermark(record.stored().rbegin()->last());
+          response.set_last_user_id(record.last_user_id());
+          response.set_last_session_id(record.last_session_id());
+          response.set_clock_offset_micros(record.last_clock_offset_micros());
+          absl::StatusOr<std::vector<store::DeviceUser>> users =
+              reader.ListDeviceUsers(access->app.app_id(), request.device_id());
+          if (!users.ok()) return users.status();
+          std::sort(users->begin(), users->end(), [](const auto& a, const auto& b) {
+            return a.record.first_seen_unix_micros() < b.record.first_seen_unix_micros();
+          });
+          for (const store::DeviceUser& u : *users) {
+            v1::DeviceUser* user = response.add_users();
+            user->set_user_id(u.user_id);
+            user->set_first_seen_unix_micros(u.record.first_seen_unix_micros());
+            user->set_last_seen_unix_micros(u.record.last_seen_unix_micros());
+            user->set_lines(u.record.lines());
+          }
+          return absl::OkStatus();
+        });
   }();
   if (!status.ok()) return status;
   return response;
@@ -277,24 +285,23 @@ absl::StatusOr<v1::FindUsersResponse> QueryHandlers::FindUsers(
     if (!access.ok()) return access.status();
     if (request.prefix().empty()) return absl::InvalidArgumentError("the prefix is empty");
     if (request.limit() > 1000) return absl::InvalidArgumentError("limit is at most 1000");
-    if (absl::Status s =
-            Audit(caller, *access, "users", "", "", absl::StrCat("prefix=", request.prefix()));
-        !s.ok()) {
-      return s;
-    }
-    store::Reader reader(*store_);
-    absl::StatusOr<std::vector<store::UserSummary>> users = reader.FindUsers(
-        access->app.app_id(), request.prefix(), request.limit() == 0 ? 20 : request.limit());
-    if (!users.ok()) return users.status();
-    for (const store::UserSummary& u : *users) {
-      v1::UserSummary* user = response.add_users();
-      user->set_user_id(u.user_id);
-      user->set_devices(u.devices);
-      user->set_lines(u.lines);
-      user->set_first_seen_unix_micros(u.first_seen_us);
-      user->set_last_seen_unix_micros(u.last_seen_us);
-    }
-    return absl::OkStatus();
+    return AuditedRead(caller, *access, "users", "", "", absl::StrCat("prefix=", request.prefix()),
+                       [&]() -> absl::Status {
+                         store::Reader reader(*store_);
+                         absl::StatusOr<std::vector<store::UserSummary>> users =
+                             reader.FindUsers(access->app.app_id(), request.prefix(),
+                                              request.limit() == 0 ? 20 : request.limit());
+                         if (!users.ok()) return users.status();
+                         for (const store::UserSummary& u : *users) {
+                           v1::UserSummary* user = response.add_users();
+                           user->set_user_id(u.user_id);
+                           user->set_devices(u.devices);
+                           user->set_lines(u.lines);
+                           user->set_first_seen_unix_micros(u.first_seen_us);
+                           user->set_last_seen_unix_micros(u.last_seen_us);
+                         }
+                         return absl::OkStatus();
+                       });
   }();
   if (!status.ok()) return status;
   return response;
@@ -306,16 +313,14 @@ absl::StatusOr<v1::StatsResponse> QueryHandlers::Stats(const Caller& caller,
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    if (absl::Status s =
-            Audit(caller, *access, "stats", request.user_id(), request.device_id(), "");
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<v1::StatsResponse> stats =
-        ComputeStats(*store_, access->app, request, NowUnixMicros());
-    if (!stats.ok()) return stats.status();
-    response = *std::move(stats);
-    return absl::OkStatus();
+    return AuditedRead(caller, *access, "stats", request.user_id(), request.device_id(), "",
+                       [&]() -> absl::Status {
+                         absl::StatusOr<v1::StatsResponse> stats =
+                             ComputeStats(*store_, access->app, request, NowUnixMicros());
+                         if (!stats.ok()) return stats.status();
+                         response = *std::move(stats);
+                         return absl::OkStatus();
+                       });
   }();
   if (!status.ok()) return status;
   return response;
@@ -327,18 +332,16 @@ absl::StatusOr<v1::AffectedResponse> QueryHandlers::Affected(const Caller& calle
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    if (absl::Status s =
-            Audit(caller, *access, "affected", "", "",
-                  absl::StrCat(request.text().empty() ? "regex=" : "text=",
-                               request.text().empty() ? request.regex() : request.text()));
-        !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<v1::AffectedResponse> affected =
-        FindAffected(*store_, access->app, request, NowUnixMicros());
-    if (!affected.ok()) return affected.status();
-    response = *std::move(affected);
-    return absl::OkStatus();
+    return AuditedRead(caller, *access, "affected", "", "",
+                       absl::StrCat(request.text().empty() ? "regex=" : "text=",
+                                    request.text().empty() ? request.regex() : request.text()),
+                       [&]() -> absl::Status {
+                         absl::StatusOr<v1::AffectedResponse> affected =
+                             FindAffected(*store_, access->app, request, NowUnixMicros());
+                         if (!affected.ok()) return affected.status();
+                         response = *std::move(affected);
+                         return absl::OkStatus();
+                       });
   }();
   if (!status.ok()) return status;
   return response;
@@ -350,14 +353,13 @@ absl::StatusOr<v1::ListIssuesResponse> QueryHandlers::ListIssues(
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    if (absl::Status s = Audit(caller, *access, "issues", request.user_id(), "", ""); !s.ok()) {
-      return s;
-    }
-    absl::StatusOr<v1::ListIssuesResponse> issues =
-        query::ListIssues(*store_, access->app, request, NowUnixMicros());
-    if (!issues.ok()) return issues.status();
-    response = *std::move(issues);
-    return absl::OkStatus();
+    return AuditedRead(caller, *access, "issues", request.user_id(), "", "", [&]() -> absl::Status {
+      absl::StatusOr<v1::ListIssuesResponse> issues =
+          query::ListIssues(*store_, access->app, request, NowUnixMicros());
+      if (!issues.ok()) return issues.status();
+      response = *std::move(issues);
+      return absl::OkStatus();
+    });
   }();
   if (!status.ok()) return status;
   return response;

@@ -75,9 +75,12 @@ class QueryHandlers {
 
  private:
   absl::StatusOr<ReadAccess> Authorize(const Caller& caller, absl::string_view app) const;
-  absl::Status Audit(const Caller& caller, const ReadAccess& access, absl::string_view action,
-                     absl::string_view user_id, absl::string_view device_id,
-                     absl::string_view details);
+  // Records the read in the audit trail and runs `read` meanwhile; returns
+  // read's status once the record is durable, or the record's error (then
+  // nothing the read found may leave).
+  absl::Status AuditedRead(const Caller& caller, const ReadAccess& access, absl::string_view action,
+                           absl::string_view user_id, absl::string_view device_id,
+                           absl::string_view details, absl::FunctionRef<absl::Status()> read);
 
   store::Store* const store_;
 };
