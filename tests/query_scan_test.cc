@@ -635,5 +635,72 @@ TEST_F(QueryScanSyncedTest, ASearchReturnsItsPageWithItsAuditRecordWritten) {
   EXPECT_EQ(audit->size(), 1u);
 }
 
+// Every unary read runs while its audit record waits for its sync
+// (QueryHandlers::AuditedRead); each answer still arrives with its record in
+// the trail, and a refused read leaves none.
+TEST_F(QueryScanSyncedTest, EveryUnaryReadReturnsWithItsAuditRecordWritten) {
+  query::QueryHandlers handlers(store_.get());
+  const query::Caller caller{read_token_, "ipv4:127.0.0.1:5000"};
+  const query::Caller stranger{std::string("fl_rt_not-a-token"), "ipv4:127.0.0.1:5001"};
+  const int64_t before = absl::ToUnixMicros(absl::Now());
+  const auto trail = [&] {
+    store::Reader reader(*store_);
+    absl::StatusOr<std::vector<store::AuditRecord>> audit =
+        reader.ListAudit(app_.app_id(), before, std::numeric_limits<int64_t>::max(), 100);
+    EXPECT_TRUE(audit.ok()) << audit.status();
+    std::vector<std::string> actions;
+    for (const store::AuditRecord& record : *audit) actions.push_back(record.action());
+    return actions;
+  };
+  std::vector<std::string> want;
+  const auto read = [&](const std::string& action, const auto& call) {
+    EXPECT_FALSE(call(stranger).ok()) << action;
+    auto answer = call(caller);
+    ASSERT_TRUE(answer.ok()) << action << ": " << answer.status();
+    want.push_back(action);
+    EXPECT_EQ(trail(), want) << "right after " << action << "'s answer";
+  };
+
+  v1::ListDevicesRequest devices;
+  devices.set_app("shop");
+  devices.set_user_id("user0@example.com");
+  read("devices", [&](const query::Caller& c) { return handlers.ListDevices(c, devices); });
+  v1::GetDeviceRequest device;
+  device.set_app("shop");
+  device.set_device_id("device-100");
+  read("device", [&](const query::Caller& c) { return handlers.GetDevice(c, device); });
+  v1::FindUsersRequest users;
+  users.set_app("shop");
+  users.set_prefix("user");
+  read("users", [&](const query::Caller& c) { return handlers.FindUsers(c, users); });
+  v1::StatsRequest stats;
+  stats.set_app("shop");
+  stats.set_from_unix_micros(kStart);
+  stats.set_to_unix_micros(kStart + int64_t{3600} * 1'000'000);
+  read("stats", [&](const query::Caller& c) { return handlers.Stats(c, stats); });
+  v1::AffectedRequest affected;
+  affected.set_app("shop");
+  affected.set_text("PaymentTimeout");
+  affected.set_from_unix_micros(kStart);
+  affected.set_to_unix_micros(kStart + int64_t{3600} * 1'000'000);
+  read("affected", [&](const query::Caller& c) {
+    absl::StatusOr<v1::AffectedResponse> answer = handlers.Affected(c, affected);
+    if (answer.ok()) EXPECT_GT(answer->matching_lines(), 0u);
+    return answer;
+  });
+  v1::ListIssuesRequest issues;
+  issues.set_app("shop");
+  read("issues", [&](const query::Caller& c) { return handlers.ListIssues(c, issues); });
+  read("line", [&](const query::Caller& c) { return handlers.FindLine(c, "shop", "device-100", 3); });
+
+  // A read that fails after its record was started still leaves the record
+  // (the trail shows what was asked), and returns the read's error.
+  absl::StatusOr<v1::LogLine> missing = handlers.FindLine(caller, "shop", "device-100", 999'999);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  want.push_back("line");
+  EXPECT_EQ(trail(), want);
+}
+
 }  // namespace
 }  // namespace fieldlog
