@@ -201,30 +201,30 @@ absl::StatusOr<v1::ListDevicesResponse> QueryHandlers::ListDevices(
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
     if (request.user_id().empty()) return absl::InvalidArgumentError("name a user_id");
-    return AuditedRead(caller, *access, "devices", request.user_id(), "", "",
-                       [&]() -> absl::Status {
-                         store::Reader reader(*store_);
-                         absl::StatusOr<std::vector<store::UserDevice>> devices =
-                             reader.ListUserDevices(access->app.app_id(), request.user_id());
-                         if (!devices.ok()) return devices.status();
-                         for (const store::UserDevice& d : *devices) {
-                           v1::DeviceSummary* summary = response.add_devices();
-                           summary->set_device_id(d.device_id);
-                           summary->set_first_seen_unix_micros(d.record.first_seen_unix_micros());
-                           summary->set_last_seen_unix_micros(d.record.last_seen_unix_micros());
-                           summary->set_lines(d.record.lines());
-                           absl::StatusOr<std::optional<store::DeviceRecord>> device =
-                               reader.GetDevice(access->app.app_id(), d.device_id);
-                           if (!device.ok()) return device.status();
-                           if (*device) {
-                             *summary->mutable_attributes() = (*device)->attributes();
-                             if (!(*device)->stored().empty()) {
-                               summary->set_watermark((*device)->stored().rbegin()->last());
-                             }
-                           }
-                         }
-                         return absl::OkStatus();
-                       });
+    const auto read = [&]() -> absl::Status {
+      store::Reader reader(*store_);
+      absl::StatusOr<std::vector<store::UserDevice>> devices =
+          reader.ListUserDevices(access->app.app_id(), request.user_id());
+      if (!devices.ok()) return devices.status();
+      for (const store::UserDevice& d : *devices) {
+        v1::DeviceSummary* summary = response.add_devices();
+        summary->set_device_id(d.device_id);
+        summary->set_first_seen_unix_micros(d.record.first_seen_unix_micros());
+        summary->set_last_seen_unix_micros(d.record.last_seen_unix_micros());
+        summary->set_lines(d.record.lines());
+        absl::StatusOr<std::optional<store::DeviceRecord>> device =
+            reader.GetDevice(access->app.app_id(), d.device_id);
+        if (!device.ok()) return device.status();
+        if (*device) {
+          *summary->mutable_attributes() = (*device)->attributes();
+          if (!(*device)->stored().empty()) {
+            summary->set_watermark((*device)->stored().rbegin()->last());
+          }
+        }
+      }
+      return absl::OkStatus();
+    };
+    return AuditedRead(caller, *access, "devices", request.user_id(), "", "", read);
   }();
   if (!status.ok()) return status;
   return response;
@@ -237,41 +237,41 @@ absl::StatusOr<v1::DeviceDetails> QueryHandlers::GetDevice(const Caller& caller,
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
     if (request.device_id().empty()) return absl::InvalidArgumentError("name a device_id");
-    return AuditedRead(
-        caller, *access, "device", "", request.device_id(), "", [&]() -> absl::Status {
-          store::Reader reader(*store_);
-          absl::StatusOr<std::optional<store::DeviceRecord>> device =
-              reader.GetDevice(access->app.app_id(), request.device_id());
-          if (!device.ok()) return device.status();
-          if (!*device) {
-            return absl::NotFoundError(
-                absl::StrCat("no device '", request.device_id(), "' in app ", access->app.name()));
-          }
-          const store::DeviceRecord& record = **device;
-          response.set_device_id(record.device_id());
-          *response.mutable_attributes() = record.attributes();
-          response.set_first_seen_unix_micros(record.first_seen_unix_micros());
-          response.set_last_seen_unix_micros(record.last_seen_unix_micros());
-          response.set_lines(record.lines());
-          if (!record.stored().empty()) response.set_watermark(record.stored().rbegin()->last());
-          response.set_last_user_id(record.last_user_id());
-          response.set_last_session_id(record.last_session_id());
-          response.set_clock_offset_micros(record.last_clock_offset_micros());
-          absl::StatusOr<std::vector<store::DeviceUser>> users =
-              reader.ListDeviceUsers(access->app.app_id(), request.device_id());
-          if (!users.ok()) return users.status();
-          std::sort(users->begin(), users->end(), [](const auto& a, const auto& b) {
-            return a.record.first_seen_unix_micros() < b.record.first_seen_unix_micros();
-          });
-          for (const store::DeviceUser& u : *users) {
-            v1::DeviceUser* user = response.add_users();
-            user->set_user_id(u.user_id);
-            user->set_first_seen_unix_micros(u.record.first_seen_unix_micros());
-            user->set_last_seen_unix_micros(u.record.last_seen_unix_micros());
-            user->set_lines(u.record.lines());
-          }
-          return absl::OkStatus();
-        });
+    const auto read = [&]() -> absl::Status {
+      store::Reader reader(*store_);
+      absl::StatusOr<std::optional<store::DeviceRecord>> device =
+          reader.GetDevice(access->app.app_id(), request.device_id());
+      if (!device.ok()) return device.status();
+      if (!*device) {
+        return absl::NotFoundError(
+            absl::StrCat("no device '", request.device_id(), "' in app ", access->app.name()));
+      }
+      const store::DeviceRecord& record = **device;
+      response.set_device_id(record.device_id());
+      *response.mutable_attributes() = record.attributes();
+      response.set_first_seen_unix_micros(record.first_seen_unix_micros());
+      response.set_last_seen_unix_micros(record.last_seen_unix_micros());
+      response.set_lines(record.lines());
+      if (!record.stored().empty()) response.set_watermark(record.stored().rbegin()->last());
+      response.set_last_user_id(record.last_user_id());
+      response.set_last_session_id(record.last_session_id());
+      response.set_clock_offset_micros(record.last_clock_offset_micros());
+      absl::StatusOr<std::vector<store::DeviceUser>> users =
+          reader.ListDeviceUsers(access->app.app_id(), request.device_id());
+      if (!users.ok()) return users.status();
+      std::sort(users->begin(), users->end(), [](const auto& a, const auto& b) {
+        return a.record.first_seen_unix_micros() < b.record.first_seen_unix_micros();
+      });
+      for (const store::DeviceUser& u : *users) {
+        v1::DeviceUser* user = response.add_users();
+        user->set_user_id(u.user_id);
+        user->set_first_seen_unix_micros(u.record.first_seen_unix_micros());
+        user->set_last_seen_unix_micros(u.record.last_seen_unix_micros());
+        user->set_lines(u.record.lines());
+      }
+      return absl::OkStatus();
+    };
+    return AuditedRead(caller, *access, "device", "", request.device_id(), "", read);
   }();
   if (!status.ok()) return status;
   return response;
@@ -285,23 +285,23 @@ absl::StatusOr<v1::FindUsersResponse> QueryHandlers::FindUsers(
     if (!access.ok()) return access.status();
     if (request.prefix().empty()) return absl::InvalidArgumentError("the prefix is empty");
     if (request.limit() > 1000) return absl::InvalidArgumentError("limit is at most 1000");
+    const auto read = [&]() -> absl::Status {
+      store::Reader reader(*store_);
+      absl::StatusOr<std::vector<store::UserSummary>> users = reader.FindUsers(
+          access->app.app_id(), request.prefix(), request.limit() == 0 ? 20 : request.limit());
+      if (!users.ok()) return users.status();
+      for (const store::UserSummary& u : *users) {
+        v1::UserSummary* user = response.add_users();
+        user->set_user_id(u.user_id);
+        user->set_devices(u.devices);
+        user->set_lines(u.lines);
+        user->set_first_seen_unix_micros(u.first_seen_us);
+        user->set_last_seen_unix_micros(u.last_seen_us);
+      }
+      return absl::OkStatus();
+    };
     return AuditedRead(caller, *access, "users", "", "", absl::StrCat("prefix=", request.prefix()),
-                       [&]() -> absl::Status {
-                         store::Reader reader(*store_);
-                         absl::StatusOr<std::vector<store::UserSummary>> users =
-                             reader.FindUsers(access->app.app_id(), request.prefix(),
-                                              request.limit() == 0 ? 20 : request.limit());
-                         if (!users.ok()) return users.status();
-                         for (const store::UserSummary& u : *users) {
-                           v1::UserSummary* user = response.add_users();
-                           user->set_user_id(u.user_id);
-                           user->set_devices(u.devices);
-                           user->set_lines(u.lines);
-                           user->set_first_seen_unix_micros(u.first_seen_us);
-                           user->set_last_seen_unix_micros(u.last_seen_us);
-                         }
-                         return absl::OkStatus();
-                       });
+                       read);
   }();
   if (!status.ok()) return status;
   return response;
@@ -313,14 +313,14 @@ absl::StatusOr<v1::StatsResponse> QueryHandlers::Stats(const Caller& caller,
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    return AuditedRead(caller, *access, "stats", request.user_id(), request.device_id(), "",
-                       [&]() -> absl::Status {
-                         absl::StatusOr<v1::StatsResponse> stats =
-                             ComputeStats(*store_, access->app, request, NowUnixMicros());
-                         if (!stats.ok()) return stats.status();
-                         response = *std::move(stats);
-                         return absl::OkStatus();
-                       });
+    const auto read = [&]() -> absl::Status {
+      absl::StatusOr<v1::StatsResponse> stats =
+          ComputeStats(*store_, access->app, request, NowUnixMicros());
+      if (!stats.ok()) return stats.status();
+      response = *std::move(stats);
+      return absl::OkStatus();
+    };
+    return AuditedRead(caller, *access, "stats", request.user_id(), request.device_id(), "", read);
   }();
   if (!status.ok()) return status;
   return response;
@@ -332,16 +332,17 @@ absl::StatusOr<v1::AffectedResponse> QueryHandlers::Affected(const Caller& calle
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
+    const auto read = [&]() -> absl::Status {
+      absl::StatusOr<v1::AffectedResponse> affected =
+          FindAffected(*store_, access->app, request, NowUnixMicros());
+      if (!affected.ok()) return affected.status();
+      response = *std::move(affected);
+      return absl::OkStatus();
+    };
     return AuditedRead(caller, *access, "affected", "", "",
                        absl::StrCat(request.text().empty() ? "regex=" : "text=",
                                     request.text().empty() ? request.regex() : request.text()),
-                       [&]() -> absl::Status {
-                         absl::StatusOr<v1::AffectedResponse> affected =
-                             FindAffected(*store_, access->app, request, NowUnixMicros());
-                         if (!affected.ok()) return affected.status();
-                         response = *std::move(affected);
-                         return absl::OkStatus();
-                       });
+                       read);
   }();
   if (!status.ok()) return status;
   return response;
@@ -353,13 +354,14 @@ absl::StatusOr<v1::ListIssuesResponse> QueryHandlers::ListIssues(
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<ReadAccess> access = Authorize(caller, request.app());
     if (!access.ok()) return access.status();
-    return AuditedRead(caller, *access, "issues", request.user_id(), "", "", [&]() -> absl::Status {
+    const auto read = [&]() -> absl::Status {
       absl::StatusOr<v1::ListIssuesResponse> issues =
           query::ListIssues(*store_, access->app, request, NowUnixMicros());
       if (!issues.ok()) return issues.status();
       response = *std::move(issues);
       return absl::OkStatus();
-    });
+    };
+    return AuditedRead(caller, *access, "issues", request.user_id(), "", "", read);
   }();
   if (!status.ok()) return status;
   return response;
