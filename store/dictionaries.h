@@ -13,8 +13,8 @@
 // user's data: it outlives retention and `erase-user` by design, and it is
 // per app, so no app's text helps compress another's. Since December 2026
 // a dictionary also carries zstd's entropy tables computed from that same
-// text (DictionaryRecord::zstd_tables): a 20-line block no longer describes
-// its own Huffman and FSE tables, and decodes without building them.
+// text (DictionaryRecord::zstd_tables): a 20-line block need not describe
+// its own Huffman and FSE tables, and then decodes without building them.
 //
 // Contract: dictionaries are immutable and never deleted (each is at most 64
 // KiB, and a new one is built only from four times the samples the previous
