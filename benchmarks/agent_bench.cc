@@ -200,10 +200,12 @@ void LetAgentKeepUp(fieldlog::Agent& agent) {
 // The same-run reference for BM_FieldlogLog: the record copy alone (the
 // agent's WriteLine of the same line into a private 16 KiB ring, emptied at
 // once), without the clock, the level check, the thread's ring lookup or a
-// consumer. Log() minus this is what the agent adds around the copy. On
-// these virtual machines both move between two levels together, for half a
-// second or more at a time (docs/agent.md, Performance): when they do, the
-// machine moved, not the agent.
+// consumer. Its ring stays in the core's cache, so it also leaves out the
+// cost of writing into lines that left it (RingBuffer::PrefetchForWrite).
+// Log() minus this is what the agent adds around the copy. On these virtual
+// machines both move between two levels together, for a second or more at a
+// time (docs/agent.md, Performance): when they do, the machine moved, not the
+// agent.
 class RecordCopyReference {
  public:
   explicit RecordCopyReference(bool attributes) : attributes_(attributes) {}

@@ -54,10 +54,12 @@ class RingBuffer {
     }
     return data_.get() + pos;
   }
-  // Producer: publishes the record Reserve returned.
+  // Producer: publishes the record Reserve returned and prefetches the lines
+  // a few records on (PrefetchForWrite).
   void Commit(size_t size) {
     head_ += size;
     published_head_.store(head_, std::memory_order_release);
+    PrefetchForWrite(head_ - size, head_);
   }
   // Producer: true when the buffer is found past half full. One compare
   // while the producer's (possibly stale) view says it is not; otherwise it
@@ -113,6 +115,26 @@ class RingBuffer {
   uint64_t tail() const { return tail_.load(std::memory_order_acquire); }
 
  private:
+  // The producer writes each record into cache lines the consumer read a
+  // lap ago, long since evicted to a shared cache or memory, and every store
+  // to such a line waited for the line to come back: on the 2-core
+  // development machine that was over a quarter of Log()'s median and most
+  // of its tail (agent_bench, a 100-byte line with three attributes, medians
+  // of 24 repetitions: p50 50 -> 36 ns, p99 266 -> 92 ns, p99.9 497 -> 319 ns
+  // with this; docs/agent.md, Performance). So a record's commit
+  // asks for the lines kPrefetchDistance bytes further on, in the state a
+  // store needs, a few records before Log() writes them. A hint only: the
+  // lines' contents are not touched, so a prefetch that reaches into bytes
+  // the consumer has yet to read costs it a cache miss, never a wrong byte.
+  static constexpr uint64_t kPrefetchDistance = 1024;
+  static constexpr uint64_t kCacheLine = 64;
+  void PrefetchForWrite(uint64_t from, uint64_t to) const {
+    for (uint64_t line = (from + kPrefetchDistance + kCacheLine - 1) & ~(kCacheLine - 1);
+         line < to + kPrefetchDistance; line += kCacheLine) {
+      __builtin_prefetch(data_.get() + (line & mask_), /*rw=*/1, /*locality=*/3);
+    }
+  }
+
   const size_t mask_;
   std::unique_ptr<char[]> data_;
   // Producer side.
