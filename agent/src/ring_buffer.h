@@ -128,11 +128,13 @@ class RingBuffer {
   // the consumer has yet to read costs it a cache miss, never a wrong byte.
   static constexpr uint64_t kPrefetchDistance = 1024;
   static constexpr uint64_t kCacheLine = 64;
-  void PrefetchForWrite(uint64_t from, uint64_t to) const {
+  void PrefetchForWrite([[maybe_unused]] uint64_t from, [[maybe_unused]] uint64_t to) const {
+#if defined(__GNUC__) || defined(__clang__)  // elsewhere (MSVC) no hint is given
     for (uint64_t line = (from + kPrefetchDistance + kCacheLine - 1) & ~(kCacheLine - 1);
          line < to + kPrefetchDistance; line += kCacheLine) {
       __builtin_prefetch(data_.get() + (line & mask_), /*rw=*/1, /*locality=*/3);
     }
+#endif
   }
 
   const size_t mask_;
