@@ -24,10 +24,10 @@ using Visit = std::function<void(size_t worker, absl::string_view device_id,
 // the listing's snapshot, where every listed block exists; the others may
 // miss one deleted since (skipped).
 absl::Status ReadClaimed(store::Reader& reader, store::AppId app, size_t worker,
-                         std::span<const store::AppBlockRef> refs, const Visit& visit,
-                         const store::BlockReadOptions& read_options) {
+                         std::span<const store::AppBlockRef> refs, store::BlockSpread spread,
+                         const Visit& visit, const store::BlockReadOptions& read_options) {
   return reader.ReadBlocks(
-      app, refs, read_options, [&](size_t i, absl::StatusOr<store::BlockReader> block) {
+      app, refs, spread, read_options, [&](size_t i, absl::StatusOr<store::BlockReader> block) {
         if (!block.ok()) {
           return worker != 0 && absl::IsNotFound(block.status()) ? absl::OkStatus()
                                                                  : block.status();
@@ -57,8 +57,9 @@ absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store:
       const size_t first = next.fetch_add(kClaim);
       if (first >= blocks.size()) return;
       const size_t end = std::min(blocks.size(), first + kClaim);
-      absl::Status status = ReadClaimed(
-          own, app, worker, std::span(blocks).subspan(first, end - first), visit, read_options);
+      absl::Status status =
+          ReadClaimed(own, app, worker, std::span(blocks).subspan(first, end - first),
+                      store::BlockSpread::kNeighbours, visit, read_options);
       if (!status.ok()) {
         absl::MutexLock lock(&mu);
         if (error.ok()) error = std::move(status);
@@ -134,9 +135,15 @@ absl::Status ScanAppBlocks(const store::Store& store, store::AppId app, int64_t 
                            size_t workers, const Visit& visit,
                            const store::BlockReadOptions& read_options) {
   Claims claims;
+  // An hour's blocks, named by the time index, lie far apart in the key
+  // space; a walk of every meta lists most of the app's, side by side.
+  const store::BlockSpread spread = store::ListsThroughTimeIndex(from_us, to_us)
+                                        ? store::BlockSpread::kScattered
+                                        : store::BlockSpread::kNeighbours;
   const auto work = [&](size_t worker, store::Reader& own) {
     while (const std::vector<store::AppBlockRef>* refs = claims.Next()) {
-      if (absl::Status s = ReadClaimed(own, app, worker, *refs, visit, read_options); !s.ok()) {
+      if (absl::Status s = ReadClaimed(own, app, worker, *refs, spread, visit, read_options);
+          !s.ok()) {
         claims.Fail(std::move(s));
         return;
       }

@@ -146,12 +146,47 @@ absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view devic
 }
 
 absl::Status Reader::ReadBlocks(
-    AppId app, std::span<const AppBlockRef> refs, const BlockReadOptions& options,
+    AppId app, std::span<const AppBlockRef> refs, BlockSpread spread,
+    const BlockReadOptions& options,
     const std::function<absl::Status(size_t i, absl::StatusOr<BlockReader> block)>& visit) {
   if (refs.empty()) return absl::OkStatus();
-  PrefixIterator it(store_, options_, Family::kBlocks, AppPrefix(app));
   BlockReadOptions with_dictionaries = options;
   with_dictionaries.dictionaries = &store_.dictionaries();
+  const auto not_found = [&](size_t i) {
+    return absl::NotFoundError(absl::StrCat("block ", refs[i].block.first_seq, " of device ",
+                                            refs[i].device_id, " not found"));
+  };
+  if (spread == BlockSpread::kScattered) {
+    constexpr size_t kBatch = 32;
+    std::vector<std::string> keys;
+    std::vector<rocksdb::Slice> slices;
+    std::vector<rocksdb::PinnableSlice> values(kBatch);
+    std::vector<rocksdb::Status> statuses(kBatch);
+    for (size_t first = 0; first < refs.size(); first += kBatch) {
+      const size_t n = std::min(kBatch, refs.size() - first);
+      keys.clear();
+      slices.clear();
+      for (const AppBlockRef& ref : refs.subspan(first, n)) {
+        keys.push_back(BlockKey(app, ref.device_id, ref.block.first_seq));
+      }
+      for (const std::string& key : keys) slices.emplace_back(key);
+      store_.db()->MultiGet(options_, store_.family(Family::kBlocks), n, slices.data(),
+                            values.data(), statuses.data());
+      for (size_t j = 0; j < n; ++j) {
+        absl::StatusOr<BlockReader> block =
+            statuses[j].ok()
+                ? BlockReader::Open(absl::string_view(values[j].data(), values[j].size()),
+                                    with_dictionaries)
+            : statuses[j].IsNotFound() ? not_found(first + j)
+                                       : FromRocksStatus(statuses[j], "reading blocks");
+        absl::Status status = visit(first + j, std::move(block));
+        values[j].Reset();
+        if (!status.ok()) return status;
+      }
+    }
+    return absl::OkStatus();
+  }
+  PrefixIterator it(store_, options_, Family::kBlocks, AppPrefix(app));
   bool on_last_read = false;  // the iterator is at the block read last
   for (size_t i = 0; i < refs.size(); ++i) {
     const std::string key = BlockKey(app, refs[i].device_id, refs[i].block.first_seq);
@@ -163,11 +198,9 @@ absl::Status Reader::ReadBlocks(
     if (!it->status().ok()) return FromRocksStatus(it->status(), "reading blocks");
     on_last_read = it->Valid() && it->key() == wanted;
     absl::StatusOr<BlockReader> block =
-        on_last_read
-            ? BlockReader::Open(absl::string_view(it->value().data(), it->value().size()),
-                                with_dictionaries)
-            : absl::NotFoundError(absl::StrCat("block ", refs[i].block.first_seq, " of device ",
-                                               refs[i].device_id, " not found"));
+        on_last_read ? BlockReader::Open(absl::string_view(it->value().data(), it->value().size()),
+                                         with_dictionaries)
+                     : not_found(i);
     if (absl::Status s = visit(i, std::move(block)); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -306,12 +339,15 @@ absl::Status VisitAppBlock(absl::string_view key, absl::string_view value, int64
 
 }  // namespace
 
+bool ListsThroughTimeIndex(int64_t from_us, int64_t to_us) {
+  return to_us > from_us &&
+         static_cast<uint64_t>(to_us) - static_cast<uint64_t>(from_us) <= kIndexedRangeMicros;
+}
+
 absl::Status Reader::ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
                                      const std::function<absl::Status(AppBlockRef ref)>& visit) {
-  if (to_us > from_us &&
-      static_cast<uint64_t>(to_us) - static_cast<uint64_t>(from_us) <= kIndexedRangeMicros) {
+  if (ListsThroughTimeIndex(from_us, to_us))
     return ForEachIndexedAppBlock(app, from_us, to_us, visit);
-  }
   return ScanPrefix(Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
                     [&](absl::string_view key, absl::string_view value) {
                       return VisitAppBlock(key, value, from_us, to_us, visit);

@@ -111,6 +111,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       cf.compression = rocksdb::kNoCompression;
       cf.bottommost_compression = rocksdb::kDisableCompressionOption;
       table.block_size = 64 << 10;
+      table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
       cf.write_buffer_size = 64 << 20;
     }
     // Retention (see retention.h): expired values are dropped by compaction,

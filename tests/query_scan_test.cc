@@ -234,9 +234,10 @@ TEST_F(QueryScanTest, ScanAppBlocksReadsWhileListingAndVisitsEveryKeptBlockOnce)
   EXPECT_GE(visited, 1u);
 }
 
-// Reader::ReadBlocks walks one iterator over refs in key order: next to each
-// other, across gaps (a seek), and past a ref the store does not have
-// (NotFound for that one, the rest still read).
+// Reader::ReadBlocks reads refs in key order, by either means (an iterator
+// for neighbours, point reads for scattered blocks): next to each other,
+// across gaps, and past a ref the store does not have (NotFound for that
+// one, the rest still read).
 TEST_F(QueryScanTest, ReadBlocksReadsRefsInKeyOrderAcrossGapsAndMissingBlocks) {
   store::Reader reader(*store_);
   absl::StatusOr<std::vector<store::AppBlockRef>> blocks =
@@ -253,34 +254,40 @@ TEST_F(QueryScanTest, ReadBlocksReadsRefsInKeyOrderAcrossGapsAndMissingBlocks) {
       refs.push_back(missing);
     }
   }
-  std::vector<size_t> visited;
-  size_t not_found = 0;
-  absl::Status status = reader.ReadBlocks(
-      app_.app_id(), refs, {}, [&](size_t i, absl::StatusOr<store::BlockReader> block) {
-        visited.push_back(i);
-        if (absl::IsNotFound(block.status())) {
-          ++not_found;
-          EXPECT_EQ(refs[i].block.first_seq, (*blocks)[6].block.first_seq + 1);
+  // More refs than one batch of point reads, so batches follow one another.
+  ASSERT_GT(refs.size(), 40u);
+  for (const store::BlockSpread spread :
+       {store::BlockSpread::kNeighbours, store::BlockSpread::kScattered}) {
+    SCOPED_TRACE(spread == store::BlockSpread::kNeighbours ? "neighbours" : "scattered");
+    std::vector<size_t> visited;
+    size_t not_found = 0;
+    absl::Status status = reader.ReadBlocks(
+        app_.app_id(), refs, spread, {}, [&](size_t i, absl::StatusOr<store::BlockReader> block) {
+          visited.push_back(i);
+          if (absl::IsNotFound(block.status())) {
+            ++not_found;
+            EXPECT_EQ(refs[i].block.first_seq, (*blocks)[6].block.first_seq + 1);
+            return absl::OkStatus();
+          }
+          EXPECT_TRUE(block.ok()) << block.status();
+          if (!block.ok()) return block.status();
+          EXPECT_EQ(block->seq(0), refs[i].block.first_seq) << refs[i].device_id;
+          EXPECT_EQ(block->size(), static_cast<size_t>(kLinesPerBlock));
           return absl::OkStatus();
-        }
-        EXPECT_TRUE(block.ok()) << block.status();
-        if (!block.ok()) return block.status();
-        EXPECT_EQ(block->seq(0), refs[i].block.first_seq) << refs[i].device_id;
-        EXPECT_EQ(block->size(), static_cast<size_t>(kLinesPerBlock));
-        return absl::OkStatus();
-      });
-  ASSERT_TRUE(status.ok()) << status;
-  ASSERT_EQ(visited.size(), refs.size());
-  for (size_t i = 0; i < visited.size(); ++i) EXPECT_EQ(visited[i], i);
-  EXPECT_EQ(not_found, 1u);
-  // An error from the visitor stops the walk and comes back.
-  size_t calls = 0;
-  status =
-      reader.ReadBlocks(app_.app_id(), refs, {}, [&](size_t, absl::StatusOr<store::BlockReader>) {
-        return ++calls == 2 ? absl::CancelledError("enough") : absl::OkStatus();
-      });
-  EXPECT_TRUE(absl::IsCancelled(status)) << status;
-  EXPECT_EQ(calls, 2u);
+        });
+    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_EQ(visited.size(), refs.size());
+    for (size_t i = 0; i < visited.size(); ++i) EXPECT_EQ(visited[i], i);
+    EXPECT_EQ(not_found, 1u);
+    // An error from the visitor stops the reading and comes back.
+    size_t calls = 0;
+    status = reader.ReadBlocks(
+        app_.app_id(), refs, spread, {}, [&](size_t, absl::StatusOr<store::BlockReader>) {
+          return ++calls == 2 ? absl::CancelledError("enough") : absl::OkStatus();
+        });
+    EXPECT_TRUE(absl::IsCancelled(status)) << status;
+    EXPECT_EQ(calls, 2u);
+  }
 }
 
 TEST_F(QueryScanTest, AffectedEqualsABruteForceCount) {
