@@ -145,47 +145,62 @@ absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view devic
   return BlockReader::Open(absl::string_view(payload.data(), payload.size()), with_dictionaries);
 }
 
-absl::Status Reader::ReadBlocks(
-    AppId app, std::span<const AppBlockRef> refs, BlockSpread spread,
-    const BlockReadOptions& options,
-    const std::function<absl::Status(size_t i, absl::StatusOr<BlockReader> block)>& visit) {
-  if (refs.empty()) return absl::OkStatus();
+namespace {
+
+absl::Status BlockNotFound(const AppBlockRef& ref) {
+  return absl::NotFoundError(
+      absl::StrCat("block ", ref.block.first_seq, " of device ", ref.device_id, " not found"));
+}
+
+}  // namespace
+
+absl::Status Reader::ReadBlocks(AppId app, std::span<const AppBlockRef> refs, BlockSpread spread,
+                                const BlockReadOptions& options, const BlockVisitor& visit) {
   BlockReadOptions with_dictionaries = options;
   with_dictionaries.dictionaries = &store_.dictionaries();
-  const auto not_found = [&](size_t i) {
-    return absl::NotFoundError(absl::StrCat("block ", refs[i].block.first_seq, " of device ",
-                                            refs[i].device_id, " not found"));
-  };
-  if (spread == BlockSpread::kScattered) {
-    constexpr size_t kBatch = 32;
-    std::vector<std::string> keys;
-    std::vector<rocksdb::Slice> slices;
-    std::vector<rocksdb::PinnableSlice> values(kBatch);
-    std::vector<rocksdb::Status> statuses(kBatch);
-    for (size_t first = 0; first < refs.size(); first += kBatch) {
-      const size_t n = std::min(kBatch, refs.size() - first);
-      keys.clear();
-      slices.clear();
-      for (const AppBlockRef& ref : refs.subspan(first, n)) {
-        keys.push_back(BlockKey(app, ref.device_id, ref.block.first_seq));
-      }
-      for (const std::string& key : keys) slices.emplace_back(key);
-      store_.db()->MultiGet(options_, store_.family(Family::kBlocks), n, slices.data(),
-                            values.data(), statuses.data());
-      for (size_t j = 0; j < n; ++j) {
-        absl::StatusOr<BlockReader> block =
-            statuses[j].ok()
-                ? BlockReader::Open(absl::string_view(values[j].data(), values[j].size()),
-                                    with_dictionaries)
-            : statuses[j].IsNotFound() ? not_found(first + j)
-                                       : FromRocksStatus(statuses[j], "reading blocks");
-        absl::Status status = visit(first + j, std::move(block));
-        values[j].Reset();
-        if (!status.ok()) return status;
-      }
+  return spread == BlockSpread::kScattered
+             ? ReadScatteredBlocks(app, refs, with_dictionaries, visit)
+             : ReadNeighbourBlocks(app, refs, with_dictionaries, visit);
+}
+
+absl::Status Reader::ReadScatteredBlocks(AppId app, std::span<const AppBlockRef> refs,
+                                         const BlockReadOptions& options,
+                                         const BlockVisitor& visit) {
+  // Keys a MultiGet: enough to share its per-call work, few blocks pinned.
+  constexpr size_t kBatch = 32;
+  std::vector<std::string> keys;
+  std::vector<rocksdb::Slice> slices;
+  std::vector<rocksdb::PinnableSlice> values(kBatch);
+  std::vector<rocksdb::Status> statuses(kBatch);
+  for (size_t first = 0; first < refs.size(); first += kBatch) {
+    const std::span<const AppBlockRef> batch =
+        refs.subspan(first, std::min(kBatch, refs.size() - first));
+    keys.clear();
+    slices.clear();
+    for (const AppBlockRef& ref : batch) {
+      keys.push_back(BlockKey(app, ref.device_id, ref.block.first_seq));
     }
-    return absl::OkStatus();
+    for (const std::string& key : keys) slices.emplace_back(key);
+    store_.db()->MultiGet(options_, store_.family(Family::kBlocks), batch.size(), slices.data(),
+                          values.data(), statuses.data());
+    for (size_t j = 0; j < batch.size(); ++j) {
+      absl::StatusOr<BlockReader> block =
+          statuses[j].ok()
+              ? BlockReader::Open(absl::string_view(values[j].data(), values[j].size()), options)
+          : statuses[j].IsNotFound() ? BlockNotFound(batch[j])
+                                     : FromRocksStatus(statuses[j], "reading blocks");
+      absl::Status status = visit(first + j, std::move(block));
+      values[j].Reset();  // unpinned once visited
+      if (!status.ok()) return status;
+    }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Reader::ReadNeighbourBlocks(AppId app, std::span<const AppBlockRef> refs,
+                                         const BlockReadOptions& options,
+                                         const BlockVisitor& visit) {
+  if (refs.empty()) return absl::OkStatus();
   PrefixIterator it(store_, options_, Family::kBlocks, AppPrefix(app));
   bool on_last_read = false;  // the iterator is at the block read last
   for (size_t i = 0; i < refs.size(); ++i) {
@@ -198,9 +213,9 @@ absl::Status Reader::ReadBlocks(
     if (!it->status().ok()) return FromRocksStatus(it->status(), "reading blocks");
     on_last_read = it->Valid() && it->key() == wanted;
     absl::StatusOr<BlockReader> block =
-        on_last_read ? BlockReader::Open(absl::string_view(it->value().data(), it->value().size()),
-                                         with_dictionaries)
-                     : not_found(i);
+        on_last_read
+            ? BlockReader::Open(absl::string_view(it->value().data(), it->value().size()), options)
+            : BlockNotFound(refs[i]);
     if (absl::Status s = visit(i, std::move(block)); !s.ok()) return s;
   }
   return absl::OkStatus();

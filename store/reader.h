@@ -121,10 +121,9 @@ class Reader {
   // lie (BlockSpread): neighbours are walked by one iterator, much cheaper
   // than a point read each; scattered blocks are read by points. Stops at
   // the first error `visit` returns, and returns it.
-  absl::Status ReadBlocks(
-      AppId app, std::span<const AppBlockRef> refs, BlockSpread spread,
-      const BlockReadOptions& options,
-      const std::function<absl::Status(size_t i, absl::StatusOr<BlockReader> block)>& visit);
+  using BlockVisitor = std::function<absl::Status(size_t i, absl::StatusOr<BlockReader> block)>;
+  absl::Status ReadBlocks(AppId app, std::span<const AppBlockRef> refs, BlockSpread spread,
+                          const BlockReadOptions& options, const BlockVisitor& visit);
 
   // The users who logged on a device, in user id order.
   absl::StatusOr<std::vector<DeviceUser>> ListDeviceUsers(AppId app, absl::string_view device_id);
@@ -157,6 +156,12 @@ class Reader {
   // ForEachAppBlock through the time index.
   absl::Status ForEachIndexedAppBlock(AppId app, int64_t from_us, int64_t to_us,
                                       const std::function<absl::Status(AppBlockRef ref)>& visit);
+
+  // ReadBlocks of kScattered and of kNeighbours refs.
+  absl::Status ReadScatteredBlocks(AppId app, std::span<const AppBlockRef> refs,
+                                   const BlockReadOptions& options, const BlockVisitor& visit);
+  absl::Status ReadNeighbourBlocks(AppId app, std::span<const AppBlockRef> refs,
+                                   const BlockReadOptions& options, const BlockVisitor& visit);
 
   // Calls `visit` for every key of `family` that starts with `prefix`, in
   // key order, until it returns an error.
