@@ -12,7 +12,9 @@
 #include <map>
 #include <new>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/src/batch_compressor.h"
 #include "agent/src/record.h"
@@ -198,6 +200,70 @@ TEST(AgentSpoolTest, CompressedBatchesReuseOneBufferAndDecodeAsTheCollectorReads
     }
     EXPECT_EQ(batch.SerializeAsString(), header + entries);
   }
+}
+
+// Compressors share the process's zstd contexts: every thread's frames must
+// still decode to its own batches while others compress at the same time, a
+// context must serve the next batch of any compressor, and the last
+// compressor gone must leave no context behind.
+TEST(AgentSpoolTest, CompressorsShareContextsAcrossThreadsAndFreeThemWhenTheLastGoes) {
+  EXPECT_EQ(BatchCompressor::IdleContexts(), 0u);
+  const auto batch = [](int thread, int round) {
+    std::string entries;
+    for (int i = 0; i < 50 + round % 7; ++i) {
+      std::string body;
+      wire::PutBytesField(
+          &body, wire::kEntryMessage,
+          absl::StrFormat("thread %d round %d line %d: checkout", thread, round, i));
+      wire::AppendBatchEntry(&entries, 1 + i, body);
+    }
+    return entries;
+  };
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 40;
+  {
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        BatchCompressor compressor;
+        for (int round = 0; round < kRounds; ++round) {
+          const std::string header = wire::BatchHeader(round + 1, "s", absl::StrCat("u", t), 5);
+          const std::string entries = batch(t, round);
+          const std::optional<std::string_view> frame = compressor.Compress(header, entries);
+          v1::IngestRequest request;
+          v1::Batch decoded;
+          if (!frame.has_value() ||
+              !request.ParseFromString(wire::CompressedBatchRequest(*frame)) ||
+              !collector::DecompressBatch(request.compressed_batch(), &decoded).ok() ||
+              decoded.SerializeAsString() != header + entries) {
+            wrong.fetch_add(1);
+          }
+        }
+        // Keeps the compressor (and so the pool's contexts) alive until
+        // every thread is done: the pool frees them only with the last.
+        static std::atomic<int> done{0};
+        done.fetch_add(1);
+        while (done.load() < kThreads) std::this_thread::yield();
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(wrong.load(), 0);
+  }
+  EXPECT_EQ(BatchCompressor::IdleContexts(), 0u) << "the last compressor frees the idle contexts";
+
+  // One at a time, two compressors reuse one context.
+  BatchCompressor first;
+  BatchCompressor second;
+  const std::string header = wire::BatchHeader(1, "s", "u", 5);
+  const std::string entries = batch(0, 0);
+  ASSERT_TRUE(first.Compress(header, entries).has_value());
+  EXPECT_EQ(BatchCompressor::IdleContexts(), 1u);
+  const std::string first_frame(*first.Compress(header, entries));
+  ASSERT_TRUE(second.Compress(header, entries).has_value());
+  EXPECT_EQ(BatchCompressor::IdleContexts(), 1u);
+  EXPECT_EQ(std::string(*second.Compress(header, entries)), first_frame)
+      << "a borrowed context keeps nothing of its previous batch";
 }
 
 TEST(AgentSpoolTest, SeqsContinueAcrossRestartsAndUnreleasedEntriesStay) {

@@ -3,10 +3,19 @@
 //
 // The frame states its content size, as the collector requires, and is built
 // from the batch's header and entries without first joining them. One
-// compressor keeps its zstd context and its output buffer between batches
-// (creating a context costs more than compressing a batch, and a fresh buffer
-// of a batch's size is fresh pages the kernel must fault in and clear); it is
-// not thread-safe: the agent's sender thread owns it.
+// compressor keeps its output buffer between batches (a fresh buffer of a
+// batch's size is fresh pages the kernel must fault in and clear); it is not
+// thread-safe: the agent's sender thread owns it.
+//
+// zstd contexts are shared by the compressors of the process: each batch
+// borrows one from a pool and gives it back. Creating a context costs more
+// than compressing a batch, and one is up to 2 MiB (level 5, 256 KiB
+// batches) that each batch clears in part. An app runs one agent and reuses
+// one context as before; a process that runs many (a gateway relaying
+// devices, fieldlog-bench's simulated fleet) keeps one per batch being
+// compressed at that moment, recently used and still in the caches, instead
+// of one per agent. The pool frees its idle contexts when the last
+// compressor of the process is destroyed.
 #ifndef FIELDLOG_AGENT_SRC_BATCH_COMPRESSOR_H_
 #define FIELDLOG_AGENT_SRC_BATCH_COMPRESSOR_H_
 
@@ -37,11 +46,10 @@ class BatchCompressor {
   // sends the batch uncompressed.
   std::optional<std::string_view> Compress(std::string_view header, std::string_view entries);
 
+  // zstd contexts the process's pool holds idle now (for tests).
+  static size_t IdleContexts();
+
  private:
-  struct Free {
-    void operator()(ZSTD_CCtx_s* cctx) const;
-  };
-  std::unique_ptr<ZSTD_CCtx_s, Free> cctx_;
   const int level_;
   // Room for the largest frame so far (zstd's bound for the largest batch),
   // not cleared on growth.
