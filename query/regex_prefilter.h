@@ -15,6 +15,7 @@
 #ifndef FIELDLOG_QUERY_REGEX_PREFILTER_H_
 #define FIELDLOG_QUERY_REGEX_PREFILTER_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,11 +37,21 @@ class RegexPrefilter final : public store::TemplatesFilter {
   bool MayMatch(absl::string_view templates) const override;
 
  private:
+  // Up to this many atoms, every answer is computed when the prefilter is
+  // made (2^n of them), so that MayMatch, asked about every row of the blocks
+  // that pass, allocates nothing.
+  static constexpr size_t kMaxTableAtoms = 8;
+
   RegexPrefilter() = default;
 
   re2::FilteredRE2 filtered_{/*min_atom_len=*/3};
   std::vector<std::string> atoms_;
   std::vector<int> always_present_;  // ids of the atoms a template cannot show
+  // With at most kMaxTableAtoms atoms: bit i of always_mask_ for each atom a
+  // template cannot show, and passes_[mask] whether the regex may match a
+  // text holding the atoms of `mask` (always_mask_ included); else empty.
+  uint32_t always_mask_ = 0;
+  std::vector<bool> passes_;
 };
 
 }  // namespace fieldlog::query

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -1203,10 +1204,20 @@ absl::Status BlockReader::RebuildMatching(size_t begin, size_t end_row, absl::st
     if (next_match < start) find_probe(start);
     return next_match != end && std::memchr(start, kTemplateEnd, next_match - start) == nullptr;
   };
+  // A templates filter (a regex's prefilter) passed the block's templates
+  // as a whole; it is asked about each row's template too, so that only the
+  // rows it may match are rebuilt (with escapes, as above, every row is).
+  const TemplatesFilter* const row_filter = escapes ? nullptr : options.templates_filter;
+  const auto template_passes = [&](const char* start) {
+    if (row_filter == nullptr) return true;
+    const void* stop = std::memchr(start, kTemplateEnd, end - start);
+    const char* const template_end = stop == nullptr ? end : static_cast<const char*>(stop);
+    return row_filter->MayMatch(absl::string_view(start, template_end - start));
+  };
   return RebuildRange(
       begin, end_row, templates, numbers, escapes, [&](size_t row, const char* template_start) {
         return times_[row] >= options.messages_from_us && times_[row] < options.messages_to_us &&
-               template_has_probe(template_start);
+               template_has_probe(template_start) && template_passes(template_start);
       });
 }
 
@@ -1255,10 +1266,14 @@ absl::Status BlockReader::RebuildRange(size_t begin, size_t end_row, absl::strin
     out = text_.data() + written;
     limit = text_.data() + text_.size();
   };
-  // `row`'s template starts at p.
+  // `row`'s template starts at p. wanted() is asked once a row (a templates
+  // filter's answer costs a search of the template): the skipping loop
+  // below leaves its answer for the row it stops at in next_wanted.
+  bool next_wanted = false;
   for (size_t row = begin; row < end_row; ++row) {
     message_offsets_[row] = static_cast<uint32_t>(out - text_.data());
-    if (!escapes && !wanted(row, p)) {
+    const bool want = std::exchange(next_wanted, false) || wanted(row, p);
+    if (!escapes && !want) {
       // This row and the unwanted ones after it.
       size_t markers = 0;
       for (;;) {
@@ -1266,7 +1281,11 @@ absl::Status BlockReader::RebuildRange(size_t begin, size_t end_row, absl::strin
         if (stop == nullptr) return Corrupt("unterminated message template");
         markers += static_cast<size_t>(std::count(p, stop, kTemplateNumber));
         p = stop + 1;
-        if (row + 1 == end_row || wanted(row + 1, p)) break;
+        if (row + 1 == end_row) break;
+        if (wanted(row + 1, p)) {
+          next_wanted = true;
+          break;
+        }
         message_offsets_[++row] = static_cast<uint32_t>(out - text_.data());
       }
       // Skip their numbers: a varint ends at a byte below 0x80.
@@ -1277,7 +1296,7 @@ absl::Status BlockReader::RebuildRange(size_t begin, size_t end_row, absl::strin
       numbers.remove_prefix(static_cast<size_t>(n - numbers.data()));
       continue;
     }
-    if (!wanted(row, p)) {
+    if (!want) {
       // Not wanted: walk past the template and its numbers, checking them as
       // the rebuild would, writing nothing (the message reads as empty).
       for (;;) {

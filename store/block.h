@@ -184,10 +184,12 @@ class BlockBuilder {
 bool SettleBlock(absl::string_view payload, int zstd_level, const CompressionDictionary* dictionary,
                  const Dictionaries* dictionaries, std::string* settled);
 
-// A test on all of a block's message templates at once (the split form of
-// message_template.h, back to back, each ending in kTemplateEnd), for
+// A test on message templates (the split form of message_template.h), for
 // searches whose test is not one text: a regex's prefilter
-// (query/regex_prefilter.h). Thread-safe.
+// (query/regex_prefilter.h). Asked about all of a block's (or a chunk's)
+// templates at once, back to back, each ending in kTemplateEnd, and then,
+// for a block it passes, about each wanted row's template alone, without
+// its kTemplateEnd. Thread-safe.
 class TemplatesFilter {
  public:
   virtual ~TemplatesFilter() = default;
@@ -218,7 +220,9 @@ struct BlockReadOptions {
   // not sufficient: numbers are not compared).
   absl::string_view messages_containing;
   // When set, a block with split messages whose templates it turns down
-  // rebuilds no message, as one without messages_containing's text does.
+  // rebuilds no message, as one without messages_containing's text does,
+  // and in one it passes, only the rows whose own template it passes are
+  // rebuilt (callers test those rows' messages; the others read as empty).
   const TemplatesFilter* templates_filter = nullptr;
   // When true, a block with split messages in which messages_containing or
   // templates_filter rules out every row (format 4: every row of the

@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <functional>
 #include <limits>
@@ -722,6 +723,51 @@ TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
   for (size_t i = 0; i < entries.size(); ++i) {
     EXPECT_EQ(all->message(i), entries[i]->message) << i;
   }
+}
+
+// A templates filter that passes a block is asked about each wanted row's
+// template too (BlockReadOptions::templates_filter): the rows whose own
+// template it passes come back whole, the others stay empty, and a block
+// with escapes rebuilds every row in the range.
+TEST(BlockTest, ATemplatesFilterRebuildsOnlyTheRowsWhoseTemplateItPasses) {
+  std::vector<std::unique_ptr<OwnedEntry>> entries;
+  for (int i = 0; i < 30; ++i) {
+    auto e = std::make_unique<OwnedEntry>();
+    e->seq = static_cast<uint64_t>(i) + 1;
+    e->time = 1000 + i;
+    e->message = i % 3 == 0   ? absl::StrCat("PaymentTimeout after ", i * 7, " ms")
+                 : i % 3 == 1 ? absl::StrCat("took ", i, " ms")
+                              : absl::StrCat("retry ", i, " of paymentTIMEOUT");
+    entries.push_back(std::move(e));
+  }
+  // Passes templates holding "timeout" in any case, and counts the calls
+  // that got exactly one template.
+  struct HoldsTimeout : TemplatesFilter {
+    bool MayMatch(absl::string_view templates) const override {
+      if (templates.find(kTemplateEnd) == absl::string_view::npos) ++single_templates;
+      return ContainsIgnoreCase(templates, "timeout");
+    }
+    mutable std::atomic<int> single_templates{0};
+  } holds_timeout;
+  const std::string split = EncodeBlock(entries, BlockEncoding{3, true});
+  absl::StatusOr<BlockReader> reader =
+      BlockReader::Open(split, BlockReadOptions{.messages_from_us = 1000,
+                                                .messages_to_us = 1027,
+                                                .templates_filter = &holds_timeout});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ(reader->size(), 30u);
+  EXPECT_EQ(holds_timeout.single_templates.load(), 27) << "one call per row of the range";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const bool passes = i < 27 && i % 3 != 1;
+    EXPECT_EQ(reader->message(i), passes ? entries[i]->message : "") << i;
+  }
+  // With escapes a template's end is not one byte: every row is rebuilt.
+  entries[1]->message = std::string("took\x01 5 ms", 10);
+  const std::string escaped = EncodeBlock(entries, BlockEncoding{3, true});
+  absl::StatusOr<BlockReader> all =
+      BlockReader::Open(escaped, BlockReadOptions{.templates_filter = &holds_timeout});
+  ASSERT_TRUE(all.ok()) << all.status();
+  for (size_t i = 0; i < entries.size(); ++i) EXPECT_EQ(all->message(i), entries[i]->message) << i;
 }
 
 // skip_blocks_ruled_out: a block none of whose templates holds the text (or

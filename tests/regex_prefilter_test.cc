@@ -45,6 +45,29 @@ TEST(RegexPrefilterTest, AtomsATemplateCannotShowCountAsPresent) {
   EXPECT_TRUE(umlaut->MayMatch(Templates({"ÜBERWEISUNG fehlgeschlagen"})));
 }
 
+// AND and OR of atoms, through the answers computed up front (a few atoms)
+// and through RE2's tree (more atoms than the table takes), alike.
+TEST(RegexPrefilterTest, AtomsCombineAsTheRegexNeedsThemWithFewOrManyAtoms) {
+  const std::unique_ptr<RegexPrefilter> few = Prefilter("(alpha|bravo).*charlie");
+  ASSERT_NE(few, nullptr);
+  EXPECT_TRUE(few->MayMatch(Templates({"alpha then charlie"})));
+  EXPECT_TRUE(few->MayMatch(Templates({"BRAVO", "x", "Charlie"})));
+  EXPECT_FALSE(few->MayMatch(Templates({"alpha and bravo"})));
+  EXPECT_FALSE(few->MayMatch(Templates({"charlie alone"})));
+
+  const std::unique_ptr<RegexPrefilter> many =
+      Prefilter("(alpha|bravo|delta|echo|foxtrot|golf|hotel|india|juliett|kilo).*charlie");
+  ASSERT_NE(many, nullptr);
+  EXPECT_TRUE(many->MayMatch(Templates({"kilo then charlie"})));
+  EXPECT_TRUE(many->MayMatch(Templates({"ECHO", "charlie"})));
+  EXPECT_FALSE(many->MayMatch(Templates({"kilo and juliett"})));
+  EXPECT_FALSE(many->MayMatch(Templates({"charlie alone"})));
+
+  // One row's template, without its end byte, as blocks also ask.
+  EXPECT_TRUE(few->MayMatch("bravo: charlie \x01 ms"));
+  EXPECT_FALSE(few->MayMatch("bravo: \x01 ms"));
+}
+
 TEST(RegexPrefilterTest, RegexesThatNeedNoTextHaveNoPrefilter) {
   EXPECT_EQ(Prefilter(".*"), nullptr);
   EXPECT_EQ(Prefilter("^$"), nullptr);
