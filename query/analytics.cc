@@ -28,8 +28,11 @@ absl::Status ForEachBlock(const store::Store& store, const store::AppRecord& app
                                                    const store::BlockReader&)>& visit) {
   const auto may_match = [&](const store::BlockMeta& meta) { return filter.BlockMayMatch(meta); };
   if (device_id.empty() && user_id.empty()) {
-    return ScanAppBlocks(store, app.app_id(), from_us, to_us, may_match, workers, visit,
-                         read_options);
+    // Without a filter on levels or users, the blocks' metas have nothing to
+    // rule out, and need not be read.
+    std::function<bool(const store::BlockMeta&)> keep;
+    if (filter.NeedsBlockMeta()) keep = may_match;
+    return ScanAppBlocks(store, app.app_id(), from_us, to_us, keep, workers, visit, read_options);
   }
   store::Reader reader(store);
   std::vector<std::string> devices;

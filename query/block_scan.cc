@@ -29,7 +29,10 @@ absl::Status ReadClaimed(store::Reader& reader, store::AppId app, size_t worker,
   return reader.ReadBlocks(
       app, refs, spread, read_options, [&](size_t i, absl::StatusOr<store::BlockReader> block) {
         if (!block.ok()) {
-          return worker != 0 && absl::IsNotFound(block.status()) ? absl::OkStatus()
+          // Gone since it was listed: possible for the other workers (their
+          // snapshots are later) and for a block listed by key alone.
+          const bool may_be_gone = worker != 0 || !refs[i].has_meta;
+          return may_be_gone && absl::IsNotFound(block.status()) ? absl::OkStatus()
                                                                  : block.status();
         }
         visit(worker, refs[i].device_id, *block);
@@ -166,16 +169,18 @@ absl::Status ScanAppBlocks(const store::Store& store, store::AppId app, int64_t 
       });
     }
   };
-  absl::Status listing =
-      reader.ForEachAppBlock(app, from_us, to_us, [&](store::AppBlockRef ref) -> absl::Status {
-        if (!keep(ref.block.meta)) return absl::OkStatus();
+  absl::Status listing = reader.ForEachAppBlock(
+      app, from_us, to_us,
+      [&](store::AppBlockRef ref) -> absl::Status {
+        if (keep != nullptr && !keep(ref.block.meta)) return absl::OkStatus();
         pending.push_back(std::move(ref));
         ++found;
         if (pending.size() < kClaim) return absl::OkStatus();
         publish();
         // A worker's read error ends the listing too.
         return claims.error();
-      });
+      },
+      keep != nullptr ? store::BlockListing::kMetas : store::BlockListing::kKeysWhereIndexed);
   if (!pending.empty()) publish();
   if (!listing.ok()) claims.Fail(std::move(listing));
   claims.Close();

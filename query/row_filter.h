@@ -43,6 +43,11 @@ class RowFilter {
 
   // False when no row of the block can match (levels, users).
   bool BlockMayMatch(const store::BlockMeta& meta) const;
+  // Whether BlockMayMatch can turn a block down: a minimum level above
+  // trace, or a user. Scans without either need no block metas.
+  bool NeedsBlockMeta() const {
+    return filters_.min_level > v1::LEVEL_TRACE || !filters_.user_id.empty();
+  }
 
   bool Matches(const store::BlockReader& block, size_t row) const;
 

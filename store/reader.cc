@@ -360,9 +360,10 @@ bool ListsThroughTimeIndex(int64_t from_us, int64_t to_us) {
 }
 
 absl::Status Reader::ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
-                                     const std::function<absl::Status(AppBlockRef ref)>& visit) {
+                                     const std::function<absl::Status(AppBlockRef ref)>& visit,
+                                     BlockListing listing) {
   if (ListsThroughTimeIndex(from_us, to_us))
-    return ForEachIndexedAppBlock(app, from_us, to_us, visit);
+    return ForEachIndexedAppBlock(app, from_us, to_us, listing, visit);
   return ScanPrefix(Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
                     [&](absl::string_view key, absl::string_view value) {
                       return VisitAppBlock(key, value, from_us, to_us, visit);
@@ -370,7 +371,7 @@ absl::Status Reader::ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
 }
 
 absl::Status Reader::ForEachIndexedAppBlock(
-    AppId app, int64_t from_us, int64_t to_us,
+    AppId app, int64_t from_us, int64_t to_us, BlockListing listing,
     const std::function<absl::Status(AppBlockRef ref)>& visit) {
   // The blocks the range's hours and days name, as block keys in key order,
   // once each (a block with lines in two hours is named twice).
@@ -398,6 +399,19 @@ absl::Status Reader::ForEachIndexedAppBlock(
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+
+  if (listing == BlockListing::kKeysWhereIndexed) {
+    for (const std::string& key : keys) {
+      const std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
+      if (!parsed) return absl::InternalError("a block key built from the time index");
+      AppBlockRef ref;
+      ref.device_id = std::string(parsed->device_id);
+      ref.block.first_seq = parsed->first_seq;
+      ref.has_meta = false;
+      if (absl::Status status = visit(std::move(ref)); !status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
 
   // Their metas, by seeks of one iterator in key order: for the thousands
   // of blocks of an hour, a third cheaper than point reads (MultiGet), as

@@ -380,6 +380,74 @@ TEST_F(QueryScanTest, UserPagesFollowTheTimelineOrderAcrossTiedDevices) {
 // Devices that log a short session now and then leave blocks spanning days;
 // the metas' time buckets let an hour's questions skip them where they hold
 // no line of the hour, and the answers stay those of a brute-force count.
+// Listed by key alone (store::BlockListing::kKeysWhereIndexed), an hour's
+// blocks are those the metas' listing gives, without their metas; a block
+// gone since the index named it is still listed, and a scan that keeps every
+// block (FindAffected without a level or user) skips it: the counts stay a
+// brute-force count of the lines still stored.
+TEST_F(QueryScanTest, BlocksListedByKeyAloneAreTheIndexsAndOnesGoneAreSkipped) {
+  constexpr int64_t kHour = int64_t{3600} * 1'000'000;
+  const int64_t from = kStart;
+  const int64_t to = kStart + kHour;
+  const auto list = [&](store::BlockListing listing) {
+    store::Reader reader(*store_);
+    std::vector<store::AppBlockRef> refs;
+    const absl::Status status = reader.ForEachAppBlock(
+        app_.app_id(), from, to,
+        [&](store::AppBlockRef ref) {
+          refs.push_back(std::move(ref));
+          return absl::OkStatus();
+        },
+        listing);
+    EXPECT_TRUE(status.ok()) << status;
+    std::set<std::pair<std::string, uint64_t>> keys;
+    for (const store::AppBlockRef& ref : refs) {
+      EXPECT_EQ(ref.has_meta, listing == store::BlockListing::kMetas);
+      EXPECT_EQ(ref.block.meta.count() > 0, ref.has_meta);
+      keys.emplace(ref.device_id, ref.block.first_seq);
+    }
+    EXPECT_EQ(keys.size(), refs.size()) << "each block once";
+    return keys;
+  };
+  const auto by_key = list(store::BlockListing::kKeysWhereIndexed);
+  ASSERT_EQ(by_key.size(), size_t{kDevices} * kBlocksPerDevice);
+  EXPECT_EQ(by_key, list(store::BlockListing::kMetas));
+
+  // device-100's second block goes, its meta with it; the index keeps naming it.
+  const std::string gone_key = store::BlockKey(app_.app_id(), "device-100", kLinesPerBlock + 1);
+  for (const store::Family family : {store::Family::kBlocks, store::Family::kBlockMeta}) {
+    ASSERT_TRUE(
+        store_->db()->Delete(rocksdb::WriteOptions(), store_->family(family), gone_key).ok());
+  }
+  EXPECT_EQ(list(store::BlockListing::kKeysWhereIndexed).size(), by_key.size());
+  EXPECT_EQ(list(store::BlockListing::kMetas).size(), by_key.size() - 1);
+  for (const size_t workers : {1, 2}) {
+    std::atomic<size_t> visited = 0;
+    const absl::Status status = query::ScanAppBlocks(
+        *store_, app_.app_id(), from, to, nullptr, workers,
+        [&](size_t, absl::string_view, const store::BlockReader&) { ++visited; });
+    EXPECT_TRUE(status.ok()) << workers << " workers: " << status;
+    EXPECT_EQ(visited, by_key.size() - 1) << workers << " workers";
+  }
+
+  uint64_t matching = 0;
+  std::map<std::string, uint64_t> device_matching;
+  for (const Line& l : lines_) {
+    const bool gone =
+        l.device == "device-100" && l.seq > kLinesPerBlock && l.seq <= 2 * uint64_t{kLinesPerBlock};
+    if (gone || l.message.find("PaymentTimeout") == std::string::npos) continue;
+    ++matching;
+    ++device_matching[l.device];
+  }
+  absl::StatusOr<v1::AffectedResponse> response = Affected(from, to, "paymenttimeout");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->matching_lines(), matching);
+  EXPECT_EQ(response->scanned_lines(), (by_key.size() - 1) * kLinesPerBlock);
+  for (const v1::AffectedDevice& device : response->devices()) {
+    EXPECT_EQ(device.lines(), device_matching[device.device_id()]) << device.device_id();
+  }
+}
+
 TEST_F(QueryScanTest, TimeBucketsPruneSpreadBlocksWithoutChangingAnswers) {
   constexpr int64_t kHour = int64_t{3600} * 1'000'000;
   const int64_t spread_start = kStart + 24 * kHour;
