@@ -180,7 +180,7 @@ absl::Status ScanAppBlocks(const store::Store& store, store::AppId app, int64_t 
         // A worker's read error ends the listing too.
         return claims.error();
       },
-      keep != nullptr ? store::BlockListing::kMetas : store::BlockListing::kKeysWhereIndexed);
+      keep != nullptr ? store::BlockListing::kMetas : store::BlockListing::kKeys);
   if (!pending.empty()) publish();
   if (!listing.ok()) claims.Fail(std::move(listing));
   claims.Close();

@@ -50,7 +50,7 @@ absl::Status ScanBlocks(const store::Store& store, store::Reader& reader, store:
 // time index for a range of up to six hours, a walk over every meta of the
 // app for longer ones), and visits each as ScanBlocks does. A null `keep`
 // keeps every block, and through the index lists them by key alone without
-// reading their metas (store::BlockListing::kKeysWhereIndexed): blocks gone
+// reading their metas (store::BlockListing::kKeys): blocks gone
 // since the index named them are skipped. Listing does not
 // come first: the calling thread lists, handing out claims of blocks as it
 // goes, and the other workers read them meanwhile; the lister then reads

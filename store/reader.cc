@@ -338,15 +338,22 @@ namespace {
 // Hands the block of meta `value` under block key `key` to `visit` when it
 // may hold lines in [from_us, to_us).
 absl::Status VisitAppBlock(absl::string_view key, absl::string_view value, int64_t from_us,
-                           int64_t to_us,
+                           int64_t to_us, BlockListing listing,
                            const std::function<absl::Status(AppBlockRef ref)>& visit) {
   if (!MetaMayMeetRange(value, from_us, to_us)) return absl::OkStatus();
   AppBlockRef ref;
   std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
-  if (!parsed || !ref.block.meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return absl::DataLossError("corrupt block meta");
+  if (!parsed) return absl::DataLossError("corrupt block meta key");
+  if (listing == BlockListing::kKeys) {
+    // MetaMayMeetRange read the times: the whole meta is not needed. (A meta
+    // it cannot read passes; its block is read and judged by its rows.)
+    ref.has_meta = false;
+  } else {
+    if (!ref.block.meta.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("corrupt block meta");
+    }
+    if (!BlockMetaMeetsRange(ref.block.meta, from_us, to_us)) return absl::OkStatus();
   }
-  if (!BlockMetaMeetsRange(ref.block.meta, from_us, to_us)) return absl::OkStatus();
   ref.device_id = std::string(parsed->device_id);
   ref.block.first_seq = parsed->first_seq;
   return visit(std::move(ref));
@@ -366,7 +373,7 @@ absl::Status Reader::ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
     return ForEachIndexedAppBlock(app, from_us, to_us, listing, visit);
   return ScanPrefix(Family::kBlockMeta, AppPrefix(app), "listing the app's blocks",
                     [&](absl::string_view key, absl::string_view value) {
-                      return VisitAppBlock(key, value, from_us, to_us, visit);
+                      return VisitAppBlock(key, value, from_us, to_us, listing, visit);
                     });
 }
 
@@ -400,7 +407,7 @@ absl::Status Reader::ForEachIndexedAppBlock(
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
 
-  if (listing == BlockListing::kKeysWhereIndexed) {
+  if (listing == BlockListing::kKeys) {
     for (const std::string& key : keys) {
       const std::optional<ParsedBlockKey> parsed = ParseBlockKey(key);
       if (!parsed) return absl::InternalError("a block key built from the time index");
@@ -422,8 +429,9 @@ absl::Status Reader::ForEachIndexedAppBlock(
     it->Seek(key);
     if (!it->Valid()) break;
     if (it->key() != rocksdb::Slice(key)) continue;
-    absl::Status status = VisitAppBlock(
-        key, absl::string_view(it->value().data(), it->value().size()), from_us, to_us, visit);
+    absl::Status status =
+        VisitAppBlock(key, absl::string_view(it->value().data(), it->value().size()), from_us,
+                      to_us, BlockListing::kMetas, visit);
     if (!status.ok()) return status;
   }
   if (!it->status().ok()) return FromRocksStatus(it->status(), "listing the app's blocks");

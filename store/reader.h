@@ -57,9 +57,9 @@ struct IssueEntry {
 struct AppBlockRef {
   std::string device_id;
   BlockRef block;
-  // False when listed by its key alone (BlockListing::kKeysWhereIndexed):
-  // block.meta is empty, and the block may be gone since the time index
-  // named it (merged, erased or expired), which reading it then finds.
+  // False when listed by its key alone (BlockListing::kKeys): block.meta is
+  // empty, and the block may be gone since it was listed (the time index may
+  // name a block merged, erased or expired since), which reading it finds.
   bool has_meta = true;
 };
 
@@ -67,14 +67,15 @@ struct AppBlockRef {
 enum class BlockListing {
   // Its meta; only blocks whose meta meets the range are listed.
   kMetas,
-  // Where the time index lists the range (ListsThroughTimeIndex), the keys
-  // it names and nothing more (AppBlockRef::has_meta false); longer ranges
-  // walk every meta, as kMetas. For scans that read each block listed and
-  // ask nothing of its meta. On query-scale's store an hour's index named
-  // about 1,950 blocks, of which the metas' time buckets ruled out 4%, and
-  // seeking and parsing the metas took a seventh of an hour's `affected`
-  // (server CPU per question 28-31 ms without them, 33-35 with).
-  kKeysWhereIndexed,
+  // The keys alone (AppBlockRef::has_meta false), for scans that read each
+  // block listed and ask nothing of its meta. Through the time index
+  // (ListsThroughTimeIndex), the blocks it names, their metas unread: on
+  // query-scale's store an hour's index named about 1,950 blocks, of which
+  // the metas' time buckets ruled out 4%, and seeking and parsing the metas
+  // took a seventh of an hour's `affected` (server CPU per question 28-31 ms
+  // without them, 33-35 with). Walking the metas of longer ranges, those
+  // that meet the range, read for their times only, not parsed whole.
+  kKeys,
 };
 
 // App-wide listings of ranges up to this long go through the blocks' time
@@ -157,7 +158,7 @@ class Reader {
   // every meta of the app.
   absl::StatusOr<std::vector<AppBlockRef>> ListAppBlocks(AppId app, int64_t from_us, int64_t to_us);
   // The same blocks, handed to `visit` one by one as they are listed, until it
-  // returns an error (returned); with kKeysWhereIndexed, as that says.
+  // returns an error (returned); with kKeys, by key alone, as that says.
   absl::Status ForEachAppBlock(AppId app, int64_t from_us, int64_t to_us,
                                const std::function<absl::Status(AppBlockRef ref)>& visit,
                                BlockListing listing = BlockListing::kMetas);

@@ -380,20 +380,21 @@ TEST_F(QueryScanTest, UserPagesFollowTheTimelineOrderAcrossTiedDevices) {
 // Devices that log a short session now and then leave blocks spanning days;
 // the metas' time buckets let an hour's questions skip them where they hold
 // no line of the hour, and the answers stay those of a brute-force count.
-// Listed by key alone (store::BlockListing::kKeysWhereIndexed), an hour's
-// blocks are those the metas' listing gives, without their metas; a block
-// gone since the index named it is still listed, and a scan that keeps every
-// block (FindAffected without a level or user) skips it: the counts stay a
+// Listed by key alone (store::BlockListing::kKeys), an hour's blocks (from
+// the time index) and a week's (walking the metas) are those the metas'
+// listing gives, without their metas; a block gone since the index named it
+// is still listed for the hour, and a scan that keeps every block
+// (FindAffected without a level or user) skips it: the counts stay a
 // brute-force count of the lines still stored.
-TEST_F(QueryScanTest, BlocksListedByKeyAloneAreTheIndexsAndOnesGoneAreSkipped) {
+TEST_F(QueryScanTest, BlocksListedByKeyAloneAreTheMetasListingsAndOnesGoneAreSkipped) {
   constexpr int64_t kHour = int64_t{3600} * 1'000'000;
   const int64_t from = kStart;
   const int64_t to = kStart + kHour;
-  const auto list = [&](store::BlockListing listing) {
+  const auto list = [&](int64_t list_from, int64_t list_to, store::BlockListing listing) {
     store::Reader reader(*store_);
     std::vector<store::AppBlockRef> refs;
     const absl::Status status = reader.ForEachAppBlock(
-        app_.app_id(), from, to,
+        app_.app_id(), list_from, list_to,
         [&](store::AppBlockRef ref) {
           refs.push_back(std::move(ref));
           return absl::OkStatus();
@@ -409,9 +410,14 @@ TEST_F(QueryScanTest, BlocksListedByKeyAloneAreTheIndexsAndOnesGoneAreSkipped) {
     EXPECT_EQ(keys.size(), refs.size()) << "each block once";
     return keys;
   };
-  const auto by_key = list(store::BlockListing::kKeysWhereIndexed);
+  const auto by_key = list(from, to, store::BlockListing::kKeys);
   ASSERT_EQ(by_key.size(), size_t{kDevices} * kBlocksPerDevice);
-  EXPECT_EQ(by_key, list(store::BlockListing::kMetas));
+  EXPECT_EQ(by_key, list(from, to, store::BlockListing::kMetas));
+  // A week is listed by walking the metas; a range the blocks miss, not at all.
+  ASSERT_FALSE(store::ListsThroughTimeIndex(from, from + 7 * 24 * kHour));
+  EXPECT_EQ(list(from, from + 7 * 24 * kHour, store::BlockListing::kKeys), by_key);
+  EXPECT_TRUE(list(from - 8 * kHour, from - 7 * kHour, store::BlockListing::kKeys).empty());
+  EXPECT_TRUE(list(from - 30 * kHour, from - 7 * kHour, store::BlockListing::kKeys).empty());
 
   // device-100's second block goes, its meta with it; the index keeps naming it.
   const std::string gone_key = store::BlockKey(app_.app_id(), "device-100", kLinesPerBlock + 1);
@@ -419,8 +425,8 @@ TEST_F(QueryScanTest, BlocksListedByKeyAloneAreTheIndexsAndOnesGoneAreSkipped) {
     ASSERT_TRUE(
         store_->db()->Delete(rocksdb::WriteOptions(), store_->family(family), gone_key).ok());
   }
-  EXPECT_EQ(list(store::BlockListing::kKeysWhereIndexed).size(), by_key.size());
-  EXPECT_EQ(list(store::BlockListing::kMetas).size(), by_key.size() - 1);
+  EXPECT_EQ(list(from, to, store::BlockListing::kKeys).size(), by_key.size());
+  EXPECT_EQ(list(from, to, store::BlockListing::kMetas).size(), by_key.size() - 1);
   for (const size_t workers : {1, 2}) {
     std::atomic<size_t> visited = 0;
     const absl::Status status = query::ScanAppBlocks(
