@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -725,21 +726,30 @@ TEST(BlockTest, ATextSearchRebuildsOnlyTheRowsThatMayHoldIt) {
   }
 }
 
+// `n` entries with seqs 1.. and times 1000.., row i logging message(i).
+std::vector<std::unique_ptr<OwnedEntry>> TimedEntries(int n,
+                                                      absl::FunctionRef<std::string(int)> message) {
+  std::vector<std::unique_ptr<OwnedEntry>> entries;
+  for (int i = 0; i < n; ++i) {
+    auto e = std::make_unique<OwnedEntry>();
+    e->seq = static_cast<uint64_t>(i) + 1;
+    e->time = 1000 + i;
+    e->message = message(i);
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
 // A templates filter that passes a block is asked about each wanted row's
 // template too (BlockReadOptions::templates_filter): the rows whose own
 // template it passes come back whole, the others stay empty, and a block
 // with escapes rebuilds every row in the range.
 TEST(BlockTest, ATemplatesFilterRebuildsOnlyTheRowsWhoseTemplateItPasses) {
-  std::vector<std::unique_ptr<OwnedEntry>> entries;
-  for (int i = 0; i < 30; ++i) {
-    auto e = std::make_unique<OwnedEntry>();
-    e->seq = static_cast<uint64_t>(i) + 1;
-    e->time = 1000 + i;
-    e->message = i % 3 == 0   ? absl::StrCat("PaymentTimeout after ", i * 7, " ms")
-                 : i % 3 == 1 ? absl::StrCat("took ", i, " ms")
-                              : absl::StrCat("retry ", i, " of paymentTIMEOUT");
-    entries.push_back(std::move(e));
-  }
+  std::vector<std::unique_ptr<OwnedEntry>> entries = TimedEntries(30, [](int i) {
+    return i % 3 == 0   ? absl::StrCat("PaymentTimeout after ", i * 7, " ms")
+           : i % 3 == 1 ? absl::StrCat("took ", i, " ms")
+                        : absl::StrCat("retry ", i, " of paymentTIMEOUT");
+  });
   // Passes templates holding "timeout" in any case, and counts the calls
   // that got exactly one template.
   struct HoldsTimeout : TemplatesFilter {
@@ -775,14 +785,9 @@ TEST(BlockTest, ATemplatesFilterRebuildsOnlyTheRowsWhoseTemplateItPasses) {
 // lines; one that may hold it, an unsplit one, or one with escapes opens
 // whole, and a block opened without the option always does.
 TEST(BlockTest, ABlockRuledOutByItsTemplatesOpensWithNoRows) {
-  std::vector<std::unique_ptr<OwnedEntry>> entries;
-  for (int i = 0; i < 40; ++i) {
-    auto e = std::make_unique<OwnedEntry>();
-    e->seq = static_cast<uint64_t>(i) + 1;
-    e->time = 1000 + i;
-    e->message = absl::StrCat(i % 2 == 0 ? "PaymentTimeout after " : "took ", i * 7, " ms");
-    entries.push_back(std::move(e));
-  }
+  std::vector<std::unique_ptr<OwnedEntry>> entries = TimedEntries(40, [](int i) {
+    return absl::StrCat(i % 2 == 0 ? "PaymentTimeout after " : "took ", i * 7, " ms");
+  });
   struct RejectAll : TemplatesFilter {
     bool MayMatch(absl::string_view) const override { return false; }
   } reject_all;
