@@ -30,8 +30,8 @@ absl::Status ReadClaimed(store::Reader& reader, store::AppId app, size_t worker,
       app, refs, spread, read_options, [&](size_t i, absl::StatusOr<store::BlockReader> block) {
         if (!block.ok()) {
           // Gone since it was listed: possible for the other workers (their
-          // snapshots are later) and for a block listed by key alone.
-          const bool may_be_gone = worker != 0 || !refs[i].has_meta;
+          // snapshots are later) and for a block the time index named.
+          const bool may_be_gone = worker != 0 || refs[i].may_be_gone;
           return may_be_gone && absl::IsNotFound(block.status()) ? absl::OkStatus()
                                                                  : block.status();
         }

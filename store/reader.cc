@@ -415,6 +415,7 @@ absl::Status Reader::ForEachIndexedAppBlock(
       ref.device_id = std::string(parsed->device_id);
       ref.block.first_seq = parsed->first_seq;
       ref.has_meta = false;
+      ref.may_be_gone = true;
       if (absl::Status status = visit(std::move(ref)); !status.ok()) return status;
     }
     return absl::OkStatus();

@@ -58,9 +58,13 @@ struct AppBlockRef {
   std::string device_id;
   BlockRef block;
   // False when listed by its key alone (BlockListing::kKeys): block.meta is
-  // empty, and the block may be gone since it was listed (the time index may
-  // name a block merged, erased or expired since), which reading it finds.
+  // empty.
   bool has_meta = true;
+  // True when named by the time index without its meta read (kKeys): the
+  // block may be gone since (merged, erased, expired), which reading it
+  // finds. A block listed with its meta, or walking the metas, is there in
+  // the listing's snapshot.
+  bool may_be_gone = false;
 };
 
 // What Reader::ForEachAppBlock reads of each block besides its key.

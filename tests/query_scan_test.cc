@@ -404,6 +404,7 @@ TEST_F(QueryScanTest, BlocksListedByKeyAloneAreTheMetasListingsAndOnesGoneAreSki
     std::set<std::pair<std::string, uint64_t>> keys;
     for (const store::AppBlockRef& ref : refs) {
       EXPECT_EQ(ref.has_meta, listing == store::BlockListing::kMetas);
+      EXPECT_EQ(ref.may_be_gone, !ref.has_meta && store::ListsThroughTimeIndex(list_from, list_to));
       EXPECT_EQ(ref.block.meta.count() > 0, ref.has_meta);
       keys.emplace(ref.device_id, ref.block.first_seq);
     }
