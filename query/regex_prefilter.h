@@ -1,8 +1,9 @@
 // RegexPrefilter: the texts a regex cannot match without (RE2's FilteredRE2
-// "atoms"), looked for in a block's message templates, so that an app-wide
-// regex question rebuilds and tests the messages of the blocks that may
-// match only, as a text question does with its text (store/block.h,
-// BlockReadOptions::messages_containing and templates_filter).
+// "atoms"), looked for in a block's message templates and then in each
+// row's, so that a regex question rebuilds and tests only the messages of
+// the rows that may match, as a text question does with its text
+// (store/block.h, BlockReadOptions::messages_containing and
+// templates_filter).
 //
 // FilteredRE2 turns a regex into an AND/OR tree of lower-case atoms that a
 // matching text must contain ("Payment(Timeout|Declined)" needs

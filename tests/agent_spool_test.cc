@@ -224,6 +224,7 @@ TEST(AgentSpoolTest, CompressorsShareContextsAcrossThreadsAndFreeThemWhenTheLast
   {
     std::vector<std::thread> threads;
     std::atomic<int> wrong{0};
+    std::atomic<int> done{0};
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         BatchCompressor compressor;
@@ -242,7 +243,6 @@ TEST(AgentSpoolTest, CompressorsShareContextsAcrossThreadsAndFreeThemWhenTheLast
         }
         // Keeps the compressor (and so the pool's contexts) alive until
         // every thread is done: the pool frees them only with the last.
-        static std::atomic<int> done{0};
         done.fetch_add(1);
         while (done.load() < kThreads) std::this_thread::yield();
       });
