@@ -296,15 +296,15 @@ void BM_SearchDeviceDayStreamed(benchmark::State& state) {
     spec.from_us = s.fleet->spec().start_us - 3'600'000'000;
     spec.to_us = s.fleet->spec().start_us + s.fleet->spec().span_us + 3'600'000'000;
     spec.limit = 10000;
-    absl::StatusOr<query::SearchResult> result = query::SearchRows(
-        *s.store, spec,
-        [&](const store::BlockReader& block, size_t row, absl::string_view app,
-            absl::string_view device_id) {
-          if (chunk.size() > (1 << 17)) chunk.clear();
-          query::AppendLogLineField(block, row, app, device_id, &chunk);
-          ++rows;
-        },
-        500);
+    absl::StatusOr<query::SearchResult> result =
+        query::SearchRows(*s.store, spec,
+                          [&](const store::BlockReader& block, size_t row, absl::string_view app,
+                              absl::string_view device_id) {
+                            if (chunk.size() > (1 << 17)) chunk.clear();
+                            query::AppendLogLineField(block, row, app, device_id, &chunk);
+                            ++rows;
+                          },
+                          {.run = 500});
     if (!result.ok()) state.SkipWithError("search failed");
   }
   state.SetItemsProcessed(static_cast<int64_t>(rows));

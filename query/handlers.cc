@@ -114,13 +114,13 @@ absl::Status QueryHandlers::SearchEach(const Caller& caller, const v1::SearchReq
   // done (and not at all if the record failed).
   PendingAudit pending(store_);
   const absl::Status searched =
-      SearchStreaming(caller, request, sink, kRowsAtTheEnd, pending.Done(), next_cursor);
+      SearchStreaming(caller, request, sink, StreamOptions{}, pending.Done(), next_cursor);
   if (absl::Status audited = pending.Wait(); !audited.ok()) return audited;
   return searched;
 }
 
 absl::Status QueryHandlers::SearchStreaming(const Caller& caller, const v1::SearchRequest& request,
-                                            RowSink sink, size_t stream_run,
+                                            RowSink sink, StreamOptions stream,
                                             absl::AnyInvocable<void(absl::Status)> audited,
                                             std::string* next_cursor) {
   next_cursor->clear();
@@ -136,7 +136,7 @@ absl::Status QueryHandlers::SearchStreaming(const Caller& caller, const v1::Sear
   }
   RecordRead(store_, *access, caller.peer, "search", request.user_id(), request.device_id(),
              DescribeFilters(request), std::move(audited));
-  absl::StatusOr<SearchResult> result = SearchRows(*store_, *spec, sink, stream_run);
+  absl::StatusOr<SearchResult> result = SearchRows(*store_, *spec, sink, stream);
   if (!result.ok()) return result.status();
   if (result->next) *next_cursor = EncodeCursor(*result->next);
   return absl::OkStatus();

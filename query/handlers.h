@@ -43,14 +43,14 @@ class QueryHandlers {
   absl::Status SearchEach(const Caller& caller, const v1::SearchRequest& request, RowSink sink,
                           std::string* next_cursor);
   // The same for a caller that sends lines while the search runs: rows
-  // reach `sink` in runs of at least `stream_run` as they are found
-  // (SearchRows). `audited` runs exactly once, on any thread, before or after
+  // reach `sink` in runs as they are found, as `stream` asks (SearchRows).
+  // `audited` runs exactly once, on any thread, before or after
   // this returns: OK once the read's audit record is durable, from when on
   // lines may be sent, or the error that kept it from the trail (or that
   // refused the search), and then nothing may be sent. The returned status is
   // the search's own.
   absl::Status SearchStreaming(const Caller& caller, const v1::SearchRequest& request, RowSink sink,
-                               size_t stream_run, absl::AnyInvocable<void(absl::Status)> audited,
+                               StreamOptions stream, absl::AnyInvocable<void(absl::Status)> audited,
                                std::string* next_cursor);
   absl::StatusOr<v1::ListDevicesResponse> ListDevices(const Caller& caller,
                                                       const v1::ListDevicesRequest& request);

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/claimable_task.h"
 #include "common/text.h"
 #include "common/time_util.h"
 #include "store/block.h"
@@ -124,7 +126,7 @@ absl::StatusOr<SearchResult> Search(const store::Store& store, const SearchSpec&
 }
 
 absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchSpec& requested,
-                                        RowSink sink, size_t stream_run) {
+                                        RowSink sink, StreamOptions stream) {
   // Lines past the app's retention are never shown, even before compaction
   // has deleted them.
   SearchSpec spec = requested;
@@ -192,6 +194,9 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
   // Blocks read, released once none of their rows is kept.
   std::vector<std::unique_ptr<store::BlockReader>> blocks;
   std::vector<uint32_t> kept_rows;  // by block
+  // By block: whether its rows in the range have their messages already (a
+  // block read ahead), so sending them rebuilds nothing.
+  std::vector<bool> messages_rebuilt;
   // The rows that may be on the page and are not sent yet, in the order
   // visited. One device's rows mostly arrive in page order already, so `kept`
   // is sorted only when they did not (checked as they come, one comparison a
@@ -233,7 +238,7 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
            (!frontier || (newest ? kept[n].time_us > *frontier : kept[n].time_us < *frontier))) {
       ++n;
     }
-    if (n == 0 || (frontier && n < stream_run)) return absl::OkStatus();
+    if (n == 0 || (frontier && n < stream.run)) return absl::OkStatus();
     if (messages_at_end) {
       std::vector<std::vector<bool>> to_send(blocks.size());
       for (size_t i = 0; i < n; ++i) {
@@ -242,7 +247,7 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
         flags[kept[i].row] = true;
       }
       for (size_t b = 0; b < blocks.size(); ++b) {
-        if (to_send[b].empty()) continue;
+        if (to_send[b].empty() || messages_rebuilt[b]) continue;
         if (absl::Status s =
                 blocks[b]->RebuildMessages([&](size_t row) { return to_send[b][row]; });
             !s.ok()) {
@@ -266,7 +271,28 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
   std::optional<TimelineKey> cursor;
   if (spec.cursor) cursor = spec.cursor->key();
 
-  for (const Candidate& c : candidates) {
+  // The next block, read ahead while the rows before it go to the sink (see
+  // StreamOptions). Its rows in the range get their messages there too: a
+  // long page sends nearly all of them.
+  store::BlockReadOptions ahead_options = read_options;
+  if (messages_at_end) {
+    ahead_options.messages_from_us = spec.from_us;
+    ahead_options.messages_to_us = spec.to_us;
+  }
+  // Declared after all it reads: its destructor waits for a read running.
+  using AheadRead = ClaimableTask<absl::StatusOr<store::BlockReader>>;
+  std::unique_ptr<AheadRead> ahead;
+  const auto read_ahead = [&](size_t next) {
+    if (stream.read_ahead == nullptr || next >= candidates.size()) return;
+    const Candidate& n = candidates[next];
+    ahead = std::make_unique<AheadRead>(
+        stream.read_ahead, [&reader, &spec, &devices, &n, &ahead_options] {
+          return reader.ReadBlock(spec.app.app_id(), devices[n.device], n.first_seq, ahead_options);
+        });
+  };
+
+  for (size_t next = 0; next < candidates.size(); ++next) {
+    const Candidate& c = candidates[next];
     if (bar) {
       // Every remaining block starts after the last row the page needs: done.
       if (!newest && c.meta.min_time_unix_micros() > bar->time_us) break;
@@ -281,12 +307,17 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
     }
     // Rows outside the range, or without the text asked for, are skipped
     // before their message is rebuilt.
+    const bool was_ahead = ahead != nullptr;
     absl::StatusOr<store::BlockReader> read =
-        reader.ReadBlock(spec.app.app_id(), devices[c.device], c.first_seq, read_options);
+        was_ahead
+            ? std::exchange(ahead, nullptr)->Take()
+            : reader.ReadBlock(spec.app.app_id(), devices[c.device], c.first_seq, read_options);
     if (!read.ok()) return read.status();
+    read_ahead(next + 1);
     const uint32_t index = static_cast<uint32_t>(blocks.size());
     blocks.push_back(std::make_unique<store::BlockReader>(*std::move(read)));
     kept_rows.push_back(0);
+    messages_rebuilt.push_back(was_ahead && messages_at_end);
     const store::BlockReader& block = *blocks.back();
     ++result.blocks_read;
     result.rows_scanned += block.lines();
@@ -313,6 +344,8 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
     }
     if (kept_rows[index] == 0) blocks[index].reset();
   }
+
+  ahead.reset();  // a block past the page's last row: not read, if not begun
 
   // 4. The rest of the page, and whether there is a next one: the row after
   //    the limit, found but not sent.

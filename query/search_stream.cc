@@ -34,8 +34,9 @@ class SearchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   SearchStream(QueryHandlers* handlers, Caller caller, v1::SearchRequest request)
       : handlers_(*handlers), caller_(std::move(caller)), request_(std::move(request)) {}
 
-  // On a worker: the whole search, queueing chunks as they fill.
-  void Run() {
+  // The whole search, queueing chunks as they fill; with `read_ahead`, its
+  // next block is read there meanwhile (StreamOptions).
+  void Run(WorkerPool* read_ahead) {
     std::string chunk;
     size_t lines_in_chunk = 0;
     std::string next_cursor;
@@ -54,8 +55,8 @@ class SearchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
           AppendLogLineField(block, row, app, device_id, &chunk);
           ++lines_in_chunk;
         },
-        kLinesPerChunk, [this](absl::Status audited) { Audited(std::move(audited)); },
-        &next_cursor);
+        StreamOptions{.run = kLinesPerChunk, .read_ahead = read_ahead},
+        [this](absl::Status audited) { Audited(std::move(audited)); }, &next_cursor);
     if (status.ok()) {
       AppendNextCursorField(next_cursor, &chunk);
       Queue(std::move(chunk));
@@ -181,9 +182,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* StartSearchStream(QueryHandlers* han
     // and gRPC writes it once the handler returns. Handing it to a worker
     // would cost more than streaming could save (waking a thread took about
     // 0.2 ms of a 1.5 ms page of 500 lines on the 2-core test machines).
-    stream->Run();
+    stream->Run(/*read_ahead=*/nullptr);
   } else {
-    workers->Submit([stream] { stream->Run(); });
+    // A long page reads its next block on another worker while this one
+    // sends: a busy device's day of 10,000 lines took 5.6-6.1 ms at the
+    // median instead of 6.0-6.6 (query-scale, five alternating runs each).
+    workers->Submit([stream, workers] { stream->Run(workers); });
   }
   return stream;
 }

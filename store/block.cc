@@ -1086,7 +1086,7 @@ absl::Status BlockReader::DecodeChunk(Chunk& chunk, absl::string_view frames) {
   if (chunk.decoded) return absl::OkStatus();
   const absl::string_view stored = frames.substr(chunk.stored_offset, chunk.stored_size);
   const size_t at = chunk_raw_.size();
-  chunk_raw_.resize(at + chunk.raw_size);
+  chunk_raw_.Resize(at + chunk.raw_size);
   if (chunk.compressed) {
     if (absl::Status s = Decompress(stored, compression_dictionary_.get(), FrameStyle::kBare,
                                     chunk_raw_.data() + at, chunk.raw_size);
@@ -1096,7 +1096,7 @@ absl::Status BlockReader::DecodeChunk(Chunk& chunk, absl::string_view frames) {
   } else {
     std::memcpy(chunk_raw_.data() + at, stored.data(), stored.size());
   }
-  absl::string_view raw = absl::string_view(chunk_raw_).substr(at);
+  absl::string_view raw = chunk_raw_.view().substr(at);
   absl::string_view templates;
   if (!GetLengthPrefixed(&raw, &templates)) return Corrupt("chunk templates");
   chunk.templates = {static_cast<uint32_t>(templates.data() - chunk_raw_.data()),
@@ -1256,13 +1256,13 @@ absl::Status BlockReader::RebuildRange(size_t begin, size_t end_row, absl::strin
   // Written through a pointer into text_, grown when a write may not fit:
   // appending byte by byte made this most of a block's decoding.
   const size_t used = text_.size();
-  text_.resize(used + templates.size() + 4 * numbers.size() + 64);
+  text_.Resize(used + templates.size() + 4 * numbers.size() + 64);
   char* out = text_.data() + used;
   char* limit = text_.data() + text_.size();
   const auto room = [&](size_t n) {
     if (static_cast<size_t>(limit - out) >= n) return;
     const size_t written = static_cast<size_t>(out - text_.data());
-    text_.resize(std::max(2 * text_.size(), written + n));
+    text_.Resize(std::max(2 * text_.size(), written + n));
     out = text_.data() + written;
     limit = text_.data() + text_.size();
   };
@@ -1345,7 +1345,7 @@ absl::Status BlockReader::RebuildRange(size_t begin, size_t end_row, absl::strin
     }
   }
   if (p != end || !numbers.empty()) return Corrupt("message templates or numbers left over");
-  text_.resize(static_cast<size_t>(out - text_.data()));
+  text_.Resize(static_cast<size_t>(out - text_.data()));
   return absl::OkStatus();
 }
 

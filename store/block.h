@@ -43,6 +43,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/growable_buffer.h"
 #include "fieldlog/v1/common.pb.h"
 #include "store/dictionaries.h"
 #include "store/records.pb.h"
@@ -268,8 +269,7 @@ class BlockReader {
   absl::string_view message(size_t row) const {
     const uint32_t offset = message_offsets_[row];
     const uint32_t length = message_offsets_[row + 1] - offset;
-    return split_messages_ ? absl::string_view(text_).substr(offset, length)
-                           : Slice(offset, length);
+    return split_messages_ ? text_.view().substr(offset, length) : Slice(offset, length);
   }
   // Appends the row's attributes to `out` (cleared first).
   void Attributes(size_t row, std::vector<AttributeView>* out) const;
@@ -352,7 +352,7 @@ class BlockReader {
                             absl::string_view numbers, bool escapes,
                             absl::FunctionRef<bool(size_t row, const char* template_start)> wanted);
   absl::string_view ChunkSlice(Span span) const {
-    return absl::string_view(chunk_raw_).substr(span.offset, span.length);
+    return chunk_raw_.view().substr(span.offset, span.length);
   }
   absl::string_view Slice(uint32_t offset, uint32_t length) const {
     return absl::string_view(raw_).substr(offset, length);
@@ -367,7 +367,7 @@ class BlockReader {
   std::string raw_;  // the decompressed columns (format 4: of the head)
   // With split messages, the messages rebuilt from templates and numbers
   // (message_offsets_ point here then, into raw_ otherwise).
-  std::string text_;
+  GrowableBuffer text_;
   // With split messages (format 3), where the templates and numbers columns
   // lie in raw_.
   Span templates_ = {0, 0}, numbers_ = {0, 0};
@@ -375,7 +375,7 @@ class BlockReader {
   // decoded so far, and the dictionary they were compressed with (null: none).
   std::vector<Chunk> chunks_;
   std::string chunk_frames_;
-  std::string chunk_raw_;
+  GrowableBuffer chunk_raw_;
   std::shared_ptr<const CompressionDictionary> compression_dictionary_;
   std::vector<Span> dictionary_;
   std::vector<uint64_t> seqs_;

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/worker_pool.h"
 #include "gtest/gtest.h"
 #include "query/search.h"
 #include "store/keys.h"
@@ -104,7 +105,7 @@ class SearchStreamTest : public ::testing::Test {
   }
 
   absl::StatusOr<query::SearchResult> Run(const query::SearchSpec& spec, Got* got,
-                                          size_t stream_run) {
+                                          query::StreamOptions stream) {
     return query::SearchRows(
         *store_, spec,
         [&](const store::BlockReader& block, size_t row, absl::string_view,
@@ -112,7 +113,7 @@ class SearchStreamTest : public ::testing::Test {
           got->lines.push_back(Line{block.time_us(row), std::string(device), block.seq(row),
                                     block.level(row), std::string(block.message(row))});
         },
-        stream_run);
+        stream);
   }
 
   query::SearchSpec Spec() const {
@@ -125,6 +126,7 @@ class SearchStreamTest : public ::testing::Test {
 
   testing::TempDir dir_;  // outlives the store
   std::unique_ptr<store::Store> store_;
+  WorkerPool read_ahead_{2, "read-ahead"};  // idle, as on a quiet server
   store::AppRecord app_;
   std::vector<Line> truth_;
 };
@@ -164,16 +166,22 @@ TEST_F(SearchStreamTest, PagesOfOverlappingBlocksFollowABruteForceTimeline) {
       std::sort(ordered.begin(), ordered.end(),
                 [](const Line& a, const Line& b) { return a.key() < b.key(); });
       if (newest) std::reverse(ordered.begin(), ordered.end());
-      for (const auto [limit, stream_run] : {std::pair<uint32_t, size_t>{1, 1},
-                                             {7, 1},
-                                             {333, 1},
-                                             {333, query::kRowsAtTheEnd},
-                                             {10000, 1},
-                                             {10000, 500},
-                                             {10000, query::kRowsAtTheEnd}}) {
+      // Each block after the first read ahead on a pool, or not.
+      WorkerPool* const pool = &read_ahead_;
+      for (const auto& [limit, stream_run, ahead] :
+           {std::tuple<uint32_t, size_t, WorkerPool*>{1, 1, nullptr},
+            {7, 1, nullptr},
+            {7, 1, pool},
+            {333, 1, nullptr},
+            {333, 1, pool},
+            {333, query::kRowsAtTheEnd, nullptr},
+            {10000, 1, nullptr},
+            {10000, 500, nullptr},
+            {10000, 500, pool},
+            {10000, query::kRowsAtTheEnd, nullptr}}) {
         SCOPED_TRACE(::testing::Message()
                      << filter.name << (newest ? ", newest" : ", oldest") << " first, limit "
-                     << limit << ", runs of " << stream_run);
+                     << limit << ", runs of " << stream_run << (ahead ? ", read ahead" : ""));
         query::SearchSpec spec = Spec();
         spec.filters.user_id = "ann@example.com";
         spec.filters.min_level = filter.min_level;
@@ -185,7 +193,8 @@ TEST_F(SearchStreamTest, PagesOfOverlappingBlocksFollowABruteForceTimeline) {
         std::vector<Line> got;
         for (int page = 0; page < pages; ++page) {
           Got one;
-          absl::StatusOr<query::SearchResult> result = Run(spec, &one, stream_run);
+          absl::StatusOr<query::SearchResult> result =
+              Run(spec, &one, {.run = stream_run, .read_ahead = ahead});
           ASSERT_TRUE(result.ok()) << result.status();
           ASSERT_LE(one.lines.size(), limit);
           got.insert(got.end(), one.lines.begin(), one.lines.end());
@@ -207,7 +216,9 @@ TEST_F(SearchStreamTest, PagesOfOverlappingBlocksFollowABruteForceTimeline) {
           ASSERT_EQ(g.message, w.message) << "line " << i;
           ASSERT_EQ(g.level, w.level) << "line " << i;
         }
-        if (limit >= 100) EXPECT_EQ(got.size(), ordered.size());
+        if (limit >= 100) {
+          EXPECT_EQ(got.size(), ordered.size());
+        }
       }
     }
   }
@@ -235,33 +246,39 @@ TEST_F(SearchStreamTest, RowsOfEarlierBlocksReachTheSinkBeforeALaterCorruptBlock
   spec.device_id = "dev-x";
   spec.limit = 10000;
   constexpr size_t kRun = 500;
-  Got got;
-  absl::StatusOr<query::SearchResult> result = Run(spec, &got, kRun);
-  EXPECT_FALSE(result.ok());
-  // The lines older than the damaged block went out, in order, before it
-  // was read, all but fewer than a run of them; none of it or after it.
   std::vector<Line> want;
   for (const Line& l : truth_) {
     if (l.time_us < newest->meta.min_time_unix_micros()) want.push_back(l);
   }
   ASSERT_GT(want.size(), 4 * kRun);
-  ASSERT_LE(got.lines.size(), want.size());
-  EXPECT_GT(got.lines.size() + kRun, want.size());
-  for (size_t i = 0; i < got.lines.size(); ++i) {
-    ASSERT_EQ(got.lines[i].seq, want[i].seq) << "line " << i;
-    ASSERT_EQ(got.lines[i].message, want[i].message) << "line " << i;
-  }
+  // Read ahead or not, the damage is reported where the block's turn comes.
+  for (WorkerPool* ahead : {static_cast<WorkerPool*>(nullptr), &read_ahead_}) {
+    SCOPED_TRACE(ahead ? "read ahead" : "read in turn");
+    spec.newest_first = false;
+    Got got;
+    absl::StatusOr<query::SearchResult> result =
+        Run(spec, &got, {.run = kRun, .read_ahead = ahead});
+    EXPECT_FALSE(result.ok());
+    // The lines older than the damaged block went out, in order, before it
+    // was read, all but fewer than a run of them; none of it or after it.
+    ASSERT_LE(got.lines.size(), want.size());
+    EXPECT_GT(got.lines.size() + kRun, want.size());
+    for (size_t i = 0; i < got.lines.size(); ++i) {
+      ASSERT_EQ(got.lines[i].seq, want[i].seq) << "line " << i;
+      ASSERT_EQ(got.lines[i].message, want[i].message) << "line " << i;
+    }
 
-  // Newest first, the damaged block is read first: nothing goes out.
-  spec.newest_first = true;
-  Got none;
-  EXPECT_FALSE(Run(spec, &none, kRun).ok());
-  EXPECT_TRUE(none.lines.empty());
+    // Newest first, the damaged block is read first: nothing goes out.
+    spec.newest_first = true;
+    Got none;
+    EXPECT_FALSE(Run(spec, &none, {.run = kRun, .read_ahead = ahead}).ok());
+    EXPECT_TRUE(none.lines.empty());
+  }
 
   // Without a run, rows come only at the end: none of a failed search.
   spec.newest_first = false;
   Got at_end;
-  EXPECT_FALSE(Run(spec, &at_end, query::kRowsAtTheEnd).ok());
+  EXPECT_FALSE(Run(spec, &at_end, {}).ok());
   EXPECT_TRUE(at_end.lines.empty());
 }
 
