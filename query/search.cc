@@ -307,13 +307,16 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
     }
     // Rows outside the range, or without the text asked for, are skipped
     // before their message is rebuilt.
-    const bool was_ahead = ahead != nullptr;
+    // The block after this one starts before this one is taken: the first
+    // block, read here, has the next read beside it too.
+    const std::unique_ptr<AheadRead> this_ahead = std::exchange(ahead, nullptr);
+    const bool was_ahead = this_ahead != nullptr;
+    read_ahead(next + 1);
     absl::StatusOr<store::BlockReader> read =
         was_ahead
-            ? std::exchange(ahead, nullptr)->Take()
+            ? this_ahead->Take()
             : reader.ReadBlock(spec.app.app_id(), devices[c.device], c.first_seq, read_options);
     if (!read.ok()) return read.status();
-    read_ahead(next + 1);
     const uint32_t index = static_cast<uint32_t>(blocks.size());
     blocks.push_back(std::make_unique<store::BlockReader>(*std::move(read)));
     kept_rows.push_back(0);

@@ -135,7 +135,8 @@ absl::StatusOr<std::vector<BlockRef>> Reader::ListBlocksAfter(AppId app,
 }
 
 absl::StatusOr<BlockReader> Reader::ReadBlock(AppId app, absl::string_view device_id,
-                                              uint64_t first_seq, const BlockReadOptions& options) {
+                                              uint64_t first_seq,
+                                              const BlockReadOptions& options) const {
   rocksdb::PinnableSlice payload;
   rocksdb::Status s = store_.db()->Get(options_, store_.family(Family::kBlocks),
                                        BlockKey(app, device_id, first_seq), &payload);

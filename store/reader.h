@@ -3,7 +3,7 @@
 // A Reader holds a RocksDB snapshot, so a query sees each block together with
 // the meta and device records written in the same batch, even while the
 // collector keeps writing (a tail block may be rewritten larger at any time).
-// Not thread-safe; make one per query.
+// Not thread-safe (but for ReadBlock); make one per query.
 #ifndef FIELDLOG_STORE_READER_H_
 #define FIELDLOG_STORE_READER_H_
 
@@ -134,8 +134,10 @@ class Reader {
   absl::StatusOr<std::vector<BlockRef>> ListBlocksAfter(AppId app, absl::string_view device_id,
                                                         uint64_t seq);
 
+  // Const, and safe to call from several threads at once: a search reads
+  // its next block on another thread while it sends the rows before it.
   absl::StatusOr<BlockReader> ReadBlock(AppId app, absl::string_view device_id, uint64_t first_seq,
-                                        const BlockReadOptions& options = {});
+                                        const BlockReadOptions& options = {}) const;
 
   // Reads the blocks `refs` names, which must be in key order (device by
   // device in id order, each device's by seq, as ListAppBlocks gives them),
