@@ -282,9 +282,16 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
   // Declared after all it reads: its destructor waits for a read running.
   using AheadRead = ClaimableTask<absl::StatusOr<store::BlockReader>>;
   std::unique_ptr<AheadRead> ahead;
+  // Every block from `c` on starts after the last row the page needs.
+  const auto past_the_page = [&](const Candidate& c) {
+    if (!bar) return false;
+    return newest ? c.meta.max_time_unix_micros() < bar->time_us
+                  : c.meta.min_time_unix_micros() > bar->time_us;
+  };
   const auto read_ahead = [&](size_t next) {
     if (stream.read_ahead == nullptr || next >= candidates.size()) return;
     const Candidate& n = candidates[next];
+    if (past_the_page(n)) return;  // the page is full before it
     ahead = std::make_unique<AheadRead>(
         stream.read_ahead, [&reader, &spec, &devices, &n, &ahead_options] {
           return reader.ReadBlock(spec.app.app_id(), devices[n.device], n.first_seq, ahead_options);
@@ -293,11 +300,7 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
 
   for (size_t next = 0; next < candidates.size(); ++next) {
     const Candidate& c = candidates[next];
-    if (bar) {
-      // Every remaining block starts after the last row the page needs: done.
-      if (!newest && c.meta.min_time_unix_micros() > bar->time_us) break;
-      if (newest && c.meta.max_time_unix_micros() < bar->time_us) break;
-    }
+    if (past_the_page(c)) break;
     // This block and the ones after it hold no row before its first (or,
     // newest first, after its last): what comes before that goes now.
     if (absl::Status s = send(
@@ -305,13 +308,13 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
         !s.ok()) {
       return s;
     }
-    // Rows outside the range, or without the text asked for, are skipped
-    // before their message is rebuilt.
     // The block after this one starts before this one is taken: the first
     // block, read here, has the next read beside it too.
     const std::unique_ptr<AheadRead> this_ahead = std::exchange(ahead, nullptr);
     const bool was_ahead = this_ahead != nullptr;
     read_ahead(next + 1);
+    // Rows outside the range, or without the text asked for, are skipped
+    // before their message is rebuilt.
     absl::StatusOr<store::BlockReader> read =
         was_ahead
             ? this_ahead->Take()
@@ -323,6 +326,7 @@ absl::StatusOr<SearchResult> SearchRows(const store::Store& store, const SearchS
     messages_rebuilt.push_back(was_ahead && messages_at_end);
     const store::BlockReader& block = *blocks.back();
     ++result.blocks_read;
+    if (was_ahead) ++result.blocks_read_ahead;
     result.rows_scanned += block.lines();
     // A block's rows run mostly oldest to newest: a newest-first page visits
     // them from the end, so they arrive in page order, and once the page is

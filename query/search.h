@@ -60,6 +60,9 @@ struct SearchResult {
   std::optional<Cursor> next;
   // How much work the query did, for benchmarks and slow-query logs.
   size_t blocks_read = 0;
+  // Of those, the ones handed to StreamOptions::read_ahead (whichever thread
+  // then read them).
+  size_t blocks_read_ahead = 0;
   size_t rows_scanned = 0;
 };
 
@@ -97,7 +100,8 @@ using RowSink = absl::FunctionRef<void(const store::BlockReader& block, size_t r
 // caller reads it itself if the pool has not started by then). Meant for
 // long pages on a machine with a core to spare: a busy device's day of
 // 10,000 lines spends about a third of its server CPU reading and rebuilding.
-// The last block's messages may be rebuilt for rows the page then leaves out.
+// A block is not read ahead once the page is full before it; the last one
+// read may still have messages rebuilt for rows the page then leaves out.
 inline constexpr size_t kRowsAtTheEnd = std::numeric_limits<size_t>::max();
 struct StreamOptions {
   size_t run = kRowsAtTheEnd;

@@ -191,11 +191,16 @@ TEST_F(SearchStreamTest, PagesOfOverlappingBlocksFollowABruteForceTimeline) {
         // Small limits: the first 60 pages are enough to cross many blocks.
         const int pages = limit < 100 ? 60 : 1000;
         std::vector<Line> got;
+        size_t read_ahead = 0;
         for (int page = 0; page < pages; ++page) {
           Got one;
           absl::StatusOr<query::SearchResult> result =
               Run(spec, &one, {.run = stream_run, .read_ahead = ahead});
           ASSERT_TRUE(result.ok()) << result.status();
+          // With a pool, every block after the first came through it.
+          ASSERT_EQ(result->blocks_read_ahead,
+                    ahead != nullptr && result->blocks_read > 0 ? result->blocks_read - 1 : 0);
+          read_ahead += result->blocks_read_ahead;
           ASSERT_LE(one.lines.size(), limit);
           got.insert(got.end(), one.lines.begin(), one.lines.end());
           // A next page exactly when lines are left, and it starts after the
@@ -218,6 +223,9 @@ TEST_F(SearchStreamTest, PagesOfOverlappingBlocksFollowABruteForceTimeline) {
         }
         if (limit >= 100) {
           EXPECT_EQ(got.size(), ordered.size());
+        }
+        if (ahead != nullptr) {
+          EXPECT_GT(read_ahead, 0u) << "pages of several blocks";
         }
       }
     }
